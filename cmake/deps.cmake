@@ -30,3 +30,7 @@ find_library(RW_GSL_LIB gsl REQUIRED)
 add_library(rw_ext_gsl INTERFACE)
 target_link_libraries(rw_ext_gsl INTERFACE ${RW_GSL_LIB} PkgConfig::OPENBLAS m)
 add_library(rw::gsl ALIAS rw_ext_gsl)
+
+# SHA-256 for file identities (registry, checkpoints, manifests): OpenSSL's libcrypto.
+pkg_check_modules(LIBCRYPTO REQUIRED IMPORTED_TARGET libcrypto)
+add_library(rw::crypto ALIAS PkgConfig::LIBCRYPTO)
