@@ -860,8 +860,9 @@ static rw_status parse_header(toml_parser *p, data_toml_node *root) {
     skip_ws(p);
     if ((st = parse_key(p, &keys, &nk, kpos))) return st;
     if (peek(p, 0) != ']' || (aot && peek(p, 1) != ']')) {
-        st = perr(p, p->pos, RW_E_FORMAT, "expected '%s' to close table header [%s%s, found %s",
-                  aot ? "]]" : "]", aot ? "[" : "", p->keyname, describe(p, p->pos, buf, sizeof buf));
+        size_t bad = p->pos + (peek(p, 0) == ']' ? 1 : 0);
+        st = perr(p, bad, RW_E_FORMAT, "expected '%s' to close table header [%s%s, found %s",
+                  aot ? "]]" : "]", aot ? "[" : "", p->keyname, describe(p, bad, buf, sizeof buf));
         goto done;
     }
     p->pos += aot ? 2 : 1;
