@@ -114,6 +114,13 @@ typedef struct toml_parser {
     char keyname[160];   /* last key, dotted, for messages */
 } toml_parser;
 
+/* A source position: byte offset plus its line:col, taken while the cursor is there so that
+ * the lazy line:col cache only ever moves forward on the success path. */
+typedef struct tpos {
+    size_t off;
+    uint32_t line, col;
+} tpos;
+
 static uint32_t sat_inc(uint32_t v) { return v == UINT32_MAX ? v : v + 1; }
 
 static void locate(toml_parser *p, size_t pos, uint32_t *line, uint32_t *col) {
@@ -146,6 +153,12 @@ __attribute__((format(printf, 4, 5))) static rw_status perr(toml_parser *p, size
     uint32_t line, col;
     locate(p, pos, &line, &col);
     return rw_err_set(p->err, code, "%s:%u:%u: %s", p->file, line, col, msg);
+}
+
+static tpos mark(toml_parser *p) {
+    tpos t = {.off = p->pos};
+    locate(p, p->pos, &t.line, &t.col);
+    return t;
 }
 
 static rw_status nomem(toml_parser *p) { return perr(p, p->pos, RW_E_NOMEM, "out of memory"); }
@@ -450,7 +463,7 @@ static rw_status parse_simple_key(toml_parser *p, char **out) {
 
 /* Dotted key: simple keys joined by '.', blanks allowed around dots. On success *keys (owned,
  * *nk entries) and kpos[] (byte offset of each segment, up to TOML_MAX_DEPTH). */
-static rw_status parse_key(toml_parser *p, char ***keys, size_t *nk, size_t *kpos) {
+static rw_status parse_key(toml_parser *p, char ***keys, size_t *nk, tpos *kpos) {
     char **ks = NULL;
     size_t n = 0;
     rw_status st;
@@ -465,7 +478,7 @@ static rw_status parse_key(toml_parser *p, char ***keys, size_t *nk, size_t *kpo
             goto fail;
         }
         ks = grown;
-        kpos[n] = p->pos;
+        kpos[n] = mark(p);
         st = parse_simple_key(p, &ks[n]);
         if (st) goto fail;
         n++;
@@ -636,7 +649,7 @@ static rw_status parse_number(toml_parser *p, data_toml_node *n) {
 
 static rw_status parse_value(toml_parser *p, data_toml_node **out);
 static rw_status insert_kv(toml_parser *p, data_toml_node *tbl, char **keys, size_t nk,
-                           const size_t *kpos, data_toml_node *val, bool from_inline);
+                           const tpos *kpos, data_toml_node *val);
 
 static void freeze(data_toml_node *n) {
     if (n->kind != DATA_TOML_TABLE && n->kind != DATA_TOML_ARRAY) return;
@@ -682,7 +695,7 @@ static rw_status parse_array(toml_parser *p, data_toml_node *arr) {
 
 static rw_status parse_inline_table(toml_parser *p, data_toml_node *tbl) {
     char buf[32];
-    size_t kpos[TOML_MAX_DEPTH];
+    tpos kpos[TOML_MAX_DEPTH];
     rw_status st = enter(p, p->pos, 1);
     if (st) return st;
     p->pos++;
@@ -706,10 +719,10 @@ static rw_status parse_inline_table(toml_parser *p, data_toml_node *tbl) {
         skip_ws(p);
         data_toml_node *val = NULL;
         int saved = p->depth;
-        st = enter(p, kpos[0], (int)nk - 1);
+        st = enter(p, kpos[0].off, (int)nk - 1);
         if (!st) st = parse_value(p, &val);
         p->depth = saved;
-        if (!st) st = insert_kv(p, tbl, keys, nk, kpos, val, true);
+        if (!st) st = insert_kv(p, tbl, keys, nk, kpos, val);
         toml_free_keys(keys, nk);
         if (st) return st;
         skip_ws(p);
@@ -785,15 +798,13 @@ static void where(const data_toml_node *n, char *buf, size_t cap) {
 /* Inserts key path keys[0..nk) = val into tbl, creating dotted-key tables. Takes ownership of
  * val (freed on failure) and of keys[nk-1] on success (set to NULL). */
 static rw_status insert_kv(toml_parser *p, data_toml_node *tbl, char **keys, size_t nk,
-                           const size_t *kpos, data_toml_node *val, bool from_inline) {
+                           const tpos *kpos, data_toml_node *val) {
     char at[256];
-    uint32_t line, col;
     rw_status st = RW_OK;
     for (size_t i = 0; i + 1 < nk; i++) {
         data_toml_node *child = toml_table_get(tbl, keys[i]);
         if (!child) {
-            locate(p, kpos[i], &line, &col);
-            child = toml_node_new(DATA_TOML_TABLE, p->file, line, col);
+            child = toml_node_new(DATA_TOML_TABLE, p->file, kpos[i].line, kpos[i].col);
             if (!child || !(child->key = rw_strdup(keys[i])) || !toml_node_append(tbl, child)) {
                 toml_node_free(child);
                 st = nomem(p);
@@ -802,18 +813,18 @@ static rw_status insert_kv(toml_parser *p, data_toml_node *tbl, char **keys, siz
             child->flags = TOML_F_DOTTED;
         } else if (child->kind != DATA_TOML_TABLE) {
             where(child, at, sizeof at);
-            st = perr(p, kpos[i], RW_E_FORMAT, "key '%s': '%s' is already a %s (defined at %s)",
+            st = perr(p, kpos[i].off, RW_E_FORMAT, "key '%s': '%s' is already a %s (defined at %s)",
                       p->keyname, keys[i], data_toml_kind_name(child->kind), at);
             goto fail;
         } else if (child->flags & TOML_F_FROZEN) {
             where(child, at, sizeof at);
-            st = perr(p, kpos[i], RW_E_FORMAT,
+            st = perr(p, kpos[i].off, RW_E_FORMAT,
                       "key '%s': cannot add to inline table '%s' (defined at %s)", p->keyname,
                       keys[i], at);
             goto fail;
         } else if (child->flags & TOML_F_HEADER) {
             where(child, at, sizeof at);
-            st = perr(p, kpos[i], RW_E_FORMAT,
+            st = perr(p, kpos[i].off, RW_E_FORMAT,
                       "key '%s': table '%s' was defined by a [header] at %s; add keys there",
                       p->keyname, keys[i], at);
             goto fail;
@@ -825,13 +836,12 @@ static rw_status insert_kv(toml_parser *p, data_toml_node *tbl, char **keys, siz
     data_toml_node *old = toml_table_get(tbl, keys[nk - 1]);
     if (old) {
         where(old, at, sizeof at);
-        st = perr(p, kpos[nk - 1], RW_E_FORMAT, "duplicate key '%s' (first defined at %s)",
+        st = perr(p, kpos[nk - 1].off, RW_E_FORMAT, "duplicate key '%s' (first defined at %s)",
                   p->keyname, at);
         goto fail;
     }
-    locate(p, kpos[nk - 1], &line, &col);
-    val->line = line;
-    val->col = col;
+    val->line = kpos[nk - 1].line;
+    val->col = kpos[nk - 1].col;
     val->key = keys[nk - 1];
     if (!toml_node_append(tbl, val)) {
         val->key = NULL;
@@ -839,7 +849,6 @@ static rw_status insert_kv(toml_parser *p, data_toml_node *tbl, char **keys, siz
         goto fail;
     }
     keys[nk - 1] = NULL;
-    (void)from_inline;
     return RW_OK;
 fail:
     toml_node_free(val);
@@ -849,12 +858,13 @@ fail:
 /* [a.b] or [[a.b]] at p->pos. */
 static rw_status parse_header(toml_parser *p, data_toml_node *root) {
     char buf[32], at[256];
-    size_t hpos = p->pos;
-    size_t kpos[TOML_MAX_DEPTH];
+    tpos h = mark(p);
+    size_t hpos = h.off;
+    uint32_t line = h.line, col = h.col;
+    tpos kpos[TOML_MAX_DEPTH];
     bool aot = peek(p, 1) == '[';
     char **keys = NULL;
     size_t nk = 0;
-    uint32_t line, col;
     rw_status st;
     p->pos += aot ? 2 : 1;
     skip_ws(p);
@@ -866,7 +876,6 @@ static rw_status parse_header(toml_parser *p, data_toml_node *root) {
         goto done;
     }
     p->pos += aot ? 2 : 1;
-    locate(p, hpos, &line, &col);
     data_toml_node *tbl = root;
     int depth = 0;
     for (size_t i = 0; i + 1 < nk; i++) {
@@ -884,7 +893,7 @@ static rw_status parse_header(toml_parser *p, data_toml_node *root) {
             child = child->u.v.items[child->u.v.n - 1];
         } else if (child->kind != DATA_TOML_TABLE || (child->flags & TOML_F_FROZEN)) {
             where(child, at, sizeof at);
-            st = perr(p, kpos[i], RW_E_FORMAT, "table [%s]: '%s' is already %s %s (defined at %s)",
+            st = perr(p, kpos[i].off, RW_E_FORMAT, "table [%s]: '%s' is already %s %s (defined at %s)",
                       p->keyname, keys[i], child->kind == DATA_TOML_TABLE ? "an inline" : "a",
                       data_toml_kind_name(child->kind), at);
             goto done;
@@ -962,7 +971,7 @@ done:
 
 static rw_status parse_keyval_line(toml_parser *p) {
     char buf[32];
-    size_t kpos[TOML_MAX_DEPTH];
+    tpos kpos[TOML_MAX_DEPTH];
     char **keys = NULL;
     size_t nk = 0;
     rw_status st = parse_key(p, &keys, &nk, kpos);
@@ -976,9 +985,9 @@ static rw_status parse_keyval_line(toml_parser *p) {
     skip_ws(p);
     data_toml_node *val = NULL;
     p->depth = p->cur_depth;
-    st = enter(p, kpos[0], (int)nk - 1);
+    st = enter(p, kpos[0].off, (int)nk - 1);
     if (!st) st = parse_value(p, &val);
-    if (!st) st = insert_kv(p, p->cur, keys, nk, kpos, val, false);
+    if (!st) st = insert_kv(p, p->cur, keys, nk, kpos, val);
     if (!st) {
         char what[200];
         snprintf(what, sizeof what, "value of key '%s'", p->keyname);
@@ -1092,7 +1101,7 @@ void data_toml_free(data_toml_doc *doc) {
 rw_status toml_parse_set_key(const char *text, size_t len, const char *file, char ***keys,
                              size_t *nkeys, size_t *value_at, rw_err *err) {
     toml_parser p;
-    size_t kpos[TOML_MAX_DEPTH];
+    tpos kpos[TOML_MAX_DEPTH];
     char buf[32];
     parser_init(&p, text, len, file, err);
     rw_status st = check_utf8(&p);
