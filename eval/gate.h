@@ -36,9 +36,22 @@
 #include "eval/metrics.h"
 
 typedef struct eval_gate eval_gate;
+typedef struct data_toml_node data_toml_node;
 
 rw_status eval_gate_create(eval_gate **out, rw_err *err);
 void eval_gate_destroy(eval_gate *g);
+/* Builds a gate from a recipe's [gate] table (strict keys):
+ *   require = ["mrr@10 >= baseline + 0.005", ...]   rules (all must hold)
+ *   max_regressed_queries = 0.10                     share in [0, 1] (absent: off)
+ *   regression_metric = "mrr@10"                     metric for the regression count
+ *   seed = 42, resamples = 10000, permutations = 10000, confidence = 0.95   statistics
+ * Errors name the recipe file:line:col of the offending key or array item, then the rule
+ * column. */
+rw_status eval_gate_from_toml(const data_toml_node *gate_tbl, eval_gate **out, rw_err *err);
+/* Parses the recipe at path and builds the gate from its [gate] table (RW_E_NOTFOUND when
+ * the recipe has none). */
+rw_status eval_gate_load(const char *recipe_path, eval_gate **out, rw_err *err);
+
 /* Parses one rule and appends it. On a parse error nothing is added. */
 rw_status eval_gate_add_rule(eval_gate *g, const char *rule, rw_err *err);
 /* frac in [0, 1] (RW_E_INVALID otherwise); negative turns the limit off. */

@@ -221,12 +221,57 @@ static void test_regressed_queries_and_determinism(void **state) {
     free_fixture(&f);
 }
 
+static void test_gate_from_recipe(void **state) {
+    (void)state;
+    char path[4200];
+    snprintf(path, sizeof path, "%s/recipe.toml", rw_test_tmpdir());
+    const char *ok = "name = \"x\"\n[gate]\nrequire = [\"mrr@10 >= baseline + 0.005\",\n  \"ci_low(mrr@10 - baseline) > 0\"]\n"
+                     "max_regressed_queries = 0.10\nseed = 7\nresamples = 500\n";
+    assert_int_equal(rw_test_write_file(path, ok, strlen(ok)), 0);
+    eval_gate *g = NULL;
+    rw_err err;
+    if (eval_gate_load(path, &g, &err) != RW_OK) fail_msg("%s", err.msg);
+    assert_int_equal(eval_gate_n_rules(g), 2);
+    assert_int_equal(eval_gate_stats(g)->seed, 7);
+    assert_int_equal(eval_gate_stats(g)->resamples, 500);
+    fixture f;
+    make_fixture(&f);
+    eval_decision d;
+    assert_int_equal(eval_gate_decide(g, &f.cmp, &d, &err), RW_OK);
+    assert_true(d.promote);
+    assert_int_equal(d.n_checks, 3);
+    eval_decision_deinit(&d);
+    free_fixture(&f);
+    eval_gate_destroy(g);
+    struct {
+        const char *text;
+        rw_status code;
+        const char *want;
+    } bad[] = {
+        {"[gate]\nrequire = [\"mrr@10 >= baseline +\"]\n", RW_E_INVALID, "recipe.toml:2:12: gate.require[0]: gate rule"},
+        {"[gate]\nrequire = [3]\n", RW_E_FORMAT, "recipe.toml:2:12: gate.require[0] must be a string"},
+        {"[gate]\nrequires = []\n", RW_E_FORMAT, "unknown key 'requires'"},
+        {"[gate]\nmax_regressed_queries = 2.0\n", RW_E_INVALID, "recipe.toml:2:1: gate.max_regressed_queries"},
+        {"[gate]\nregression_metric = \"mrx@10\"\n", RW_E_INVALID, "gate.regression_metric"},
+        {"[gate]\nconfidence = 1.5\n", RW_E_INVALID, "confidence level"},
+        {"name = 1\n", RW_E_NOTFOUND, "gate"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(rw_test_write_file(path, bad[i].text, strlen(bad[i].text)), 0);
+        rw_err_clear(&err);
+        rw_status st = eval_gate_load(path, &g, &err);
+        if (st != bad[i].code || !strstr(err.msg, bad[i].want))
+            fail_msg("case %zu: status %d, message '%s' (want '%s')", i, st, err.msg, bad[i].want);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_valid_and_metrics),
         cmocka_unit_test(test_decisions),
         cmocka_unit_test(test_regressed_queries_and_determinism),
+        cmocka_unit_test(test_gate_from_recipe),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
