@@ -629,7 +629,9 @@ rw_status eval_gate_decide(const eval_gate *g, const eval_comparison *cmp, eval_
         describe(&e, r->lhs, detail, sizeof detail, &len);
         describe(&e, r->rhs, detail, sizeof detail, &len);
         char both[1200];
-        snprintf(both, sizeof both, "left %.6g, right %.6g%s%s", c->lhs, c->rhs, len ? "; " : "", detail);
+        static const char *const op_text[] = {">=", ">", "<=", "<", "==", "!="};
+        snprintf(both, sizeof both, "%.6g %s %.6g%s%s%s", c->lhs, op_text[r->op], c->rhs, len ? " (" : "", detail,
+                 len ? ")" : "");
         c->what = rw_strdup(r->text);
         c->detail = rw_strdup(both);
         if (!c->what || !c->detail) {
