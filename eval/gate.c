@@ -68,6 +68,8 @@ struct eval_gate {
 
 /* ---- parser ---- */
 
+enum { MAX_DEPTH = 64 };
+
 typedef struct parser {
     const char *s;
     size_t pos;
@@ -75,6 +77,7 @@ typedef struct parser {
     rw_err *err;
     rw_status st;
     int in_ci;
+    int depth; /* nesting of parentheses and unary minus (bounded: rules come from files) */
     eval_metric first_metric;
     int n_metrics_named; /* distinct metrics seen so far, capped at 2 */
 } parser;
@@ -220,8 +223,13 @@ static int parse_primary(parser *p) {
         return n;
     }
     if (c == '(') {
+        if (++p->depth > MAX_DEPTH) {
+            perr(p, at, "nesting deeper than %d", MAX_DEPTH);
+            return -1;
+        }
         p->pos++;
         int e = parse_expr(p);
+        p->depth--;
         if (e < 0 || !expect_char(p, ')', "to close the parenthesis")) return -1;
         return e;
     }
@@ -291,7 +299,12 @@ static int parse_unary(parser *p) {
     skip_ws(p);
     if (p->s[p->pos] == '-') {
         size_t at = p->pos++;
+        if (++p->depth > MAX_DEPTH) {
+            perr(p, at, "nesting deeper than %d", MAX_DEPTH);
+            return -1;
+        }
         int a = parse_unary(p);
+        p->depth--;
         if (a < 0) return -1;
         int n = new_node(p, N_NEG, at);
         if (n < 0) return -1;

@@ -15,7 +15,7 @@
 static char g_dir[4200], g_bm25[4400], g_tfidf[4400], g_gate[4400], g_bin[4400];
 
 static int run_cli(const char *args, char **out) {
-    char cmd[16384];
+    static char cmd[40000];
     snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", g_bin, args);
     return rw_test_run(cmd, out); /* the exit status */
 }
@@ -42,7 +42,7 @@ static int setup(void **state) {
 
 static void test_metrics_json(void **state) {
     (void)state;
-    char args[9000], *out = NULL;
+    char args[32768], *out = NULL;
     snprintf(args, sizeof args, "metrics --qrels '%s' --run '%s' --json", g_dir, g_bm25);
     assert_int_equal(run_cli(args, &out), 0);
     json_error_t je;
@@ -68,7 +68,7 @@ static void test_metrics_json(void **state) {
 
 static void test_compare_promote_and_report(void **state) {
     (void)state;
-    char args[9000], rd[4400], path[4600], *out = NULL;
+    char args[32768], rd[4400], path[4600], *out = NULL;
     snprintf(rd, sizeof rd, "%s/run1", rw_test_tmpdir());
     snprintf(args, sizeof args, "compare --qrels '%s' --baseline '%s' --candidate '%s' --gate '%s' --out '%s' --report",
              g_dir, g_tfidf, g_bm25, g_gate, rd);
@@ -106,7 +106,7 @@ static void test_compare_promote_and_report(void **state) {
 
 static void test_compare_reject(void **state) {
     (void)state;
-    char args[9000], *out = NULL;
+    char args[32768], *out = NULL;
     snprintf(args, sizeof args, "compare --qrels '%s' --baseline '%s' --candidate '%s' --gate '%s'", g_dir, g_bm25,
              g_tfidf, g_gate);
     int rc = run_cli(args, &out);
@@ -137,7 +137,7 @@ static void test_compare_reject(void **state) {
 
 static void test_cli_errors(void **state) {
     (void)state;
-    char args[9000], bad[4400], *out = NULL;
+    char args[32768], bad[4400], *out = NULL;
     snprintf(bad, sizeof bad, "%s/bad.run", rw_test_tmpdir());
     const char *text = "1 Q0 12 1 3.5 t\n1 Q0 13 two 3.0 t\n";
     assert_int_equal(rw_test_write_file(bad, text, strlen(text)), 0);

@@ -147,7 +147,7 @@ static void crosscheck(const char *coll, const double readme[5]) {
     eval_results res;
     if (eval_evaluate(q, r, ms, nm, &res, &err) != RW_OK) fail_msg("%s", err.msg);
 
-    size_t nqr, nrun;
+    size_t nqr = 0, nrun = 0;
     line3 *qr = read_qrels(qrels_path, &nqr);
     line3 *run = read_run(run_path, &nrun);
     assert_non_null(qr);

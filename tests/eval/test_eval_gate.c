@@ -14,7 +14,7 @@
 enum { NQ = 40 };
 
 /* Results with two metrics (mrr@10, p@5) and per-query values v[q][m]. */
-static void make_results(eval_results *r, const double v[NQ][2]) {
+static void make_results(eval_results *r, double v[NQ][2]) {
     memset(r, 0, sizeof *r);
     r->n_metrics = 2;
     r->metrics = rw_malloc(2 * sizeof *r->metrics);
@@ -91,6 +91,14 @@ static void test_parse_errors(void **state) {
     eval_gate *g = NULL;
     rw_err err;
     assert_int_equal(eval_gate_create(&g, &err), RW_OK);
+    char deep[400];
+    memset(deep, '(', 200);
+    strcpy(deep + 200, "1");
+    assert_int_equal(eval_gate_add_rule(g, deep, &err), RW_E_INVALID);
+    assert_non_null(strstr(err.msg, "column 65: nesting deeper than 64"));
+    memset(deep, '-', 200);
+    assert_int_equal(eval_gate_add_rule(g, deep, &err), RW_E_INVALID);
+    assert_non_null(strstr(err.msg, "nesting deeper"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rw_err_clear(&err);
         assert_int_equal(eval_gate_add_rule(g, bad[i].rule, &err), RW_E_INVALID);

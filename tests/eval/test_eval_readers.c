@@ -196,7 +196,7 @@ static void test_beir_jsonl(void **state) {
 /* A BEIR folder as qrels source: qrels/test.tsv plus query texts. */
 static void test_qrels_folder(void **state) {
     (void)state;
-    char path[4200], dir[4200];
+    char path[8600], dir[4200];
     snprintf(dir, sizeof dir, "%s/beir", rw_test_tmpdir());
     snprintf(path, sizeof path, "mkdir -p '%s/qrels'", dir);
     assert_int_equal(system(path), 0);
