@@ -91,8 +91,9 @@ void eval_qrels_destroy(eval_qrels *q) {
 }
 
 static rw_status qrels_query_index(eval_qrels *q, const char *qid, uint32_t *qi, rw_err *err) {
-    rw_status st = eval_strtab_intern(&q->qids, qid, qi, NULL);
-    if (st == RW_OK) st = grow_array((void **)&q->q, &q->cap_q, q->qids.n, sizeof *q->q);
+    /* grow first so that cap_q >= qids.n holds even when interning then fails */
+    rw_status st = grow_array((void **)&q->q, &q->cap_q, q->qids.n + 1, sizeof *q->q);
+    if (st == RW_OK) st = eval_strtab_intern(&q->qids, qid, qi, NULL);
     if (st != RW_OK) return rw_err_set(err, st, "qrels: out of memory adding query '%.64s'", qid);
     return RW_OK;
 }
@@ -278,8 +279,8 @@ void eval_run_destroy(eval_run *r) {
 rw_status eval_run_add(eval_run *r, const char *qid, const char *docid, long rank, double score,
                        size_t line, rw_err *err) {
     uint32_t qi, di;
-    if (eval_strtab_intern(&r->qids, qid, &qi, NULL) != RW_OK ||
-        grow_array((void **)&r->q, &r->cap_q, r->qids.n, sizeof *r->q) != RW_OK ||
+    if (grow_array((void **)&r->q, &r->cap_q, r->qids.n + 1, sizeof *r->q) != RW_OK ||
+        eval_strtab_intern(&r->qids, qid, &qi, NULL) != RW_OK ||
         eval_strtab_intern(&r->docs, docid, &di, NULL) != RW_OK)
         return rw_err_set(err, RW_E_NOMEM, "run: out of memory adding query '%.64s'", qid);
     run_query *rq = &r->q[qi];
