@@ -25,6 +25,9 @@ long eval_strtab_find(const eval_strtab *t, const char *s);
 
 #endif
 
+/* Sorts vals[n] in place and writes the percentile CI at `level` (stats.c). */
+void eval_percentile_ci(double *vals, size_t n, double level, double *lo, double *hi);
+
 /* ---- charts (chart.c): SVG documents drawn with Cairo's SVG surface ----
  * Each function returns an owned (rw_malloc) NUL-terminated SVG document in *svg. */
 

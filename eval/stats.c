@@ -13,6 +13,7 @@
 
 #include "core/alloc.h"
 #include "core/rng.h"
+#include "eval/internal.h"
 
 enum { EXACT_MAX_N = 20 };
 
@@ -29,6 +30,13 @@ rw_status eval_stats_check(const eval_stats_opts *o, rw_err *err) {
     if (!(o->level > 0 && o->level < 1))
         return rw_err_set(err, RW_E_INVALID, "confidence level = %g: must be in (0, 1)", o->level);
     return RW_OK;
+}
+
+void eval_percentile_ci(double *vals, size_t n, double level, double *lo, double *hi) {
+    gsl_sort(vals, 1, n);
+    double alpha = (1.0 - level) / 2.0;
+    *lo = gsl_stats_quantile_from_sorted_data(vals, 1, n, alpha);
+    *hi = gsl_stats_quantile_from_sorted_data(vals, 1, n, 1.0 - alpha);
 }
 
 rw_status eval_bootstrap_generic(size_t n, eval_boot_stat_fn fn, void *user,
@@ -49,10 +57,7 @@ rw_status eval_bootstrap_generic(size_t n, eval_boot_stat_fn fn, void *user,
         for (size_t i = 0; i < n; i++) idx[i] = (uint32_t)rw_rng_below(&rng, n);
         vals[r] = fn(user, idx, n);
     }
-    gsl_sort(vals, 1, o->resamples);
-    double alpha = (1.0 - o->level) / 2.0;
-    *lo = gsl_stats_quantile_from_sorted_data(vals, 1, o->resamples, alpha);
-    *hi = gsl_stats_quantile_from_sorted_data(vals, 1, o->resamples, 1.0 - alpha);
+    eval_percentile_ci(vals, o->resamples, o->level, lo, hi);
 fail:
     rw_free(idx);
     rw_free(vals);

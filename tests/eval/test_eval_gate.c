@@ -171,6 +171,13 @@ static void test_decisions(void **state) {
     eval_comparison_column(&f.cmp, 0, a, b);
     rw_err err;
     assert_int_equal(eval_bootstrap_diff_ci(a, b, NQ, &f.cmp.opts, &lo, &hi, &err), RW_OK);
+    /* eval_compare's one-pass bootstrap gives bit-identical bounds */
+    assert_true(f.cmp.m[0].diff_lo == lo && f.cmp.m[0].diff_hi == hi);
+    double blo, bhi;
+    assert_int_equal(eval_bootstrap_ci(a, NQ, &f.cmp.opts, &blo, &bhi, &err), RW_OK);
+    assert_true(f.cmp.m[0].base_lo == blo && f.cmp.m[0].base_hi == bhi);
+    assert_int_equal(eval_bootstrap_ci(b, NQ, &f.cmp.opts, &blo, &bhi, &err), RW_OK);
+    assert_true(f.cmp.m[0].cand_lo == blo && f.cmp.m[0].cand_hi == bhi);
     c = decide_one(&f, "ci_low(mrr@10 - baseline) > 0", &d);
     assert_true(c->pass);
     assert_true(fabs(c->lhs - lo) < 1e-12);
