@@ -448,6 +448,26 @@ static size_t manifest_counts(const report *r, cls_count *out, size_t cap) {
     return n;
 }
 
+/* "Accepted 160 examples; rejected 9 (restricted 3, no_consent 2, ...)" from a
+ * rag-workbench.manifest/1 (data/governance.h); empty when the fields are absent. */
+static void manifest_summary(const report *r, char *buf, size_t cap) {
+    buf[0] = '\0';
+    json_t *acc = json_object_get(r->manifest, "examples_accepted"), *rej = json_object_get(r->manifest, "examples_rejected");
+    if (!json_is_integer(acc) && !json_is_integer(rej)) return;
+    size_t n = (size_t)snprintf(buf, cap, "Accepted %lld examples; rejected %lld", (long long)json_integer_value(acc),
+                                (long long)json_integer_value(rej));
+    const char *k;
+    json_t *v;
+    int first = 1;
+    json_object_foreach(json_object_get(r->manifest, "rejected"), k, v) {
+        if (!json_is_integer(v) || json_integer_value(v) == 0 || n >= cap) continue;
+        n += (size_t)snprintf(buf + n, cap - n, "%s%s %lld", first ? " (" : ", ", k, (long long)json_integer_value(v));
+        first = 0;
+    }
+    if (!first && n < cap) n += (size_t)snprintf(buf + n, cap - n, ")");
+    if (n < cap) snprintf(buf + n, cap - n, ".");
+}
+
 static void build_html(report *r, sb *h, const rep_query *sorted, size_t n_win, size_t n_loss) {
     const char *cls = !r->verdict ? "nogate" : !strcmp(r->verdict, "promote") ? "promote" : "reject";
     sb_puts(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
@@ -565,6 +585,13 @@ static void build_html(report *r, sb *h, const rep_query *sorted, size_t n_win, 
                       cc[i].items, cc[i].withdrawn);
         }
         sb_puts(h, "</table>\n");
+        char sum[600];
+        manifest_summary(r, sum, sizeof sum);
+        if (sum[0]) {
+            sb_puts(h, "<p>");
+            sb_html(h, sum, 0);
+            sb_puts(h, "</p>\n");
+        }
     } else {
         sb_puts(h, "<p class=\"muted\">No data manifest (manifest.json) in this run folder.</p>\n");
     }
@@ -643,7 +670,9 @@ static void build_md(report *r, sb *m, const rep_query *sorted, size_t n_win, si
             sb_md(m, cc[i].cls, 60);
             sb_printf(m, " | %ld | %ld | %ld |\n", cc[i].sources, cc[i].items, cc[i].withdrawn);
         }
-        sb_puts(m, "\n");
+        char sum[600];
+        manifest_summary(r, sum, sizeof sum);
+        sb_printf(m, "\n%s%s", sum, sum[0] ? "\n\n" : "");
     } else {
         sb_puts(m, "No data manifest (manifest.json).\n\n");
     }

@@ -6,9 +6,11 @@
  *                     eval_comparison_write() (schema rag-eval/comparison/1)
  *   metrics.jsonl     optional training log, one object per line with "step" and any of
  *                     "train_loss", "val_loss" (or "loss") -> loss-curve chart
- *   manifest.json     optional data manifest: {"sources": [{"id", "classification",
- *                     "count" | "examples" | "documents", "withdrawn"?}, ...]} -> counts
- *                     by classification
+ *   manifest.json     optional training manifest (rag-workbench.manifest/1, see
+ *                     data/governance.h): {"sources": [{"id", "classification",
+ *                     "examples" | "count" | "documents", "withdrawn"?}, ...],
+ *                     "examples_accepted", "examples_rejected", "rejected": {reason: n}}
+ *                     -> counts by classification and a summary line
  *   timings.json      optional {"<stage>": seconds, ...} from the caller (training etc.),
  *                     shown beside the evaluation timings of comparison.json
  * Written: report.html, report.md, metrics.json (summary: decision, per-metric means, CIs,

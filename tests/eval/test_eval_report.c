@@ -102,9 +102,13 @@ static void make_run_dir(const char *rd) {
     fputs("{\"step\": 310, \"train_lo", f); /* a run killed mid-write: noted, not fatal */
     fclose(f);
     snprintf(path, sizeof path, "%s/manifest.json", rd);
-    const char *man = "{\"sources\": [{\"id\": \"docs\", \"classification\": \"public\", \"count\": 1200},"
-                      "{\"id\": \"forum\", \"classification\": \"community\", \"examples\": 300},"
-                      "{\"id\": \"mail\", \"classification\": \"personal\", \"count\": 40, \"withdrawn\": true}]}";
+    /* the data layer's manifest (rag-workbench.manifest/1) plus a withdrawn flag */
+    const char *man = "{\"format\": \"rag-workbench.manifest/1\", \"sources\": ["
+                      "{\"id\": \"docs\", \"classification\": \"public\", \"examples\": 1200},"
+                      "{\"id\": \"forum\", \"classification\": \"community\", \"examples\": 300, \"consent_ref\": \"T-7\"},"
+                      "{\"id\": \"mail\", \"classification\": \"personal\", \"count\": 40, \"withdrawn\": true}],"
+                      "\"examples_accepted\": 1540, \"examples_rejected\": 5,"
+                      "\"rejected\": {\"restricted\": 3, \"no_consent\": 2, \"withdrawn\": 0}}";
     assert_int_equal(rw_test_write_file(path, man, strlen(man)), 0);
 }
 
@@ -131,6 +135,7 @@ static void test_report_files_and_browser(void **state) {
     assert_non_null(strstr(md, "## Decision: REJECT"));
     assert_non_null(strstr(md, "\\| pipes")); /* table cells escape pipes */
     assert_non_null(strstr(md, "| community | 1 | 300 | 0 |"));
+    assert_non_null(strstr(md, "Accepted 1540 examples; rejected 5 (restricted 3, no_consent 2)."));
     free(md);
     const char *charts[] = {"charts/metrics.svg", "charts/winloss.svg", "charts/loss.svg", "metrics.json"};
     for (int i = 0; i < 4; i++) {
