@@ -3,11 +3,15 @@
  * Every operation: BEGIN IMMEDIATE, read and check state, write, append an event, COMMIT.
  * data_crash_point() marks the gaps between statements so tests can kill a writer there
  * (RW_DATA_CRASH_AT=promote:1 ... promote:4) and check the registry afterwards. */
+/* realpath() is XSI: */
+#define _XOPEN_SOURCE 700
 #include "data/registry.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <limits.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -222,6 +226,11 @@ rw_status data_registry_register(data_db *db, const data_adapter_new *a, rw_err 
     char sha[DATA_SHA256_HEX];
     rw_status s = data_sha256_file(a->path, sha, err);
     if (s != RW_OK) return rw_err_prefix(err, "adapter '%s': ", a->id);
+    /* Store the absolute path: promote and export may run from another folder. */
+    char abs[PATH_MAX];
+    if (!realpath(a->path, abs))
+        return rw_err_set(err, RW_E_IO, "adapter '%s': cannot resolve %s: %s", a->id, a->path,
+                          strerror(errno));
     sqlite3_stmt *st = NULL;
     s = data_begin(db, err);
     if (s != RW_OK) return s;
@@ -234,7 +243,7 @@ rw_status data_registry_register(data_db *db, const data_adapter_new *a, rw_err 
     data_bind_text(st, 1, a->id);
     data_bind_text(st, 2, a->component);
     data_bind_text(st, 3, a->version);
-    data_bind_text(st, 4, a->path);
+    data_bind_text(st, 4, abs);
     data_bind_text(st, 5, sha);
     data_bind_text(st, 6, a->base_sha256);
     data_bind_text(st, 7, a->parent_id);
