@@ -164,6 +164,35 @@ fail:
     return s;
 }
 
+/* journal_mode=WAL returns the mode in force; anything else (e.g. a read-only medium) is
+ * refused because the concurrency rules of db.h assume WAL. Switching needs an exclusive
+ * lock and SQLite does not always run the busy handler for it (several processes opening a
+ * fresh file at once), so SQLITE_BUSY/LOCKED is retried here for the busy timeout. */
+static rw_status set_wal(data_db *db, rw_err *err) {
+    for (int waited_ms = 0;; waited_ms += 5) {
+        sqlite3_stmt *st = NULL;
+        rw_status s = data_prepare(db, "PRAGMA journal_mode=WAL", &st, err);
+        if (s != RW_OK) return s;
+        int rc = sqlite3_step(st);
+        if (rc == SQLITE_ROW) {
+            const unsigned char *mode = sqlite3_column_text(st, 0);
+            int wal = mode && strcmp((const char *)mode, "wal") == 0;
+            sqlite3_finalize(st);
+            if (!wal) return rw_err_set(err, RW_E_DB, "%s: cannot switch to WAL journal mode", db->path);
+            return RW_OK;
+        }
+        int busy = (rc & 0xff) == SQLITE_BUSY || (rc & 0xff) == SQLITE_LOCKED;
+        if (!busy || waited_ms >= DATA_BUSY_TIMEOUT_MS) {
+            s = data_sql_fail(db, err, "set WAL mode");
+            sqlite3_finalize(st);
+            return s;
+        }
+        sqlite3_finalize(st);
+        struct timespec ts = {0, 5 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+}
+
 rw_status data_db_open(const char *path, data_db **out, rw_err *err) {
     if (!path || !*path) return rw_err_set(err, RW_E_INVALID, "database path is empty");
     data_db *db = rw_calloc(1, sizeof *db);
@@ -182,21 +211,8 @@ rw_status data_db_open(const char *path, data_db **out, rw_err *err) {
     }
     sqlite3_extended_result_codes(db->h, 1);
     sqlite3_busy_timeout(db->h, DATA_BUSY_TIMEOUT_MS);
-    /* journal_mode=WAL returns the mode in force; anything else (e.g. a read-only medium)
-     * is refused because the concurrency rules above assume WAL. */
-    sqlite3_stmt *st = NULL;
-    s = data_prepare(db, "PRAGMA journal_mode=WAL", &st, err);
+    s = set_wal(db, err);
     if (s != RW_OK) goto fail;
-    rc = sqlite3_step(st);
-    int wal = rc == SQLITE_ROW && sqlite3_column_text(st, 0) &&
-              strcmp((const char *)sqlite3_column_text(st, 0), "wal") == 0;
-    if (rc != SQLITE_ROW) s = data_sql_fail(db, err, "set WAL mode");
-    sqlite3_finalize(st);
-    if (s != RW_OK) goto fail;
-    if (!wal) {
-        s = rw_err_set(err, RW_E_DB, "%s: cannot switch to WAL journal mode", path);
-        goto fail;
-    }
     s = data_exec(db, "PRAGMA foreign_keys=ON; PRAGMA synchronous=NORMAL;", err);
     if (s != RW_OK) goto fail;
     s = migrate(db, err);

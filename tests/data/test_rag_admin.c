@@ -16,7 +16,7 @@ static char g_bin[1024], g_db[1024];
 /* Runs rag-admin with the database option and args; returns exit code, output in *out. */
 static int admin(char **out, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static int admin(char **out, const char *fmt, ...) {
-    char args[2048], cmd[4096];
+    char args[2048], cmd[8192];
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(args, sizeof args, fmt, ap);
