@@ -63,7 +63,8 @@ void kern_attention_f32_ref(const kern_attn_args *args, size_t h0, size_t h1, si
             double m = -HUGE_VAL;
             for (size_t s = 0; s < end; s++) {
                 double sc = ref_score(&a, qr, t, g, s);
-                if (sc > m) m = sc;
+                if (sc > m || isnan(sc)) m = sc; /* a NaN score poisons the row */
+                if (isnan(m)) break;
             }
             if (m == -HUGE_VAL) {
                 for (size_t d = 0; d < D; d++) orow[d] = 0.0f;

@@ -70,13 +70,13 @@ void SFX(kern_attention_f32)(const kern_attn_args *args, size_t h0, size_t h1, s
                     float v = a.scale * SFX(attn_dot)(qr, kr, D);
                     if (addr) v += addr[s0 + j];
                     sc[j] = v;
-                    if (v > bm) bm = v;
+                    if (v > bm || v != v) bm = v; /* NaN sticks: it poisons the row */
                 }
                 if (bm == -INFINITY) continue;
                 size_t npad = (nb + VW - 1) / VW * VW;
                 for (size_t j = nb; j < npad; j++) sc[j] = -INFINITY;
-                float mn = bm > m ? bm : m;
-                if (m != mn) {
+                float mn = (bm > m || bm != bm) ? bm : m;
+                if (!(m == mn)) { /* also when NaN is involved */
                     float alpha = expf(m - mn); /* 0 when m = -inf */
                     l *= alpha;
                     SFX(attn_scale)(acc, alpha, D);

@@ -76,6 +76,10 @@ static double softmax_row_stats(const float *xr, const float *mr, size_t n_valid
     double m = -HUGE_VAL;
     for (size_t j = 0; j < n_valid; j++) {
         double z = softmax_z(xr, mr, j);
+        if (isnan(z)) { /* poisons the row even when everything else is excluded */
+            *mx = z;
+            return z;
+        }
         if (z > m) m = z;
     }
     *mx = m;
@@ -183,9 +187,13 @@ void kern_exp_f32_ref(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) y[i] = (float)exp((double)x[i]);
 }
 
+/* The activations' formulas give -inf/inf = NaN at x = -inf; their limit there is -0, which
+ * the formula already yields for any x below -1e30, so inputs are clamped to -1e30. */
+static double act_in(float x) { return x < -1e30f ? -1e30 : (double)x; }
+
 void kern_silu_f32_ref(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        double v = (double)x[i];
+        double v = act_in(x[i]);
         y[i] = (float)(v / (1.0 + exp(-v)));
     }
 }
@@ -204,26 +212,26 @@ static double gelu_tanh_d(double v) {
 static double gelu_erf_d(double v) { return 0.5 * v * erfc(-v * 0.7071067811865476); }
 
 void kern_gelu_tanh_f32_ref(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)gelu_tanh_d((double)x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = (float)gelu_tanh_d(act_in(x[i]));
 }
 
 void kern_gelu_erf_f32_ref(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)gelu_erf_d((double)x[i]);
+    for (size_t i = 0; i < n; i++) y[i] = (float)gelu_erf_d(act_in(x[i]));
 }
 
 void kern_swiglu_f32_ref(float *y, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        double g = (double)gate[i];
+        double g = act_in(gate[i]);
         y[i] = (float)(g / (1.0 + exp(-g)) * (double)up[i]);
     }
 }
 
 void kern_geglu_f32_ref(float *y, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)(gelu_tanh_d((double)gate[i]) * (double)up[i]);
+    for (size_t i = 0; i < n; i++) y[i] = (float)(gelu_tanh_d(act_in(gate[i])) * (double)up[i]);
 }
 
 void kern_geglu_erf_f32_ref(float *y, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)(gelu_erf_d((double)gate[i]) * (double)up[i]);
+    for (size_t i = 0; i < n; i++) y[i] = (float)(gelu_erf_d(act_in(gate[i])) * (double)up[i]);
 }
 
 /* ---- elementwise ---------------------------------------------------------------------- */

@@ -160,9 +160,8 @@ static void SFX(kern_softmax_f32)(float *y, float *lse, const float *x, const fl
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
         float *yr = y + t * N;                                   /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
-        if (mx == -INFINITY) {
-            for (size_t j = 0; j < N; j++) yr[j] = 0.0f;
-            if (lse) lse[t] = -INFINITY;
+        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+            kern_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
             continue;
         }
         float sum = SFX(sm_sumexp)(yr, xr, mr, n_valid, mx);
@@ -189,7 +188,11 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
         float *yr = y + t * N;                                   /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
         float l = -INFINITY;
-        if (mx != -INFINITY) {
+        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+            kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
+            continue;
+        }
+        {
             l = mx + logf(SFX(sm_sumexp)(NULL, xr, mr, n_valid, mx));
             if (l != l) { /* NaN/+inf row: the reference keeps excluded entries at -inf */
                 kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
@@ -202,8 +205,6 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
             for (; j + VW <= n_valid; j += VW)
                 vstore(yr + j, vsub(vsub(SFX(sm_zv)(xr, mr, j), mv), lv));
             for (; j < n_valid; j++) yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - (l - mx);
-        } else {
-            for (size_t j = 0; j < n_valid; j++) yr[j] = -INFINITY;
         }
         for (size_t j = n_valid; j < N; j++) yr[j] = -INFINITY;
         if (lse) lse[t] = l;
@@ -280,18 +281,39 @@ static inline vf SFX(v_sigmoid_mul)(vf x, vf g) { /* x / (1 + e^-g) */
     return vdiv(x, vadd(vset1(1.0f), vexp(vsub(vzero(), g))));
 }
 
-static inline vf SFX(v_silu)(vf x) { return SFX(v_sigmoid_mul)(x, x); }
+/* x clamped to >= -1e30 (NaN kept): the limit act(-inf) = -0 instead of -inf/inf. */
+static inline vf SFX(v_act_in)(vf x) { return vmax(vset1(-1e30f), x); }
+
+/* x clamped to [-100, 100] (NaN kept) for the gate of gelu: beyond it the gate is exactly
+ * 0 or 1 in f32, and inside it no intermediate overflows (inf - inf would give NaN). */
+static inline vf SFX(v_gate_in)(vf x) { return vmax(vset1(-100.0f), vmin(vset1(100.0f), x)); }
+
+static inline vf SFX(v_silu)(vf x) {
+    x = SFX(v_act_in)(x);
+    return SFX(v_sigmoid_mul)(x, x);
+}
 
 static inline vf SFX(v_gelu_tanh)(vf x) {
-    /* 2u = 2 sqrt(2/pi) (x + 0.044715 x^3) */
-    vf x2 = vmul(x, x);
-    vf u2 = vmul(vmul(x, vset1(1.5957691216057308f)), vfmadd(x2, vset1(0.044715f), vset1(1.0f)));
-    return SFX(v_sigmoid_mul)(x, u2);
+    /* x / (1 + e^(-2u)), 2u = c1 x + c3 x^3. The exponent reaches ~90 before the result
+     * underflows, so an f32 rounding of it alone would cost up to 4e-6 relative: 2u is
+     * formed in double and split as hi + lo (both f32), e^(-2u) = e^(-hi) (1 - lo). */
+    vf xn = SFX(v_act_in)(x);
+    x = SFX(v_gate_in)(x);
+    const vd c1 = vdset1(1.5957691216057308), c3 = vdset1(0.07135481627260025);
+    vd xl = vcvtlo(x), xh = vcvthi(x);
+    vd al = vdmul(xl, vdfmadd(vdmul(xl, xl), c3, c1));
+    vd ah = vdmul(xh, vdfmadd(vdmul(xh, xh), c3, c1));
+    vf hi = vcvt_pd2(al, ah);
+    vf lo = vcvt_pd2(vdsub(al, vcvtlo(hi)), vdsub(ah, vcvthi(hi)));
+    vf e = vmul(vexp(vsub(vzero(), hi)), vsub(vset1(1.0f), lo));
+    return vdiv(xn, vadd(vset1(1.0f), e));
 }
 
 static inline vf SFX(v_gelu_erf)(vf x) {
     /* Phi(x) = 0.5 erfc(-x/sqrt2): with u = |x|/sqrt2, Phi = h for x < 0 and 1 - h else,
      * h = 0.5 erfc(u). */
+    vf xn = SFX(v_act_in)(x);
+    x = SFX(v_gate_in)(x);
     vf u = vmul(vmax(vsub(vzero(), x), x), vset1(0.70710678118654752f));
     vf t = vdiv(vset1(1.0f), vfmadd(u, vset1(0.5f), vset1(1.0f)));
     vf p = vset1(0.17087277f);
@@ -304,8 +326,12 @@ static inline vf SFX(v_gelu_erf)(vf x) {
     p = vfmadd(p, t, vset1(0.37409196f));
     p = vfmadd(p, t, vset1(1.00002368f));
     p = vfmadd(p, t, vset1(-1.26551223f));
-    vf h = vmul(vmul(t, vset1(0.5f)), vexp(vfnmadd(u, u, p)));
-    return vmul(x, vsel_neg(x, h, vsub(vset1(1.0f), h)));
+    /* e^(-u^2 + p) with u^2 = x^2/2 taken exactly: x^2 = sh + sl (FMA split), then
+     * e^(-sh/2) e^(p - sl/2); rounding u^2 itself would cost up to 1e-5 relative. */
+    vf sh = vmul(x, x), sl = vfmsub(x, x, sh);
+    vf e = vmul(vexp(vmul(sh, vset1(-0.5f))), vexp(vfnmadd(sl, vset1(0.5f), p)));
+    vf h = vmul(vmul(t, vset1(0.5f)), e);
+    return vmul(xn, vsel_neg(x, h, vsub(vset1(1.0f), h)));
 }
 
 static void SFX(kern_exp_f32)(float *y, const float *x, size_t n) {
