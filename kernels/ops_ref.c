@@ -136,11 +136,16 @@ void kern_log_softmax_f32_ref(float *y, float *lse, const float *x, const float 
 
 /* ---- rope ----------------------------------------------------------------------------- */
 
-void kern_rope_cos_sin(float *cs, float *sn, size_t i0, size_t n, int32_t pos,
+void kern_rope_inv_freq(double *f, size_t i0, size_t n, const kern_rope_cfg *cfg) {
+    for (size_t i = 0; i < n; i++)
+        f[i] = pow((double)cfg->freq_base, -2.0 * (double)(i0 + i) / (double)cfg->n_rot);
+}
+
+void kern_rope_cos_sin(float *cs, float *sn, const double *f, size_t n, int32_t pos,
                        const kern_rope_cfg *cfg, bool inverse) {
     double p = (double)pos * (double)cfg->freq_scale;
     for (size_t i = 0; i < n; i++) {
-        double th = p * pow((double)cfg->freq_base, -2.0 * (double)(i0 + i) / (double)cfg->n_rot);
+        double th = p * f[i];
         cs[i] = (float)cos(th);
         double s = sin(th);
         sn[i] = (float)(inverse ? -s : s);

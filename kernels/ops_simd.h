@@ -221,13 +221,15 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
     RW_ASSERT(stride >= H * D, "rope: stride %zu < H*D %zu", stride, H * D);
     size_t half = cfg->n_rot / 2;
     float cs[KERN_ROPE_CHUNK], sn[KERN_ROPE_CHUNK];
+    double f[KERN_ROPE_CHUNK]; /* inverse frequencies of the chunk, shared by all tokens */
     /* NORMAL: element 2i+e pairs with its neighbour; cos/sin are spread to both lanes and
      * the sin of the even lane negated. NEOX: element i pairs with i + half. */
     float csd[2 * KERN_ROPE_CHUNK], snd[2 * KERN_ROPE_CHUNK];
-    for (size_t t = 0; t < T; t++) {
-        for (size_t i0 = 0; i0 < half; i0 += KERN_ROPE_CHUNK) {
-            size_t nc = half - i0 < KERN_ROPE_CHUNK ? half - i0 : KERN_ROPE_CHUNK;
-            kern_rope_cos_sin(cs, sn, i0, nc, pos[t], cfg, inverse);
+    for (size_t i0 = 0; i0 < half; i0 += KERN_ROPE_CHUNK) {
+        size_t nc = half - i0 < KERN_ROPE_CHUNK ? half - i0 : KERN_ROPE_CHUNK;
+        kern_rope_inv_freq(f, i0, nc, cfg);
+        for (size_t t = 0; t < T; t++) {
+            kern_rope_cos_sin(cs, sn, f, nc, pos[t], cfg, inverse);
             if (cfg->mode == KERN_ROPE_NORMAL) {
                 for (size_t i = 0; i < nc; i++) {
                     csd[2 * i] = csd[2 * i + 1] = cs[i];
@@ -268,11 +270,12 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
                 }
             }
         }
-        if (y != x && cfg->n_rot < D)
+    }
+    if (y != x && cfg->n_rot < D)
+        for (size_t t = 0; t < T; t++)
             for (size_t h = 0; h < H; h++)
                 for (size_t d = cfg->n_rot; d < D; d++)
                     y[t * stride + h * D + d] = x[t * stride + h * D + d];
-    }
 }
 
 /* ---- activations ---------------------------------------------------------------------- */
