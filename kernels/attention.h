@@ -60,6 +60,14 @@ typedef struct kern_attn_args {
 void kern_attention_f32(const kern_attn_args *a, size_t h0, size_t h1, size_t t0, size_t t1);
 void kern_attention_f32_ref(const kern_attn_args *a, size_t h0, size_t h1, size_t t0, size_t t1);
 
+/* The attention probabilities of heads [h0, h1) and rows [t0, t1), recomputed from the
+ * lse a forward call saved: probs[(h*n_q + t)*n_kv + s] = exp(scale q.k + m - lse[t,h]),
+ * 0 for hidden keys and for rows with lse = -inf. For a backward pass that wants the
+ * whole [H, T, S] matrix (RW_OP_ATTENTION's "saved: probs") instead of recomputing it
+ * block by block. a->lse must be set; a->out is not used. Dots in double (reference). */
+void kern_attention_probs_f32(float *probs, const kern_attn_args *a, size_t h0, size_t h1,
+                              size_t t0, size_t t1);
+
 /* All heads and rows, split over the pool's threads (pool NULL: the calling thread only).
  * Results do not depend on the thread count. */
 void kern_attention_f32_pool(rw_pool *pool, const kern_attn_args *a);

@@ -86,6 +86,28 @@ void kern_attention_f32_ref(const kern_attn_args *args, size_t h0, size_t h1, si
     }
 }
 
+void kern_attention_probs_f32(float *probs, const kern_attn_args *args, size_t h0, size_t h1,
+                              size_t t0, size_t t1) {
+    kern_attn_args a;
+    kern_attn_resolve(&a, args);
+    RW_ASSERT(a.lse != NULL, "attention probs: lse from the forward call is required");
+    RW_ASSERT(h0 <= h1 && h1 <= a.n_head && t0 <= t1 && t1 <= a.n_q,
+              "attention probs: range h[%zu,%zu) t[%zu,%zu) outside %zu heads, %zu rows", h0, h1,
+              t0, t1, a.n_head, a.n_q);
+    size_t grp = a.n_head / a.n_head_kv, S = a.n_kv;
+    for (size_t h = h0; h < h1; h++)
+        for (size_t t = t0; t < t1; t++) {
+            float *pr = probs + (h * a.n_q + t) * S; /* [S] */
+            double l = (double)a.lse[t * a.n_head + h];
+            size_t end = visible_end(&a, t);
+            const float *qr = a.q + t * a.q_ts + h * a.q_hs; /* [D] */
+            for (size_t s = 0; s < S; s++)
+                pr[s] = (s < end && l != -HUGE_VAL)
+                            ? (float)exp(ref_score(&a, qr, t, h / grp, s) - l)
+                            : 0.0f;
+        }
+}
+
 /* ---- thread driver -------------------------------------------------------------------- */
 
 enum { ATTN_ROWS_PER_ITEM = 16 };

@@ -148,6 +148,30 @@ static void run_case(const acase *c, int strided_cache) {
         check_close(what, g_tabs[vi]->name, out, eo, T * Hq * D, 2e-6, 2e-5);
         check_close(what, g_tabs[vi]->name, lse, el, T * Hq, 2e-6, 1e-6);
     }
+    /* Probabilities recomputed from the saved lse: rows sum to 1 (0 when nothing is
+     * visible) and p . v reproduces the output. */
+    {
+        float *pr = malloc(Hq * T * (S ? S : 1) * sizeof *pr);
+        a.lse = lse;
+        kern_attention_f32_ref(&a, 0, Hq, 0, T);
+        kern_attention_probs_f32(pr, &a, 0, Hq, 0, T);
+        for (size_t h = 0; h < Hq; h++)
+            for (size_t t = 0; t < T; t++) {
+                const float *p = pr + (h * T + t) * S;
+                double sum = 0;
+                for (size_t s = 0; s < S; s++) sum += (double)p[s];
+                assert_true(fabs(sum - (isinf(el[t * Hq + h]) ? 0.0 : 1.0)) < 1e-5);
+                for (size_t i = 0; i < D; i++) {
+                    double o = 0;
+                    for (size_t s = 0; s < S; s++)
+                        if (p[s] != 0.0f) o += (double)p[s] * (double)v[(s * Hkv + h / (Hq / Hkv)) * D + i];
+                    if (fabs(o - eo[(t * Hq + h) * D + i]) > 1e-5)
+                        fail_msg("%s probs: t=%zu h=%zu i=%zu p.v %.9g want %.9g", what, t, h, i, o,
+                                 eo[(t * Hq + h) * D + i]);
+                }
+            }
+        free(pr);
+    }
     /* Ranges: only heads [h0,h1) x rows [t0,t1) are written. */
     if (Hq > 1 && T > 1) {
         size_t h0 = 1, h1 = Hq, t0 = T / 2, t1 = T;
