@@ -31,12 +31,12 @@
 enum { KERN_ATTN_MAX_D = 512 };
 
 typedef struct kern_attn_args {
-    float *out;       /* [T, n_head, D]: element (t,h,d) at t*o_ts + h*o_hs + d */
-    float *lse;       /* [T, n_head] at t*n_head + h, or NULL */
-    const float *q;   /* [T, n_head, D]: (t,h,d) at t*q_ts + h*q_hs + d */
-    const float *k;   /* [S, n_head_kv, D]: (s,g,d) at s*k_ts + g*k_hs + d */
-    const float *v;   /* [S, n_head_kv, D]: (s,g,d) at s*v_ts + g*v_hs + d */
-    const float *add; /* additive mask, row t at add + t*add_stride ([S] each), or NULL */
+    float *out;        /* [T, n_head, D]: element (t,h,d) at t*o_ts + h*o_hs + d */
+    float *lse;        /* [T, n_head] at t*n_head + h, or NULL */
+    const float *q;    /* [T, n_head, D]: (t,h,d) at t*q_ts + h*q_hs + d */
+    const float *k;    /* [S, n_head_kv, D]: (s,g,d) at s*k_ts + g*k_hs + d */
+    const float *v;    /* [S, n_head_kv, D]: (s,g,d) at s*v_ts + g*v_hs + d */
+    const float *add;  /* additive mask, row t at add + t*add_stride ([S] each), or NULL */
     size_t add_stride; /* 0 broadcasts one [S] row to every query */
 
     size_t n_q;       /* T: query rows */
@@ -49,9 +49,9 @@ typedef struct kern_attn_args {
      * stored [n_head_kv, S_max, D] sets k_ts = D, k_hs = S_max*D. */
     size_t q_ts, q_hs, k_ts, k_hs, v_ts, v_hs, o_ts, o_hs;
 
-    float scale;   /* usually 1/sqrt(D) */
-    bool causal;   /* hide keys s > pos0 + t */
-    size_t pos0;   /* absolute position of query row 0 (causal only) */
+    float scale;    /* usually 1/sqrt(D) */
+    bool causal;    /* hide keys s > pos0 + t */
+    size_t pos0;    /* absolute position of query row 0 (causal only) */
     size_t n_valid; /* keys [n_valid, S) hidden; set to n_kv for no padding */
 } kern_attn_args;
 

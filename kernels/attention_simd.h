@@ -4,10 +4,10 @@
  * Queries sharing a kv head are processed in tiles (GQA heads of one row, or several
  * rows), so every key/value row is loaded once per tile. Per query: keys are visited in
  * blocks of ATTN_KB; a block's scores (scale q.k + add, dot products vectorised over D) go
- * to a stack buffer, then the online softmax update: m' = max(m, block max), rescale the accumulator and normaliser by
- * e^(m - m'), add e^(s - m') v_s. All in f32; results match the double reference within
- * the bounds in docs/kernels-ops.md. NaN scores are skipped by the maximum (as in the
- * reference) but poison the sums. */
+ * to a stack buffer, then the online softmax update: m' = max(m, block max), rescale the
+ * accumulator and normaliser by e^(m - m'), add e^(s - m') v_s. All in f32; results match the
+ * double reference within the bounds in docs/kernels-ops.md. NaN scores are skipped by the maximum
+ * (as in the reference) but poison the sums. */
 
 #include <math.h>
 
@@ -22,9 +22,11 @@ static inline float SFX(attn_dot)(const float *a, const float *b, size_t D) {
         s0 = vfmadd(vload(a + d), vload(b + d), s0);
         s1 = vfmadd(vload(a + d + VW), vload(b + d + VW), s1);
     }
-    for (; d + VW <= D; d += VW) s0 = vfmadd(vload(a + d), vload(b + d), s0);
+    for (; d + VW <= D; d += VW)
+        s0 = vfmadd(vload(a + d), vload(b + d), s0);
     float s = vhsum(vadd(s0, s1));
-    for (; d < D; d++) s += a[d] * b[d];
+    for (; d < D; d++)
+        s += a[d] * b[d];
     return s;
 }
 
@@ -32,15 +34,19 @@ static inline float SFX(attn_dot)(const float *a, const float *b, size_t D) {
 static inline void SFX(attn_axpy)(float *acc, float p, const float *v, size_t D) {
     vf pv = vset1(p);
     size_t d = 0;
-    for (; d + VW <= D; d += VW) vstore(acc + d, vfmadd(pv, vload(v + d), vload(acc + d)));
-    for (; d < D; d++) acc[d] += p * v[d];
+    for (; d + VW <= D; d += VW)
+        vstore(acc + d, vfmadd(pv, vload(v + d), vload(acc + d)));
+    for (; d < D; d++)
+        acc[d] += p * v[d];
 }
 
 static inline void SFX(attn_scale)(float *acc, float s, size_t D) {
     vf sv = vset1(s);
     size_t d = 0;
-    for (; d + VW <= D; d += VW) vstore(acc + d, vmul(vload(acc + d), sv));
-    for (; d < D; d++) acc[d] *= s;
+    for (; d + VW <= D; d += VW)
+        vstore(acc + d, vmul(vload(acc + d), sv));
+    for (; d < D; d++)
+        acc[d] *= s;
 }
 
 /* One (query row, head) of a tile: its inputs and online-softmax state. */
@@ -58,7 +64,7 @@ typedef struct SFX(attn_q) {
 enum { ATTN_QT = 8 };
 
 /* Runs the tile qs[0..nq) against kv head g. acc: [ATTN_QT, ATTN_ACC_STRIDE] scratch. */
-static void SFX(attn_tile)(const kern_attn_args *a, size_t g, SFX(attn_q) *qs, size_t nq,
+static void SFX(attn_tile)(const kern_attn_args *a, size_t g, SFX(attn_q) * qs, size_t nq,
                            float *acc, float (*sc)[ATTN_KB]) {
     size_t D = a->head_dim, end = 0;
     /* Accumulator rows D rounded up plus one vector apart: never a multiple of 4 KiB, which
@@ -66,7 +72,8 @@ static void SFX(attn_tile)(const kern_attn_args *a, size_t g, SFX(attn_q) *qs, s
     size_t as = (D + VW - 1) / VW * VW + VW;
     for (size_t j = 0; j < nq; j++) {
         qs[j].m = -INFINITY, qs[j].l = 0.0f;
-        for (size_t d = 0; d < D; d++) acc[j * as + d] = 0.0f;
+        for (size_t d = 0; d < D; d++)
+            acc[j * as + d] = 0.0f;
         if (qs[j].end > end) end = qs[j].end;
     }
     for (size_t s0 = 0; s0 < end; s0 += ATTN_KB) {
@@ -92,13 +99,15 @@ static void SFX(attn_tile)(const kern_attn_args *a, size_t g, SFX(attn_q) *qs, s
                 float v = sc[j][i];
                 if (v > bm || v != v) bm = v; /* NaN sticks: it poisons the row */
             }
-            for (size_t i = nb; i < npad; i++) sc[j][i] = -INFINITY;
+            for (size_t i = nb; i < npad; i++)
+                sc[j][i] = -INFINITY;
             if (bm == -INFINITY) { /* nothing visible in this block */
-                for (size_t i = 0; i < nb; i++) sc[j][i] = 0.0f;
+                for (size_t i = 0; i < nb; i++)
+                    sc[j][i] = 0.0f;
                 continue;
             }
             float m = qs[j].m, mn = (bm > m || bm != bm) ? bm : m;
-            if (!(m == mn)) { /* also when NaN is involved */
+            if (!(m == mn)) {               /* also when NaN is involved */
                 float alpha = expf(m - mn); /* 0 when m = -inf */
                 qs[j].l *= alpha;
                 SFX(attn_scale)(acc + j * as, alpha, D);
@@ -125,15 +134,18 @@ static void SFX(attn_tile)(const kern_attn_args *a, size_t g, SFX(attn_q) *qs, s
     for (size_t j = 0; j < nq; j++) {
         float *o = qs[j].out, *aj = acc + j * as;
         if (qs[j].m == -INFINITY) {
-            for (size_t d = 0; d < D; d++) o[d] = 0.0f;
+            for (size_t d = 0; d < D; d++)
+                o[d] = 0.0f;
             if (qs[j].lse) *qs[j].lse = -INFINITY;
             continue;
         }
         float inv = 1.0f / qs[j].l;
         vf iv = vset1(inv);
         size_t d = 0;
-        for (; d + VW <= D; d += VW) vstore(o + d, vmul(vload(aj + d), iv));
-        for (; d < D; d++) o[d] = aj[d] * inv;
+        for (; d + VW <= D; d += VW)
+            vstore(o + d, vmul(vload(aj + d), iv));
+        for (; d < D; d++)
+            o[d] = aj[d] * inv;
         if (qs[j].lse) *qs[j].lse = qs[j].m + logf(qs[j].l);
     }
 }
@@ -143,11 +155,11 @@ void SFX(kern_attention_f32)(const kern_attn_args *args, size_t h0, size_t h1, s
     kern_attn_args a;
     kern_attn_resolve(&a, args);
     RW_ASSERT(h0 <= h1 && h1 <= a.n_head && t0 <= t1 && t1 <= a.n_q,
-              "attention: range h[%zu,%zu) t[%zu,%zu) outside %zu heads, %zu rows", h0, h1, t0,
-              t1, a.n_head, a.n_q);
+              "attention: range h[%zu,%zu) t[%zu,%zu) outside %zu heads, %zu rows", h0, h1, t0, t1,
+              a.n_head, a.n_q);
     size_t grp = a.n_head / a.n_head_kv;
     float acc[ATTN_QT * (KERN_ATTN_MAX_D + 2 * VW)]; /* [ATTN_QT, as] running sums of p v */
-    float sc[ATTN_QT][ATTN_KB];           /* block scores, then weights */
+    float sc[ATTN_QT][ATTN_KB];                      /* block scores, then weights */
     SFX(attn_q) qs[ATTN_QT];
     /* Per kv head g: the (t, h) pairs of the range with h in g's group, t-major, in tiles
      * of ATTN_QT. Each query's arithmetic does not depend on its tile-mates, so results

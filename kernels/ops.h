@@ -75,15 +75,19 @@ typedef struct kern_rope_cfg {
  * by -theta (the transpose: backward of rope, or undoing it).
  * y, x: token t, head h starts at t*stride + h*D (stride >= H*D floats; y may be x);
  * pos: [T] absolute positions. Angles and cos/sin are computed in double. */
-void kern_rope_f32(float *y, const float *x, size_t stride, const int32_t *pos, size_t T,
-                   size_t H, size_t D, const kern_rope_cfg *cfg, bool inverse);
+void kern_rope_f32(float *y, const float *x, size_t stride, const int32_t *pos, size_t T, size_t H,
+                   size_t D, const kern_rope_cfg *cfg, bool inverse);
 
 /* ---- activations (n elements, y may be x) ------------------------------------------- */
 
-void kern_exp_f32(float *y, const float *x, size_t n);       /* y = e^x */
-void kern_silu_f32(float *y, const float *x, size_t n);      /* y = x / (1 + e^-x) */
-void kern_gelu_tanh_f32(float *y, const float *x, size_t n); /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
-void kern_gelu_erf_f32(float *y, const float *x, size_t n);  /* 0.5x(1+erf(x/sqrt2)) */
+/* exp: y = e^x.  silu: y = x / (1 + e^-x).
+ * gelu_tanh: y = 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))).
+ * gelu_erf: y = 0.5x(1 + erf(x/sqrt2)).
+ * act(-inf) = -0 (the limit), act(+inf) = +inf, NaN -> NaN. */
+void kern_exp_f32(float *y, const float *x, size_t n);
+void kern_silu_f32(float *y, const float *x, size_t n);
+void kern_gelu_tanh_f32(float *y, const float *x, size_t n);
+void kern_gelu_erf_f32(float *y, const float *x, size_t n);
 /* Gated units: y = act(gate) * up. y, gate, up: [n] (y may alias gate or up). */
 void kern_swiglu_f32(float *y, const float *gate, const float *up, size_t n);    /* silu */
 void kern_geglu_f32(float *y, const float *gate, const float *up, size_t n);     /* gelu tanh */
@@ -109,8 +113,8 @@ size_t kern_topk_f32(float *vals, int32_t *idx, const float *x, size_t n, size_t
 
 /* ---- scalar references (the specification; same contracts as above) ----------------- */
 
-void kern_rmsnorm_f32_ref(float *y, float *rstd, const float *x, const float *w, size_t T,
-                          size_t C, float eps);
+void kern_rmsnorm_f32_ref(float *y, float *rstd, const float *x, const float *w, size_t T, size_t C,
+                          float eps);
 void kern_layernorm_f32_ref(float *y, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, size_t T, size_t C, float eps);
 void kern_softmax_f32_ref(float *y, float *lse, const float *x, const float *mask,

@@ -28,7 +28,8 @@ static double SFX(sum_sq_f64)(const float *x, size_t n) {
         a1 = vdfmadd(hi, hi, a1);
     }
     double s = vdhsum(vdadd(a0, a1));
-    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    for (; i < n; i++)
+        s += (double)x[i] * (double)x[i];
     return s;
 }
 
@@ -41,7 +42,8 @@ static double SFX(sum_f64)(const float *x, size_t n) {
         a1 = vdadd(vcvthi(v), a1);
     }
     double s = vdhsum(vdadd(a0, a1));
-    for (; i < n; i++) s += (double)x[i];
+    for (; i < n; i++)
+        s += (double)x[i];
     return s;
 }
 
@@ -73,19 +75,22 @@ static void SFX(kern_rmsnorm_f32)(float *y, float *rstd, const float *x, const f
         vf rv = vset1(rf);
         size_t c = 0;
         if (w) {
-            for (; c + VW <= C; c += VW) vstore(yr + c, vmul(vmul(vload(xr + c), rv), vload(w + c)));
-            for (; c < C; c++) yr[c] = xr[c] * rf * w[c];
+            for (; c + VW <= C; c += VW)
+                vstore(yr + c, vmul(vmul(vload(xr + c), rv), vload(w + c)));
+            for (; c < C; c++)
+                yr[c] = xr[c] * rf * w[c];
         } else {
-            for (; c + VW <= C; c += VW) vstore(yr + c, vmul(vload(xr + c), rv));
-            for (; c < C; c++) yr[c] = xr[c] * rf;
+            for (; c + VW <= C; c += VW)
+                vstore(yr + c, vmul(vload(xr + c), rv));
+            for (; c < C; c++)
+                yr[c] = xr[c] * rf;
         }
         if (rstd) rstd[t] = rf;
     }
 }
 
 static void SFX(kern_layernorm_f32)(float *y, float *mean, float *rstd, const float *x,
-                                    const float *w, const float *b, size_t T, size_t C,
-                                    float eps) {
+                                    const float *w, const float *b, size_t T, size_t C, float eps) {
     RW_ASSERT(C > 0, "layernorm: C must be positive");
     for (size_t t = 0; t < T; t++) {
         const float *xr = x + t * C; /* [C] */
@@ -125,7 +130,8 @@ static inline vf SFX(sm_zv)(const float *xr, const float *mr, size_t j) {
 static float SFX(sm_max)(const float *xr, const float *mr, size_t n) {
     vf m = vset1(-INFINITY);
     size_t j = 0;
-    for (; j + VW <= n; j += VW) m = vmax(SFX(sm_zv)(xr, mr, j), m);
+    for (; j + VW <= n; j += VW)
+        m = vmax(SFX(sm_zv)(xr, mr, j), m);
     float mx = vhmax(m);
     for (; j < n; j++) {
         float z = SFX(sm_z)(xr, mr, j);
@@ -156,9 +162,9 @@ static void SFX(kern_softmax_f32)(float *y, float *lse, const float *x, const fl
                                   size_t mask_stride, size_t T, size_t N, size_t n_valid) {
     RW_ASSERT(n_valid <= N, "softmax: n_valid %zu > N %zu", n_valid, N);
     for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * N;                             /* [N] */
+        const float *xr = x + t * N;                            /* [N] */
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
-        float *yr = y + t * N;                                   /* [N] */
+        float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
         if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
             kern_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
@@ -172,9 +178,12 @@ static void SFX(kern_softmax_f32)(float *y, float *lse, const float *x, const fl
         float inv = 1.0f / sum;
         vf iv = vset1(inv);
         size_t j = 0;
-        for (; j + VW <= n_valid; j += VW) vstore(yr + j, vmul(vload(yr + j), iv));
-        for (; j < n_valid; j++) yr[j] *= inv;
-        for (j = n_valid; j < N; j++) yr[j] = 0.0f;
+        for (; j + VW <= n_valid; j += VW)
+            vstore(yr + j, vmul(vload(yr + j), iv));
+        for (; j < n_valid; j++)
+            yr[j] *= inv;
+        for (j = n_valid; j < N; j++)
+            yr[j] = 0.0f;
         if (lse) lse[t] = mx + logf(sum);
     }
 }
@@ -183,9 +192,9 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
                                       size_t mask_stride, size_t T, size_t N, size_t n_valid) {
     RW_ASSERT(n_valid <= N, "softmax: n_valid %zu > N %zu", n_valid, N);
     for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * N;                             /* [N] */
+        const float *xr = x + t * N;                            /* [N] */
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
-        float *yr = y + t * N;                                   /* [N] */
+        float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
         float l = -INFINITY;
         if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
@@ -204,9 +213,11 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
             size_t j = 0;
             for (; j + VW <= n_valid; j += VW)
                 vstore(yr + j, vsub(vsub(SFX(sm_zv)(xr, mr, j), mv), lv));
-            for (; j < n_valid; j++) yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - (l - mx);
+            for (; j < n_valid; j++)
+                yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - (l - mx);
         }
-        for (size_t j = n_valid; j < N; j++) yr[j] = -INFINITY;
+        for (size_t j = n_valid; j < N; j++)
+            yr[j] = -INFINITY;
         if (lse) lse[t] = l;
     }
 }
@@ -246,7 +257,8 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
                     size_t n2 = 2 * nc, j = 0;
                     for (; j + VW <= n2; j += VW) {
                         vf v = vload(xs + j);
-                        vstore(ys + j, vfmadd(v, vload(csd + j), vmul(vswap_pairs(v), vload(snd + j))));
+                        vstore(ys + j,
+                               vfmadd(v, vload(csd + j), vmul(vswap_pairs(v), vload(snd + j))));
                     }
                     for (; j < n2; j += 2) {
                         float a = xs[j], b = xs[j + 1];
@@ -258,7 +270,8 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
                     float *ya = yh + i0, *yb = yh + i0 + half;
                     size_t j = 0;
                     for (; j + VW <= nc; j += VW) {
-                        vf a = vload(xa + j), b = vload(xb + j), c = vload(cs + j), s = vload(sn + j);
+                        vf a = vload(xa + j), b = vload(xb + j), c = vload(cs + j),
+                           s = vload(sn + j);
                         vstore(ya + j, vfnmadd(b, s, vmul(a, c)));
                         vstore(yb + j, vfmadd(a, s, vmul(b, c)));
                     }
@@ -285,11 +298,15 @@ static inline vf SFX(v_sigmoid_mul)(vf x, vf g) { /* x / (1 + e^-g) */
 }
 
 /* x clamped to >= -1e30 (NaN kept): the limit act(-inf) = -0 instead of -inf/inf. */
-static inline vf SFX(v_act_in)(vf x) { return vmax(vset1(-1e30f), x); }
+static inline vf SFX(v_act_in)(vf x) {
+    return vmax(vset1(-1e30f), x);
+}
 
 /* x clamped to [-100, 100] (NaN kept) for the gate of gelu: beyond it the gate is exactly
  * 0 or 1 in f32, and inside it no intermediate overflows (inf - inf would give NaN). */
-static inline vf SFX(v_gate_in)(vf x) { return vmax(vset1(-100.0f), vmin(vset1(100.0f), x)); }
+static inline vf SFX(v_gate_in)(vf x) {
+    return vmax(vset1(-100.0f), vmin(vset1(100.0f), x));
+}
 
 static inline vf SFX(v_silu)(vf x) {
     x = SFX(v_act_in)(x);
@@ -339,25 +356,29 @@ static inline vf SFX(v_gelu_erf)(vf x) {
 
 static void SFX(kern_exp_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vexp(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vexp(vload(x + i)));
     kern_exp_f32_ref(y + i, x + i, n - i);
 }
 
 static void SFX(kern_silu_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, SFX(v_silu)(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, SFX(v_silu)(vload(x + i)));
     kern_silu_f32_ref(y + i, x + i, n - i);
 }
 
 static void SFX(kern_gelu_tanh_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, SFX(v_gelu_tanh)(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, SFX(v_gelu_tanh)(vload(x + i)));
     kern_gelu_tanh_f32_ref(y + i, x + i, n - i);
 }
 
 static void SFX(kern_gelu_erf_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, SFX(v_gelu_erf)(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, SFX(v_gelu_erf)(vload(x + i)));
     kern_gelu_erf_f32_ref(y + i, x + i, n - i);
 }
 
@@ -386,27 +407,34 @@ static void SFX(kern_geglu_erf_f32)(float *y, const float *gate, const float *up
 
 static void SFX(kern_add_f32)(float *y, const float *a, const float *b, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vadd(vload(a + i), vload(b + i)));
-    for (; i < n; i++) y[i] = a[i] + b[i];
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vadd(vload(a + i), vload(b + i)));
+    for (; i < n; i++)
+        y[i] = a[i] + b[i];
 }
 
 static void SFX(kern_mul_f32)(float *y, const float *a, const float *b, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vmul(vload(a + i), vload(b + i)));
-    for (; i < n; i++) y[i] = a[i] * b[i];
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vmul(vload(a + i), vload(b + i)));
+    for (; i < n; i++)
+        y[i] = a[i] * b[i];
 }
 
 static void SFX(kern_scale_f32)(float *y, const float *x, float s, size_t n) {
     vf sv = vset1(s);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vmul(sv, vload(x + i)));
-    for (; i < n; i++) y[i] = s * x[i];
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vmul(sv, vload(x + i)));
+    for (; i < n; i++)
+        y[i] = s * x[i];
 }
 
 static void SFX(kern_axpy_f32)(float *y, float a, const float *x, size_t n) {
     vf av = vset1(a);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vfmadd(av, vload(x + i), vload(y + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vfmadd(av, vload(x + i), vload(y + i)));
     kern_axpy_f32_ref(y + i, a, x + i, n - i);
 }
 
@@ -416,7 +444,8 @@ static size_t SFX(kern_argmax_f32)(const float *x, size_t n) {
     /* Pass 1: the maximum (NaN ignored). Pass 2: its first index. */
     vf m = vset1(-INFINITY);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) m = vmax(vload(x + i), m);
+    for (; i + VW <= n; i += VW)
+        m = vmax(vload(x + i), m);
     float mx = vhmax(m);
     for (; i < n; i++)
         if (x[i] > mx) mx = x[i];
@@ -430,7 +459,8 @@ static size_t SFX(kern_argmax_f32)(const float *x, size_t n) {
 }
 
 static size_t SFX(topk_skip)(const float *x, size_t i, size_t n, float thr) {
-    while (i + VW <= n && !vany_gt(vload(x + i), thr)) i += VW;
+    while (i + VW <= n && !vany_gt(vload(x + i), thr))
+        i += VW;
     return i;
 }
 

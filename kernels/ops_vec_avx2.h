@@ -42,7 +42,8 @@ typedef __m256d vd;
 
 /* Rounds two double vectors (lanes 0-3, 4-7) back to one float vector. */
 static inline vf vcvt_pd2(vd lo, vd hi) {
-    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi), 1);
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi),
+                                1);
 }
 
 static inline float vhsum(vf x) {
@@ -68,7 +69,9 @@ static inline double vdhsum(vd x) {
 }
 
 /* a where x has its sign bit set, else b. */
-static inline vf vsel_neg(vf x, vf a, vf b) { return _mm256_blendv_ps(b, a, x); }
+static inline vf vsel_neg(vf x, vf a, vf b) {
+    return _mm256_blendv_ps(b, a, x);
+}
 
 /* x + m, or -inf where m == -inf (whatever x holds). */
 static inline vf vmasked_add(vf x, vf m) {
@@ -87,7 +90,9 @@ static inline unsigned vmask_eq(vf x, float s) {
 }
 
 /* Swaps lanes (2i, 2i+1): the partner of each element in the NORMAL rope layout. */
-static inline vf vswap_pairs(vf x) { return _mm256_permute_ps(x, 0xB1); }
+static inline vf vswap_pairs(vf x) {
+    return _mm256_permute_ps(x, 0xB1);
+}
 
 static inline vf vexp(vf x) {
     const vf log2e = vset1(1.44269504088896341f);

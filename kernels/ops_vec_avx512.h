@@ -80,7 +80,9 @@ static inline unsigned vmask_eq(vf x, float s) {
     return (unsigned)_mm512_cmp_ps_mask(x, _mm512_set1_ps(s), _CMP_EQ_OQ);
 }
 
-static inline vf vswap_pairs(vf x) { return _mm512_permute_ps(x, 0xB1); }
+static inline vf vswap_pairs(vf x) {
+    return _mm512_permute_ps(x, 0xB1);
+}
 
 static inline vf vexp(vf x) {
     const vf log2e = vset1(1.44269504088896341f);

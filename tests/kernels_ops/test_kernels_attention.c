@@ -48,18 +48,21 @@ static void naive(double *out, double *lse, const float *q, const float *k, cons
                 }
                 long double d = 0;
                 for (size_t i = 0; i < D; i++)
-                    d += (long double)q[(t * Hq + h) * D + i] * (long double)k[(s * Hkv + g) * D + i];
+                    d += (long double)q[(t * Hq + h) * D + i] *
+                         (long double)k[(s * Hkv + g) * D + i];
                 sc[s] = (long double)scale * d + a;
                 if (sc[s] > mx) mx = sc[s];
             }
             double *o = out + (t * Hq + h) * D;
             if (isinf(mx)) {
-                for (size_t i = 0; i < D; i++) o[i] = 0;
+                for (size_t i = 0; i < D; i++)
+                    o[i] = 0;
                 lse[t * Hq + h] = -HUGE_VAL;
                 continue;
             }
             long double z = 0;
-            for (size_t s = 0; s < S; s++) z += expl(sc[s] - mx);
+            for (size_t s = 0; s < S; s++)
+                z += expl(sc[s] - mx);
             for (size_t i = 0; i < D; i++) {
                 long double acc = 0;
                 for (size_t s = 0; s < S; s++)
@@ -109,12 +112,16 @@ static void run_case(const acase *c, int strided_cache) {
     float *v = malloc(S * Hkv * D * sizeof *v), *add = malloc(T * S * sizeof *add);
     float *out = malloc(T * Hq * D * sizeof *out), *lse = malloc(T * Hq * sizeof *lse);
     double *eo = malloc(T * Hq * D * sizeof *eo), *el = malloc(T * Hq * sizeof *el);
-    for (size_t i = 0; i < T * Hq * D; i++) q[i] = urand(-1, 1);
-    for (size_t i = 0; i < S * Hkv * D; i++) k[i] = urand(-1, 1), v[i] = urand(-1, 1);
+    for (size_t i = 0; i < T * Hq * D; i++)
+        q[i] = urand(-1, 1);
+    for (size_t i = 0; i < S * Hkv * D; i++)
+        k[i] = urand(-1, 1), v[i] = urand(-1, 1);
     /* Keys growing along s so the running max moves in every block. */
     for (size_t s = 0; s < S; s++)
-        for (size_t i = 0; i < Hkv * D; i++) k[s * Hkv * D + i] *= 0.5f + (float)s / (float)(S ? S : 1);
-    for (size_t i = 0; i < T * S; i++) add[i] = urand(0, 1) < 0.2f ? -INFINITY : urand(-1, 1);
+        for (size_t i = 0; i < Hkv * D; i++)
+            k[s * Hkv * D + i] *= 0.5f + (float)s / (float)(S ? S : 1);
+    for (size_t i = 0; i < T * S; i++)
+        add[i] = urand(0, 1) < 0.2f ? -INFINITY : urand(-1, 1);
     float scale = c->scale_mul / sqrtf((float)D);
     size_t add_stride = c->add == 1 ? S : 0;
     naive(eo, el, q, k, v, c->add ? add : NULL, add_stride, T, S, Hq, Hkv, D, scale, c->causal,
@@ -123,7 +130,8 @@ static void run_case(const acase *c, int strided_cache) {
     /* Optionally store K/V as a cache [Hkv, Smax, D] with Smax > S. */
     size_t Smax = S + 3;
     float *kc = malloc(Hkv * Smax * D * sizeof *kc), *vc = malloc(Hkv * Smax * D * sizeof *vc);
-    for (size_t i = 0; i < Hkv * Smax * D; i++) kc[i] = vc[i] = NAN; /* never read */
+    for (size_t i = 0; i < Hkv * Smax * D; i++)
+        kc[i] = vc[i] = NAN; /* never read */
     for (size_t s = 0; s < S; s++)
         for (size_t g = 0; g < Hkv; g++)
             for (size_t i = 0; i < D; i++) {
@@ -143,7 +151,8 @@ static void run_case(const acase *c, int strided_cache) {
     snprintf(what, sizeof what, "attention T=%zu S=%zu H=%zu/%zu D=%zu%s", T, S, Hq, Hkv, D,
              strided_cache ? " cache-layout" : "");
     for (size_t vi = 0; vi < g_ntabs; vi++) {
-        for (size_t i = 0; i < T * Hq * D; i++) out[i] = 1234.5f;
+        for (size_t i = 0; i < T * Hq * D; i++)
+            out[i] = 1234.5f;
         g_tabs[vi]->attention(&a, 0, Hq, 0, T);
         check_close(what, g_tabs[vi]->name, out, eo, T * Hq * D, 2e-6, 2e-5);
         check_close(what, g_tabs[vi]->name, lse, el, T * Hq, 2e-6, 1e-6);
@@ -159,12 +168,14 @@ static void run_case(const acase *c, int strided_cache) {
             for (size_t t = 0; t < T; t++) {
                 const float *p = pr + (h * T + t) * S;
                 double sum = 0;
-                for (size_t s = 0; s < S; s++) sum += (double)p[s];
+                for (size_t s = 0; s < S; s++)
+                    sum += (double)p[s];
                 assert_true(fabs(sum - (isinf(el[t * Hq + h]) ? 0.0 : 1.0)) < 1e-5);
                 for (size_t i = 0; i < D; i++) {
                     double o = 0;
                     for (size_t s = 0; s < S; s++)
-                        if (p[s] != 0.0f) o += (double)p[s] * (double)v[(s * Hkv + h / (Hq / Hkv)) * D + i];
+                        if (p[s] != 0.0f)
+                            o += (double)p[s] * (double)v[(s * Hkv + h / (Hq / Hkv)) * D + i];
                     if (fabs(o - eo[(t * Hq + h) * D + i]) > 1e-5)
                         fail_msg("%s probs: t=%zu h=%zu i=%zu p.v %.9g want %.9g", what, t, h, i, o,
                                  eo[(t * Hq + h) * D + i]);
@@ -176,7 +187,8 @@ static void run_case(const acase *c, int strided_cache) {
     if (Hq > 1 && T > 1) {
         size_t h0 = 1, h1 = Hq, t0 = T / 2, t1 = T;
         for (size_t vi = 0; vi < g_ntabs; vi++) {
-            for (size_t i = 0; i < T * Hq * D; i++) out[i] = 1234.5f;
+            for (size_t i = 0; i < T * Hq * D; i++)
+                out[i] = 1234.5f;
             g_tabs[vi]->attention(&a, h0, h1, t0, t1);
             for (size_t t = 0; t < T; t++)
                 for (size_t h = 0; h < Hq; h++) {
@@ -185,7 +197,8 @@ static void run_case(const acase *c, int strided_cache) {
                         check_close("attention range", g_tabs[vi]->name, o, eo + (t * Hq + h) * D,
                                     D, 2e-6, 2e-5);
                     else
-                        for (size_t i = 0; i < D; i++) assert_true(o[i] == 1234.5f);
+                        for (size_t i = 0; i < D; i++)
+                            assert_true(o[i] == 1234.5f);
                 }
         }
     }
@@ -230,19 +243,24 @@ static void test_attention_nan(void **state) {
     /* A NaN in a visible key poisons the row; NaN in hidden keys (past n_valid) does not. */
     enum { S = 9, D = 8 };
     float q[D], k[S * D], v[S * D], out[D], lse;
-    for (size_t i = 0; i < D; i++) q[i] = urand(-1, 1);
-    for (size_t i = 0; i < S * D; i++) k[i] = urand(-1, 1), v[i] = urand(-1, 1);
-    for (size_t i = 0; i < D; i++) k[8 * D + i] = v[8 * D + i] = NAN;
+    for (size_t i = 0; i < D; i++)
+        q[i] = urand(-1, 1);
+    for (size_t i = 0; i < S * D; i++)
+        k[i] = urand(-1, 1), v[i] = urand(-1, 1);
+    for (size_t i = 0; i < D; i++)
+        k[8 * D + i] = v[8 * D + i] = NAN;
     for (size_t vi = 0; vi < g_ntabs; vi++) {
         kern_attn_args a = {0};
         a.out = out, a.lse = &lse, a.q = q, a.k = k, a.v = v;
         a.n_q = 1, a.n_kv = S, a.n_head = 1, a.n_head_kv = 1, a.head_dim = D;
         a.scale = 0.3f, a.n_valid = S - 1;
         g_tabs[vi]->attention(&a, 0, 1, 0, 1);
-        for (size_t i = 0; i < D; i++) assert_false(isnan(out[i]));
+        for (size_t i = 0; i < D; i++)
+            assert_false(isnan(out[i]));
         a.n_valid = S;
         g_tabs[vi]->attention(&a, 0, 1, 0, 1);
-        for (size_t i = 0; i < D; i++) assert_true(isnan(out[i]));
+        for (size_t i = 0; i < D; i++)
+            assert_true(isnan(out[i]));
         assert_true(isnan(lse));
     }
 }
@@ -255,8 +273,10 @@ static void test_attention_pool(void **state) {
     float *o1 = malloc(T * Hq * D * sizeof *o1), *o2 = malloc(T * Hq * D * sizeof *o2);
     float *o3 = malloc(T * Hq * D * sizeof *o3);
     float l1[37 * 6], l2[37 * 6];
-    for (size_t i = 0; i < T * Hq * D; i++) q[i] = urand(-1, 1);
-    for (size_t i = 0; i < S * Hkv * D; i++) k[i] = urand(-1, 1), v[i] = urand(-1, 1);
+    for (size_t i = 0; i < T * Hq * D; i++)
+        q[i] = urand(-1, 1);
+    for (size_t i = 0; i < S * Hkv * D; i++)
+        k[i] = urand(-1, 1), v[i] = urand(-1, 1);
     kern_attn_args a = {0};
     a.q = q, a.k = k, a.v = v, a.n_q = T, a.n_kv = S, a.n_head = Hq, a.n_head_kv = Hkv;
     a.head_dim = D, a.scale = 0.125f, a.causal = true, a.n_valid = S;

@@ -23,7 +23,8 @@ static float urand(float lo, float hi) {
     return (float)((double)lo + u * ((double)hi - (double)lo));
 }
 static void fill(float *x, size_t n, float lo, float hi) {
-    for (size_t i = 0; i < n; i++) x[i] = urand(lo, hi);
+    for (size_t i = 0; i < n; i++)
+        x[i] = urand(lo, hi);
 }
 
 /* The variant tables this CPU can run (the reference first). */
@@ -56,7 +57,8 @@ static void check_close(const char *what, const char *var, const float *a, const
 static void check_close_f(const char *what, const char *var, const float *a, const float *e,
                           size_t n, double atol, double rtol) {
     double *ed = malloc(n * sizeof *ed);
-    for (size_t i = 0; i < n; i++) ed[i] = (double)e[i];
+    for (size_t i = 0; i < n; i++)
+        ed[i] = (double)e[i];
     check_close(what, var, a, ed, n, atol, rtol);
     free(ed);
 }
@@ -80,8 +82,10 @@ static void ld_softmax_row(double *y, double *lse, const float *x, const float *
     for (size_t j = 0; j < n; j++) {
         int excl = j >= n_valid || (m && isinf(m[j]) && m[j] < 0) || isinf(mx);
         long double z = excl ? 0.0L : (long double)x[j] + (m ? (long double)m[j] : 0.0L);
-        if (log_form) y[j] = excl ? -HUGE_VAL : (double)(z - l);
-        else y[j] = excl ? 0.0 : (double)expl(z - l);
+        if (log_form)
+            y[j] = excl ? -HUGE_VAL : (double)(z - l);
+        else
+            y[j] = excl ? 0.0 : (double)expl(z - l);
     }
     *lse = isinf(mx) ? -HUGE_VAL : (double)l;
 }
@@ -91,7 +95,8 @@ static double ld_gelu_erf(float x) {
     return (double)(0.5L * v * erfcl(-v / sqrtl(2.0L)));
 }
 static double ld_gelu_tanh(float x) {
-    long double v = (long double)x, u = sqrtl(2.0L / 3.14159265358979323846L) * (v + 0.044715L * v * v * v);
+    long double v = (long double)x,
+                u = sqrtl(2.0L / 3.14159265358979323846L) * (v + 0.044715L * v * v * v);
     if (u > -4.0L) return (double)(0.5L * v * (1.0L + tanhl(u)));
     return (double)(v * expl(2.0L * u) / (1.0L + expl(2.0L * u))); /* tanh cancels here */
 }
@@ -223,7 +228,8 @@ static void test_softmax_vs_ld(void **state) {
         float *x = xb + 1, *m = mb + 1, *y = yb + 1; /* misaligned starts */
         fill(x, T * N, -30.0f, 30.0f);
         x[0] += 1000.0f; /* stability: a large offset in row 0 */
-        for (size_t i = 0; i < T * N; i++) m[i] = urand(0, 1) < 0.25f ? -INFINITY : urand(-2, 2);
+        for (size_t i = 0; i < T * N; i++)
+            m[i] = urand(0, 1) < 0.25f ? -INFINITY : urand(-2, 2);
         size_t n_valid = N > 2 ? N - 2 : N;
         for (int masked = 0; masked < 2; masked++) {
             for (int lg = 0; lg < 2; lg++) {
@@ -231,8 +237,8 @@ static void test_softmax_vs_ld(void **state) {
                     ld_softmax_row(e + t * N, &el[t], x + t * N, masked ? m + t * N : NULL, N,
                                    n_valid, lg);
                 for (size_t v = 0; v < g_ntabs; v++) {
-                    (lg ? g_tabs[v]->log_softmax : g_tabs[v]->softmax)(
-                        y, lse, x, masked ? m : NULL, N, T, N, n_valid);
+                    (lg ? g_tabs[v]->log_softmax : g_tabs[v]->softmax)(y, lse, x, masked ? m : NULL,
+                                                                       N, T, N, n_valid);
                     check_close(lg ? "log_softmax" : "softmax", g_tabs[v]->name, y, e, T * N,
                                 lg ? 2e-5 : 1e-9, lg ? 1e-6 : 2e-6);
                     check_close("softmax lse", g_tabs[v]->name, lse, el, T, 1e-5, 1e-6);
@@ -240,7 +246,8 @@ static void test_softmax_vs_ld(void **state) {
             }
         }
         /* mask_stride 0 broadcasts one row. */
-        for (size_t t = 0; t < T; t++) ld_softmax_row(e + t * N, &el[t], x + t * N, m, N, N, 0);
+        for (size_t t = 0; t < T; t++)
+            ld_softmax_row(e + t * N, &el[t], x + t * N, m, N, N, 0);
         for (size_t v = 0; v < g_ntabs; v++) {
             g_tabs[v]->softmax(y, NULL, x, m, 0, T, N, N);
             check_close("softmax broadcast mask", g_tabs[v]->name, y, e, T * N, 1e-9, 2e-6);
@@ -258,16 +265,20 @@ static void test_softmax_policy(void **state) {
                   *y = malloc(N * sizeof *y), lse = 0;
             fill(x, N, -5, 5);
             /* Every entry masked: zeros, lse -inf; log-softmax all -inf. */
-            for (size_t j = 0; j < N; j++) m[j] = -INFINITY;
+            for (size_t j = 0; j < N; j++)
+                m[j] = -INFINITY;
             x[N / 2] = NAN; /* masked entries are never read */
             g_tabs[v]->softmax(y, &lse, x, m, 0, 1, N, N);
-            for (size_t j = 0; j < N; j++) assert_true(y[j] == 0.0f);
+            for (size_t j = 0; j < N; j++)
+                assert_true(y[j] == 0.0f);
             assert_true(isinf(lse) && lse < 0);
             g_tabs[v]->log_softmax(y, &lse, x, m, 0, 1, N, N);
-            for (size_t j = 0; j < N; j++) assert_true(isinf(y[j]) && y[j] < 0);
+            for (size_t j = 0; j < N; j++)
+                assert_true(isinf(y[j]) && y[j] < 0);
             /* n_valid = 0 behaves the same. */
             g_tabs[v]->softmax(y, &lse, x, NULL, 0, 1, N, 0);
-            for (size_t j = 0; j < N; j++) assert_true(y[j] == 0.0f);
+            for (size_t j = 0; j < N; j++)
+                assert_true(y[j] == 0.0f);
             assert_true(isinf(lse) && lse < 0);
             /* Columns past n_valid are not read: a NaN there changes nothing. */
             fill(x, N, -5, 5);
@@ -275,13 +286,15 @@ static void test_softmax_policy(void **state) {
                 x[N - 1] = NAN;
                 g_tabs[v]->softmax(y, NULL, x, NULL, 0, 1, N, N - 1);
                 double s = 0;
-                for (size_t j = 0; j + 1 < N; j++) s += (double)y[j];
+                for (size_t j = 0; j + 1 < N; j++)
+                    s += (double)y[j];
                 assert_true(fabs(s - 1.0) < 1e-5 && y[N - 1] == 0.0f);
             }
             /* A NaN or +inf among included entries: included entries NaN, excluded 0. */
             for (int kind = 0; kind < 2; kind++) {
                 fill(x, N, -5, 5);
-                for (size_t j = 0; j < N; j++) m[j] = (j % 3 == 2) ? -INFINITY : 0.0f;
+                for (size_t j = 0; j < N; j++)
+                    m[j] = (j % 3 == 2) ? -INFINITY : 0.0f;
                 x[0] = kind ? INFINITY : NAN;
                 g_tabs[v]->softmax(y, &lse, x, m, 0, 1, N, N);
                 for (size_t j = 0; j < N; j++)
@@ -312,17 +325,20 @@ static void test_norms_vs_ld(void **state) {
         float *x = xb + 1, *y = yb + 1, *w = wb + 1, *b = bb + 1, r[T], mu[T];
         double *e = malloc(T * C * sizeof *e), er[T], emu[T];
         fill(x, T * C, -3, 3);
-        for (size_t c = 0; c < C; c++) x[c] += 100.0f; /* a row with a large mean */
+        for (size_t c = 0; c < C; c++)
+            x[c] += 100.0f; /* a row with a large mean */
         fill(w, C, 0.5f, 1.5f);
         fill(b, C, -1, 1);
         const float eps = 1e-5f;
         /* rmsnorm */
         for (size_t t = 0; t < T; t++) {
             long double ss = 0;
-            for (size_t c = 0; c < C; c++) ss += (long double)x[t * C + c] * (long double)x[t * C + c];
+            for (size_t c = 0; c < C; c++)
+                ss += (long double)x[t * C + c] * (long double)x[t * C + c];
             long double rr = 1.0L / sqrtl(ss / (long double)C + (long double)eps);
             er[t] = (double)rr;
-            for (size_t c = 0; c < C; c++) e[t * C + c] = (double)((long double)x[t * C + c] * rr * (long double)w[c]);
+            for (size_t c = 0; c < C; c++)
+                e[t * C + c] = (double)((long double)x[t * C + c] * rr * (long double)w[c]);
         }
         for (size_t v = 0; v < g_ntabs; v++) {
             g_tabs[v]->rmsnorm(y, r, x, w, T, C, eps);
@@ -332,13 +348,16 @@ static void test_norms_vs_ld(void **state) {
         /* layernorm */
         for (size_t t = 0; t < T; t++) {
             long double s = 0, q = 0;
-            for (size_t c = 0; c < C; c++) s += (long double)x[t * C + c];
+            for (size_t c = 0; c < C; c++)
+                s += (long double)x[t * C + c];
             long double m = s / (long double)C;
-            for (size_t c = 0; c < C; c++) q += ((long double)x[t * C + c] - m) * ((long double)x[t * C + c] - m);
+            for (size_t c = 0; c < C; c++)
+                q += ((long double)x[t * C + c] - m) * ((long double)x[t * C + c] - m);
             long double rr = 1.0L / sqrtl(q / (long double)C + (long double)eps);
             emu[t] = (double)m, er[t] = (double)rr;
             for (size_t c = 0; c < C; c++)
-                e[t * C + c] = (double)(((long double)x[t * C + c] - m) * rr * (long double)w[c] + (long double)b[c]);
+                e[t * C + c] = (double)(((long double)x[t * C + c] - m) * rr * (long double)w[c] +
+                                        (long double)b[c]);
         }
         for (size_t v = 0; v < g_ntabs; v++) {
             g_tabs[v]->layernorm(y, mu, r, x, w, b, T, C, eps);
@@ -364,7 +383,8 @@ static void ld_rope(double *y, const float *x, size_t stride, const int32_t *pos
         for (size_t h = 0; h < H; h++) {
             const float *xh = x + t * stride + h * D;
             double *yh = y + (t * H + h) * D;
-            for (size_t d = 0; d < D; d++) yh[d] = (double)xh[d];
+            for (size_t d = 0; d < D; d++)
+                yh[d] = (double)xh[d];
             for (size_t i = 0; i < half; i++) {
                 long double inv_freq = powl((long double)cfg->freq_base,
                                             -(long double)(2 * i) / (long double)cfg->n_rot);
@@ -384,7 +404,8 @@ static void test_rope_vs_ld(void **state) {
     const size_t Ds[] = {2, 6, 16, 34, 64, 80, 128, 160, 256};
     for (size_t di = 0; di < sizeof Ds / sizeof Ds[0]; di++) {
         size_t D = Ds[di], H = 3, T = 4, stride = H * D + 5;
-        float *xb = malloc((T * stride + 1) * sizeof *xb), *yb = malloc((T * stride + 1) * sizeof *yb);
+        float *xb = malloc((T * stride + 1) * sizeof *xb),
+              *yb = malloc((T * stride + 1) * sizeof *yb);
         float *x = xb + 1, *y = yb + 1, *yc = malloc(T * H * D * sizeof *yc);
         double *e = malloc(T * H * D * sizeof *e);
         fill(x, T * stride, -2, 2);
@@ -392,7 +413,8 @@ static void test_rope_vs_ld(void **state) {
         for (int mode = 0; mode < 2; mode++)
             for (int partial = 0; partial < 2; partial++)
                 for (int inv = 0; inv < 2; inv++) {
-                    kern_rope_cfg cfg = {(kern_rope_mode)mode, partial && D >= 4 ? D / 2 & ~(size_t)1 : D,
+                    kern_rope_cfg cfg = {(kern_rope_mode)mode,
+                                         partial && D >= 4 ? D / 2 & ~(size_t)1 : D,
                                          mode ? 1000000.0f : 10000.0f, partial ? 0.25f : 1.0f};
                     ld_rope(e, x, stride, pos, T, H, D, &cfg, inv);
                     for (size_t v = 0; v < g_ntabs; v++) {
@@ -417,15 +439,19 @@ static void test_rope_vs_ld(void **state) {
  * (relative; the absolute term only matters near the f32 subnormal range). Also reports the max
  * relative error seen where |ref| >= 1e-30. */
 typedef double (*ld_fn)(float);
-static double ld_exp(float x) { return (double)expl((long double)x); }
+static double ld_exp(float x) {
+    return (double)expl((long double)x);
+}
 
 static void sweep(const char *what, void (*fn)(float *, const float *, size_t), ld_fn ref,
                   const char *var, float lo, float hi, double rtol) {
     enum { N = 20001 };
     float *x = malloc(N * sizeof *x), *y = malloc(N * sizeof *y);
     double *e = malloc(N * sizeof *e);
-    for (size_t i = 0; i < N; i++) x[i] = lo + (hi - lo) * (float)i / (float)(N - 1);
-    for (size_t i = 0; i < N; i++) e[i] = ref(x[i]);
+    for (size_t i = 0; i < N; i++)
+        x[i] = lo + (hi - lo) * (float)i / (float)(N - 1);
+    for (size_t i = 0; i < N; i++)
+        e[i] = ref(x[i]);
     fn(y, x, N);
     double worst = 0;
     for (size_t i = 0; i < N; i++)
@@ -464,13 +490,16 @@ static void test_activations_lengths(void **state) {
         fill(u, n, -2, 2);
         for (size_t v = 0; v < g_ntabs; v++) {
             const kern_ops_table *tb = g_tabs[v];
-            for (size_t i = 0; i < n; i++) e[i] = ld_silu(g[i]) * (double)u[i];
+            for (size_t i = 0; i < n; i++)
+                e[i] = ld_silu(g[i]) * (double)u[i];
             tb->swiglu(y, g, u, n);
             check_close("swiglu", tb->name, y, e, n, 1e-30, 1e-5);
-            for (size_t i = 0; i < n; i++) e[i] = ld_gelu_tanh(g[i]) * (double)u[i];
+            for (size_t i = 0; i < n; i++)
+                e[i] = ld_gelu_tanh(g[i]) * (double)u[i];
             tb->geglu(y, g, u, n);
             check_close("geglu", tb->name, y, e, n, 1e-30, 1e-5);
-            for (size_t i = 0; i < n; i++) e[i] = ld_gelu_erf(g[i]) * (double)u[i];
+            for (size_t i = 0; i < n; i++)
+                e[i] = ld_gelu_erf(g[i]) * (double)u[i];
             tb->geglu_erf(y, g, u, n);
             check_close("geglu_erf", tb->name, y, e, n, 1e-30, 1e-5);
             /* In place (y aliases gate). */
@@ -480,14 +509,18 @@ static void test_activations_lengths(void **state) {
             check_close_f("swiglu in place", tb->name, y, r, n, 1e-30, 1e-5);
             /* Exact elementwise ops. */
             tb->add(y, g, u, n);
-            for (size_t i = 0; i < n; i++) assert_true(y[i] == g[i] + u[i]);
+            for (size_t i = 0; i < n; i++)
+                assert_true(y[i] == g[i] + u[i]);
             tb->mul(y, g, u, n);
-            for (size_t i = 0; i < n; i++) assert_true(y[i] == g[i] * u[i]);
+            for (size_t i = 0; i < n; i++)
+                assert_true(y[i] == g[i] * u[i]);
             tb->scale(y, g, 0.37f, n);
-            for (size_t i = 0; i < n; i++) assert_true(y[i] == 0.37f * g[i]);
+            for (size_t i = 0; i < n; i++)
+                assert_true(y[i] == 0.37f * g[i]);
             memcpy(y, u, n * sizeof *y);
             tb->axpy(y, -1.25f, g, n);
-            for (size_t i = 0; i < n; i++) e[i] = (double)u[i] + (double)-1.25f * (double)g[i];
+            for (size_t i = 0; i < n; i++)
+                e[i] = (double)u[i] + (double)-1.25f * (double)g[i];
             check_close("axpy", tb->name, y, e, n, 0, 1.2e-7);
         }
         free(gb), free(ub), free(yb), free(rb), free(e);
@@ -500,7 +533,8 @@ static void test_activation_nan_policy(void **state) {
     for (size_t v = 0; v < g_ntabs; v++) {
         const kern_ops_table *tb = g_tabs[v];
         float x[N], y[N], one[N];
-        for (size_t i = 0; i < N; i++) x[i] = (float)i - 9.0f, one[i] = 1.0f;
+        for (size_t i = 0; i < N; i++)
+            x[i] = (float)i - 9.0f, one[i] = 1.0f;
         x[3] = NAN, x[11] = NAN, x[5] = INFINITY, x[13] = -INFINITY;
         void (*fns[])(float *, const float *, size_t) = {tb->silu, tb->gelu_tanh, tb->gelu_erf};
         for (size_t f = 0; f < 3; f++) {
@@ -514,7 +548,8 @@ static void test_activation_nan_policy(void **state) {
         tb->swiglu(y, x, one, N);
         assert_true(isnan(y[3]) && isnan(y[11]));
         tb->rmsnorm(y, NULL, x + 4, NULL, 1, 15, 1e-6f); /* NaN in the row poisons it */
-        for (size_t i = 0; i < 15; i++) assert_true(isnan(y[i]));
+        for (size_t i = 0; i < 15; i++)
+            assert_true(isnan(y[i]));
     }
 }
 
@@ -561,7 +596,8 @@ static void test_argmax_topk(void **state) {
         for (size_t li = 0; li < N_LENS; li++) {
             size_t n = k_lens[li];
             float *xb = malloc((n + 1) * sizeof *xb), *x = xb + 1;
-            for (size_t i = 0; i < n; i++) x[i] = (float)(int)urand(0, 20);
+            for (size_t i = 0; i < n; i++)
+                x[i] = (float)(int)urand(0, 20);
             if (n > 4) x[n / 3] = NAN, x[n - 1] = 25.0f, x[n - 2] = 25.0f;
             ld_pair *p = malloc(n * sizeof *p);
             size_t m = 0;
@@ -578,8 +614,8 @@ static void test_argmax_topk(void **state) {
                 assert_int_equal(got, k < m ? k : m);
                 for (size_t j = 0; j < got; j++) {
                     if (id[j] != p[j].i)
-                        fail_msg("topk [%s] n=%zu k=%zu: rank %zu idx %d want %d", tb->name, n, k, j,
-                                 id[j], p[j].i);
+                        fail_msg("topk [%s] n=%zu k=%zu: rank %zu idx %d want %d", tb->name, n, k,
+                                 j, id[j], p[j].i);
                     assert_true(vs[j] == p[j].v);
                 }
                 free(id), free(vs);
