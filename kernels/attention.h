@@ -9,7 +9,9 @@
  *   - padding: keys s >= n_valid are invisible (bidirectional encoder over a padded batch:
  *     call once per sequence with its valid length);
  *   - an optional additive mask add[t*add_stride + s] (-inf hides a key).
- * A query row that sees no key (or only -inf scores) gets out = 0 and lse = -inf.
+ * A query row that sees no key (or only -inf scores) gets out = 0 and lse = -inf; a NaN
+ * score among its visible keys makes its out and lse NaN. Keys past the visible range are
+ * never read; keys hidden by the additive mask have k read but never v.
  *
  * Numerics: the reference (_ref) is two-pass with double accumulation; the SIMD variants
  * stream over key blocks with an online (running max, rescaled sum) softmax in f32 and are

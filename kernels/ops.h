@@ -42,8 +42,8 @@ void kern_layernorm_f32(float *y, float *mean, float *rstd, const float *x, cons
 /* Row-wise stable softmax of z[t,j] = x[t,j] + mask[t,j] over the first n_valid columns.
  * Columns j >= n_valid and entries whose mask is -inf are excluded: their y is 0 and their
  * x is not read (may be garbage). A row where nothing remains (or every remaining z is
- * -inf) gives all zeros and lse = -inf. A NaN or +inf among the included z makes the
- * whole row NaN.
+ * -inf) gives all zeros and lse = -inf. A NaN or +inf among the included z makes every
+ * included y and lse NaN (excluded entries stay 0).
  * y: [T,N]; lse: [T] or NULL, receives log(sum_j exp(z[t,j])) (natural log; backward and
  * cross-entropy use it); x: [T,N]; mask: NULL (no additive mask) or additive values with
  * row t at mask + t*mask_stride (mask_stride 0 broadcasts one [N] row); n_valid <= N. */
