@@ -126,18 +126,25 @@ static inline vf SFX(sm_zv)(const float *xr, const float *mr, size_t j) {
     return mr ? vmasked_add(vload(xr + j), vload(mr + j)) : vload(xr + j);
 }
 
-/* Max of the included z, NaN ignored (-inf when nothing is included). */
+/* Max of the included z, or NaN when any included z is NaN (checked before anything is
+ * written, so an in-place call can still hand the row to the reference). -inf when nothing
+ * is included. */
 static float SFX(sm_max)(const float *xr, const float *mr, size_t n) {
     vf m = vset1(-INFINITY);
+    unsigned nan_bits = 0;
     size_t j = 0;
-    for (; j + VW <= n; j += VW)
-        m = vmax(SFX(sm_zv)(xr, mr, j), m);
+    for (; j + VW <= n; j += VW) {
+        vf z = SFX(sm_zv)(xr, mr, j);
+        nan_bits |= vnan_mask(z);
+        m = vmax(z, m);
+    }
     float mx = vhmax(m);
     for (; j < n; j++) {
         float z = SFX(sm_z)(xr, mr, j);
+        if (z != z) nan_bits = 1;
         if (z > mx) mx = z;
     }
-    return mx;
+    return nan_bits ? NAN : mx;
 }
 
 /* sum exp(z - mx); stores the exponentials in e when e is non-NULL. */
@@ -166,15 +173,11 @@ static void SFX(kern_softmax_f32)(float *y, float *lse, const float *x, const fl
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
         float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
-        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+        if (!isfinite(mx)) { /* nothing included, NaN or +inf: the reference's policy */
             kern_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
             continue;
         }
         float sum = SFX(sm_sumexp)(yr, xr, mr, n_valid, mx);
-        if (sum != sum) { /* NaN/+inf row: the reference keeps excluded entries at 0 */
-            kern_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
-            continue;
-        }
         float inv = 1.0f / sum;
         vf iv = vset1(inv);
         size_t j = 0;
@@ -196,27 +199,19 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
         float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
-        float l = -INFINITY;
-        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+        if (!isfinite(mx)) { /* nothing included, NaN or +inf: the reference's policy */
             kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
             continue;
         }
-        {
-            l = mx + logf(SFX(sm_sumexp)(NULL, xr, mr, n_valid, mx));
-            if (l != l) { /* NaN/+inf row: the reference keeps excluded entries at -inf */
-                kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
-                continue;
-            }
-            /* z - l with z = -inf staying -inf; (z - mx) - log(sum) keeps more digits when
-             * z is close to the max, so subtract the two parts separately. */
-            vf mv = vset1(mx), lv = vset1(l - mx);
-            size_t j = 0;
-            for (; j + VW <= n_valid; j += VW)
-                vstore(yr + j, vsub(vsub(SFX(sm_zv)(xr, mr, j), mv), lv));
-            for (; j < n_valid; j++)
-                yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - (l - mx);
-        }
-        for (size_t j = n_valid; j < N; j++)
+        /* y = (z - mx) - log(sum): keeps the digits of z near the max; -inf stays -inf. */
+        float lsum = logf(SFX(sm_sumexp)(NULL, xr, mr, n_valid, mx)), l = mx + lsum;
+        vf mv = vset1(mx), lv = vset1(lsum);
+        size_t j = 0;
+        for (; j + VW <= n_valid; j += VW)
+            vstore(yr + j, vsub(vsub(SFX(sm_zv)(xr, mr, j), mv), lv));
+        for (; j < n_valid; j++)
+            yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - lsum;
+        for (j = n_valid; j < N; j++)
             yr[j] = -INFINITY;
         if (lse) lse[t] = l;
     }

@@ -303,6 +303,12 @@ static void test_softmax_policy(void **state) {
                 g_tabs[v]->log_softmax(y, &lse, x, m, 0, 1, N, N);
                 for (size_t j = 0; j < N; j++)
                     assert_true(m[j] == 0.0f ? isnan(y[j]) : (isinf(y[j]) && y[j] < 0));
+                /* In place: the same policy (the row is inspected before it is written). */
+                if (N > 1) x[1] = -INFINITY;
+                memcpy(y, x, N * sizeof *y);
+                g_tabs[v]->softmax(y, NULL, y, m, 0, 1, N, N);
+                for (size_t j = 0; j < N; j++)
+                    assert_true((m[j] == 0.0f && j != 1) ? isnan(y[j]) : y[j] == 0.0f);
             }
             /* A -inf logit is excluded like a masked one. */
             fill(x, N, -5, 5);
