@@ -74,11 +74,17 @@ static void naive(double *out, double *lse, const float *q, const float *k, cons
     free(sc);
 }
 
+/* Largest |error| seen per variant (reported at the end, for docs/kernels-ops.md). */
+static double g_worst[3];
+
 static void check_close(const char *what, const char *var, const float *a, const double *e,
                         size_t n, double atol, double rtol) {
     for (size_t i = 0; i < n; i++) {
         double av = (double)a[i], ev = e[i];
         if (isinf(ev) && av == ev) continue;
+        for (size_t v = 0; v < g_ntabs; v++)
+            if (strcmp(var, g_tabs[v]->name) == 0 && fabs(av - ev) > g_worst[v])
+                g_worst[v] = fabs(av - ev);
         if (!(fabs(av - ev) <= atol + rtol * fabs(ev)))
             fail_msg("%s [%s]: index %zu got %.9g want %.9g (err %.3g)", what, var, i, av, ev,
                      fabs(av - ev));
@@ -212,6 +218,9 @@ static void test_attention_cases(void **state) {
         run_case(&k_cases[i], 0);
         run_case(&k_cases[i], 1);
     }
+    for (size_t v = 0; v < g_ntabs; v++)
+        fprintf(stderr, "# attention %-7s max abs err vs long double %.2e\n", g_tabs[v]->name,
+                g_worst[v]);
 }
 
 static void test_attention_hand(void **state) {
