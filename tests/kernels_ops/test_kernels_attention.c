@@ -223,6 +223,25 @@ static void test_attention_cases(void **state) {
                 g_worst[v]);
 }
 
+/* Random shapes and masks: 60 configurations drawn from a fixed seed. */
+static void test_attention_random(void **state) {
+    (void)state;
+    for (int it = 0; it < 60; it++) {
+        acase c;
+        c.Hkv = 1 + (size_t)urand(0, 3);
+        c.Hq = c.Hkv * (1 + (size_t)urand(0, 4));
+        c.D = 1 + (size_t)urand(0, 140);
+        c.S = 1 + (size_t)urand(0, 150);
+        c.T = 1 + (size_t)urand(0, 12);
+        c.causal = urand(0, 1) < 0.5f;
+        c.pos0 = c.causal ? (size_t)urand(0, (float)c.S) : 0;
+        c.n_valid = urand(0, 1) < 0.5f ? c.S : (size_t)urand(0, (float)c.S + 1);
+        c.add = (int)urand(0, 3);
+        c.scale_mul = urand(0.5f, 6.0f);
+        run_case(&c, it % 2);
+    }
+}
+
 static void test_attention_hand(void **state) {
     (void)state;
     /* q = [1,0]; keys [1,0], [0,1]; values [1,2], [3,4]; scale 1: scores [1, 0],
@@ -308,6 +327,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_attention_hand),
         cmocka_unit_test(test_attention_cases),
+        cmocka_unit_test(test_attention_random),
         cmocka_unit_test(test_attention_nan),
         cmocka_unit_test(test_attention_pool),
     };
