@@ -114,6 +114,25 @@ static void SFX(kern_layernorm_f32)(float *y, float *mean, float *rstd, const fl
     }
 }
 
+static void SFX(kern_l2_normalize_f32)(float *y, float *norm, const float *x, size_t T, size_t C,
+                                       float eps) {
+    for (size_t t = 0; t < T; t++) {
+        const float *xr = x + t * C; /* [C] */
+        float *yr = y + t * C;       /* [C] */
+        double n = sqrt(SFX(sum_sq_f64)(xr, C));
+        if (!(n >= (double)eps) && !isnan(n)) n = (double)eps;
+        /* Division (not a reciprocal multiply) keeps y exact to 1 ulp of f32. */
+        float nf = (float)n;
+        vf nv = vset1(nf);
+        size_t c = 0;
+        for (; c + VW <= C; c += VW)
+            vstore(yr + c, vdiv(vload(xr + c), nv));
+        for (; c < C; c++)
+            yr[c] = xr[c] / nf;
+        if (norm) norm[t] = nf;
+    }
+}
+
 /* ---- softmax -------------------------------------------------------------------------- */
 
 static inline float SFX(sm_z)(const float *xr, const float *mr, size_t j) {
@@ -467,6 +486,7 @@ const kern_ops_table SFX(kern_ops_table) = {
     .name = SFX_NAME,
     .rmsnorm = SFX(kern_rmsnorm_f32),
     .layernorm = SFX(kern_layernorm_f32),
+    .l2_normalize = SFX(kern_l2_normalize_f32),
     .softmax = SFX(kern_softmax_f32),
     .log_softmax = SFX(kern_log_softmax_f32),
     .rope = SFX(kern_rope_f32),
