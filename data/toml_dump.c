@@ -51,7 +51,9 @@ static void out(outbuf *b, const char *s, size_t n) {
     b->d[b->n] = '\0';
 }
 
-static void outs(outbuf *b, const char *s) { out(b, s, strlen(s)); }
+static void outs(outbuf *b, const char *s) {
+    out(b, s, strlen(s));
+}
 
 static void out_string(outbuf *b, const char *s) {
     outs(b, "\"");
@@ -59,13 +61,27 @@ static void out_string(outbuf *b, const char *s) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
         switch (c) {
-        case '"': outs(b, "\\\""); break;
-        case '\\': outs(b, "\\\\"); break;
-        case '\b': outs(b, "\\b"); break;
-        case '\t': outs(b, "\\t"); break;
-        case '\n': outs(b, "\\n"); break;
-        case '\f': outs(b, "\\f"); break;
-        case '\r': outs(b, "\\r"); break;
+        case '"':
+            outs(b, "\\\"");
+            break;
+        case '\\':
+            outs(b, "\\\\");
+            break;
+        case '\b':
+            outs(b, "\\b");
+            break;
+        case '\t':
+            outs(b, "\\t");
+            break;
+        case '\n':
+            outs(b, "\\n");
+            break;
+        case '\f':
+            outs(b, "\\f");
+            break;
+        case '\r':
+            outs(b, "\\r");
+            break;
         default:
             if (c < 0x20 || c == 0x7F) {
                 snprintf(esc, sizeof esc, "\\u%04X", c);
@@ -151,13 +167,19 @@ static void out_inline_table(outbuf *b, const data_toml_node *t) {
 static void out_value(outbuf *b, const data_toml_node *n) {
     char buf[32];
     switch (n->kind) {
-    case DATA_TOML_STRING: out_string(b, n->u.s); break;
+    case DATA_TOML_STRING:
+        out_string(b, n->u.s);
+        break;
     case DATA_TOML_INT:
         snprintf(buf, sizeof buf, "%" PRId64, n->u.i);
         outs(b, buf);
         break;
-    case DATA_TOML_FLOAT: out_float(b, n->u.f); break;
-    case DATA_TOML_BOOL: outs(b, n->u.b ? "true" : "false"); break;
+    case DATA_TOML_FLOAT:
+        out_float(b, n->u.f);
+        break;
+    case DATA_TOML_BOOL:
+        outs(b, n->u.b ? "true" : "false");
+        break;
     case DATA_TOML_ARRAY:
         outs(b, "[");
         for (size_t i = 0; i < n->u.v.n; i++) {
@@ -166,7 +188,9 @@ static void out_value(outbuf *b, const data_toml_node *n) {
         }
         outs(b, "]");
         break;
-    case DATA_TOML_TABLE: out_inline_table(b, n); break;
+    case DATA_TOML_TABLE:
+        out_inline_table(b, n);
+        break;
     }
 }
 

@@ -16,22 +16,42 @@ static const char SET_FILE[] = "--set";
 
 /* ---- Views --------------------------------------------------------------------------- */
 
-const data_toml_node *data_toml_root(const data_toml_doc *doc) { return doc->root; }
-const char *data_toml_filename(const data_toml_doc *doc) { return doc->filename; }
-data_toml_kind data_toml_node_kind(const data_toml_node *n) { return n->kind; }
-uint32_t data_toml_node_line(const data_toml_node *n) { return n->line; }
-uint32_t data_toml_node_col(const data_toml_node *n) { return n->col; }
-const char *data_toml_node_file(const data_toml_node *n) { return n->file; }
-const char *data_toml_node_key(const data_toml_node *n) { return n->key; }
+const data_toml_node *data_toml_root(const data_toml_doc *doc) {
+    return doc->root;
+}
+const char *data_toml_filename(const data_toml_doc *doc) {
+    return doc->filename;
+}
+data_toml_kind data_toml_node_kind(const data_toml_node *n) {
+    return n->kind;
+}
+uint32_t data_toml_node_line(const data_toml_node *n) {
+    return n->line;
+}
+uint32_t data_toml_node_col(const data_toml_node *n) {
+    return n->col;
+}
+const char *data_toml_node_file(const data_toml_node *n) {
+    return n->file;
+}
+const char *data_toml_node_key(const data_toml_node *n) {
+    return n->key;
+}
 
 const char *data_toml_kind_name(data_toml_kind k) {
     switch (k) {
-    case DATA_TOML_TABLE: return "table";
-    case DATA_TOML_ARRAY: return "array";
-    case DATA_TOML_STRING: return "string";
-    case DATA_TOML_INT: return "integer";
-    case DATA_TOML_FLOAT: return "float";
-    case DATA_TOML_BOOL: return "boolean";
+    case DATA_TOML_TABLE:
+        return "table";
+    case DATA_TOML_ARRAY:
+        return "array";
+    case DATA_TOML_STRING:
+        return "string";
+    case DATA_TOML_INT:
+        return "integer";
+    case DATA_TOML_FLOAT:
+        return "float";
+    case DATA_TOML_BOOL:
+        return "boolean";
     }
     return "?";
 }
@@ -73,7 +93,8 @@ bool data_toml_as_bool(const data_toml_node *n) {
 
 /* Appends to buf[*w..cap) with truncation. */
 static void put(char *buf, size_t cap, size_t *w, const char *s) {
-    while (*s && *w + 1 < cap) buf[(*w)++] = *s++;
+    while (*s && *w + 1 < cap)
+        buf[(*w)++] = *s++;
     buf[*w] = '\0';
 }
 
@@ -85,7 +106,8 @@ static void path_rec(const data_toml_node *n, char *buf, size_t cap, size_t *w) 
         put(buf, cap, w, n->key);
     } else {
         size_t i = 0;
-        while (i < n->parent->u.v.n && n->parent->u.v.items[i] != n) i++;
+        while (i < n->parent->u.v.n && n->parent->u.v.items[i] != n)
+            i++;
         char idx[32];
         snprintf(idx, sizeof idx, "[%zu]", i);
         put(buf, cap, w, idx);
@@ -177,22 +199,22 @@ rw_status data_toml_get_str_or(const data_toml_node *tbl, const char *path, cons
     return RW_OK;
 }
 
-#define TOML_GETTERS(name, ctype, kind, expr)                                                   \
-    rw_status data_toml_get_##name##_or(const data_toml_node *tbl, const char *path,           \
-                                        ctype dflt, ctype *out, rw_err *err) {                 \
-        const data_toml_node *n;                                                               \
-        rw_status st = lookup(tbl, path, kind, true, &n, err);                                 \
-        if (st) return st;                                                                     \
-        *out = n ? (expr) : dflt;                                                              \
-        return RW_OK;                                                                          \
-    }                                                                                          \
-    rw_status data_toml_get_##name(const data_toml_node *tbl, const char *path, ctype *out,    \
-                                   rw_err *err) {                                              \
-        const data_toml_node *n;                                                               \
-        rw_status st = lookup(tbl, path, kind, false, &n, err);                                \
-        if (st) return st;                                                                     \
-        *out = (expr);                                                                         \
-        return RW_OK;                                                                          \
+#define TOML_GETTERS(name, ctype, kind, expr)                                                      \
+    rw_status data_toml_get_##name##_or(const data_toml_node *tbl, const char *path, ctype dflt,   \
+                                        ctype *out, rw_err *err) {                                 \
+        const data_toml_node *n;                                                                   \
+        rw_status st = lookup(tbl, path, kind, true, &n, err);                                     \
+        if (st) return st;                                                                         \
+        *out = n ? (expr) : dflt;                                                                  \
+        return RW_OK;                                                                              \
+    }                                                                                              \
+    rw_status data_toml_get_##name(const data_toml_node *tbl, const char *path, ctype *out,        \
+                                   rw_err *err) {                                                  \
+        const data_toml_node *n;                                                                   \
+        rw_status st = lookup(tbl, path, kind, false, &n, err);                                    \
+        if (st) return st;                                                                         \
+        *out = (expr);                                                                             \
+        return RW_OK;                                                                              \
     }
 
 TOML_GETTERS(i64, int64_t, DATA_TOML_INT, n->u.i)
@@ -217,7 +239,8 @@ rw_status data_toml_check_keys(const data_toml_node *tbl, const char *const allo
     for (size_t i = 0; i < tbl->u.v.n; i++) {
         const data_toml_node *c = tbl->u.v.items[i];
         bool ok = false;
-        for (size_t k = 0; k < n && !ok; k++) ok = strcmp(c->key, allowed[k]) == 0;
+        for (size_t k = 0; k < n && !ok; k++)
+            ok = strcmp(c->key, allowed[k]) == 0;
         if (ok) continue;
         char list[300], lb[300];
         size_t w = 0;
@@ -237,12 +260,17 @@ rw_status data_toml_check_keys(const data_toml_node *tbl, const char *const allo
 
 static int kind_class(data_toml_kind k) {
     switch (k) {
-    case DATA_TOML_STRING: return 0;
+    case DATA_TOML_STRING:
+        return 0;
     case DATA_TOML_INT:
-    case DATA_TOML_FLOAT: return 1;
-    case DATA_TOML_BOOL: return 2;
-    case DATA_TOML_ARRAY: return 3;
-    case DATA_TOML_TABLE: return 4;
+    case DATA_TOML_FLOAT:
+        return 1;
+    case DATA_TOML_BOOL:
+        return 2;
+    case DATA_TOML_ARRAY:
+        return 3;
+    case DATA_TOML_TABLE:
+        return 4;
     }
     return -1;
 }
@@ -251,8 +279,10 @@ static int kind_class(data_toml_kind k) {
  * (empty, starts like a TOML string/array/table, or holds control characters). */
 static data_toml_node *bare_word(const char *v, size_t len, size_t at, bool *oom) {
     *oom = false;
-    while (len && (*v == ' ' || *v == '\t')) v++, len--, at++;
-    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t')) len--;
+    while (len && (*v == ' ' || *v == '\t'))
+        v++, len--, at++;
+    while (len && (v[len - 1] == ' ' || v[len - 1] == '\t'))
+        len--;
     if (!len || strchr("\"'[{", v[0])) return NULL;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)v[i];
@@ -296,9 +326,9 @@ rw_status data_toml_set(data_toml_doc *doc, const char *assignment, rw_err *err)
         if (c->kind != DATA_TOML_TABLE) {
             st = rw_err_set(err, RW_E_INVALID, "--set %s: '%s' is %s %s (%s:%u:%u), not a table",
                             keyname, keys[i],
-                            c->kind == DATA_TOML_ARRAY && (c->flags & TOML_F_AOT) ? "an"
+                            c->kind == DATA_TOML_ARRAY && (c->flags & TOML_F_AOT)    ? "an"
                             : c->kind == DATA_TOML_INT || c->kind == DATA_TOML_ARRAY ? "an"
-                                                                                      : "a",
+                                                                                     : "a",
                             c->kind == DATA_TOML_ARRAY && (c->flags & TOML_F_AOT)
                                 ? "array of tables"
                                 : data_toml_kind_name(c->kind),
@@ -335,7 +365,8 @@ rw_status data_toml_set(data_toml_doc *doc, const char *assignment, rw_err *err)
                 goto fail;
             }
             size_t idx = 0;
-            while (tbl->u.v.items[idx] != old) idx++;
+            while (tbl->u.v.items[idx] != old)
+                idx++;
             val->key = old->key;
             old->key = NULL;
             val->parent = tbl;

@@ -34,7 +34,8 @@ data_toml_node *toml_node_new(data_toml_kind kind, const char *file, uint32_t li
 void toml_node_free(data_toml_node *n) {
     if (!n) return;
     if (n->kind == DATA_TOML_TABLE || n->kind == DATA_TOML_ARRAY) {
-        for (size_t i = 0; i < n->u.v.n; i++) toml_node_free(n->u.v.items[i]);
+        for (size_t i = 0; i < n->u.v.n; i++)
+            toml_node_free(n->u.v.items[i]);
         rw_free(n->u.v.items);
     } else if (n->kind == DATA_TOML_STRING) {
         rw_free(n->u.s);
@@ -66,7 +67,8 @@ data_toml_node *toml_table_get(const data_toml_node *tbl, const char *key) {
 
 void toml_free_keys(char **keys, size_t n) {
     if (!keys) return;
-    for (size_t i = 0; i < n; i++) rw_free(keys[i]);
+    for (size_t i = 0; i < n; i++)
+        rw_free(keys[i]);
     rw_free(keys);
 }
 
@@ -96,7 +98,9 @@ static bool sb_put(strbuf *b, const char *s, size_t n) {
     return true;
 }
 
-static bool sb_putc(strbuf *b, char c) { return sb_put(b, &c, 1); }
+static bool sb_putc(strbuf *b, char c) {
+    return sb_put(b, &c, 1);
+}
 
 /* ---- Parser state and errors --------------------------------------------------------- */
 
@@ -121,7 +125,9 @@ typedef struct tpos {
     uint32_t line, col;
 } tpos;
 
-static uint32_t sat_inc(uint32_t v) { return v == UINT32_MAX ? v : v + 1; }
+static uint32_t sat_inc(uint32_t v) {
+    return v == UINT32_MAX ? v : v + 1;
+}
 
 static void locate(toml_parser *p, size_t pos, uint32_t *line, uint32_t *col) {
     if (pos > p->len) pos = p->len;
@@ -161,7 +167,9 @@ static tpos mark(toml_parser *p) {
     return t;
 }
 
-static rw_status nomem(toml_parser *p) { return perr(p, p->pos, RW_E_NOMEM, "out of memory"); }
+static rw_status nomem(toml_parser *p) {
+    return perr(p, p->pos, RW_E_NOMEM, "out of memory");
+}
 
 /* Describes the character at pos for "found ..." messages. */
 static const char *describe(const toml_parser *p, size_t pos, char *buf, size_t cap) {
@@ -174,7 +182,8 @@ static const char *describe(const toml_parser *p, size_t pos, char *buf, size_t 
         snprintf(buf, cap, "'%c'", c);
     } else {
         size_t n = 1;
-        while (pos + n < p->len && n < 4 && ((unsigned char)p->s[pos + n] & 0xC0) == 0x80) n++;
+        while (pos + n < p->len && n < 4 && ((unsigned char)p->s[pos + n] & 0xC0) == 0x80)
+            n++;
         snprintf(buf, cap, "'%.*s'", (int)n, p->s + pos);
     }
     return buf;
@@ -248,13 +257,18 @@ static bool at_newline(const toml_parser *p) {
     return c == '\n' || (c == '\r' && peek(p, 1) == '\n');
 }
 
-static void eat_newline(toml_parser *p) { p->pos += peek(p, 0) == '\r' ? 2 : 1; }
-
-static void skip_ws(toml_parser *p) {
-    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t')) p->pos++;
+static void eat_newline(toml_parser *p) {
+    p->pos += peek(p, 0) == '\r' ? 2 : 1;
 }
 
-static bool is_bad_control(int c) { return (c >= 0 && c < 0x20 && c != '\t') || c == 0x7F; }
+static void skip_ws(toml_parser *p) {
+    while (p->pos < p->len && (p->s[p->pos] == ' ' || p->s[p->pos] == '\t'))
+        p->pos++;
+}
+
+static bool is_bad_control(int c) {
+    return (c >= 0 && c < 0x20 && c != '\t') || c == 0x7F;
+}
 
 /* Skips a comment when one starts here; stops before its newline. */
 static rw_status skip_comment(toml_parser *p) {
@@ -314,13 +328,27 @@ static rw_status parse_escape(toml_parser *p, strbuf *b) {
     int c = peek(p, 1);
     char ch;
     switch (c) {
-    case 'b': ch = '\b'; break;
-    case 't': ch = '\t'; break;
-    case 'n': ch = '\n'; break;
-    case 'f': ch = '\f'; break;
-    case 'r': ch = '\r'; break;
-    case '"': ch = '"'; break;
-    case '\\': ch = '\\'; break;
+    case 'b':
+        ch = '\b';
+        break;
+    case 't':
+        ch = '\t';
+        break;
+    case 'n':
+        ch = '\n';
+        break;
+    case 'f':
+        ch = '\f';
+        break;
+    case 'r':
+        ch = '\r';
+        break;
+    case '"':
+        ch = '"';
+        break;
+    case '\\':
+        ch = '\\';
+        break;
     case 'u':
     case 'U': {
         size_t nd = c == 'u' ? 4 : 8;
@@ -336,8 +364,8 @@ static rw_status parse_escape(toml_parser *p, strbuf *b) {
             return perr(p, at, RW_E_FORMAT, "escape \\%c%.*s is beyond U+10FFFF", c, (int)nd,
                         p->s + at + 2);
         if (cp >= 0xD800 && cp <= 0xDFFF)
-            return perr(p, at, RW_E_FORMAT, "escape \\%c%.*s is a surrogate, not a scalar value",
-                        c, (int)nd, p->s + at + 2);
+            return perr(p, at, RW_E_FORMAT, "escape \\%c%.*s is a surrogate, not a scalar value", c,
+                        (int)nd, p->s + at + 2);
         if (cp == 0)
             return perr(p, at, RW_E_FORMAT, "U+0000 in a string is not supported in recipes");
         char u8[4];
@@ -380,7 +408,8 @@ static rw_status parse_string(toml_parser *p, bool allow_multi, char **out) {
                 break;
             }
             size_t nq = 0;
-            while (peek(p, nq) == q) nq++;
+            while (peek(p, nq) == q)
+                nq++;
             if (nq >= 3) { /* up to two quotes may sit just before the closing delimiter */
                 size_t extra = nq - 3 > 2 ? 2 : nq - 3;
                 for (size_t k = 0; k < extra; k++)
@@ -410,7 +439,8 @@ static rw_status parse_string(toml_parser *p, bool allow_multi, char **out) {
         if (c == '\\' && basic) {
             if (multi) { /* line-ending backslash: trims blanks and newlines up to the next text */
                 size_t k = 1;
-                while (peek(p, k) == ' ' || peek(p, k) == '\t') k++;
+                while (peek(p, k) == ' ' || peek(p, k) == '\t')
+                    k++;
                 int d = peek(p, k);
                 if (d == '\n' || (d == '\r' && peek(p, k + 1) == '\n')) {
                     p->pos += k;
@@ -441,15 +471,16 @@ fail:
 /* ---- Keys ---------------------------------------------------------------------------- */
 
 static bool is_bare(int c) {
-    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-           c == '_' || c == '-';
+    return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_' ||
+           c == '-';
 }
 
 static rw_status parse_simple_key(toml_parser *p, char **out) {
     int c = peek(p, 0);
     if (c == '"' || c == '\'') return parse_string(p, false, out);
     size_t start = p->pos;
-    while (is_bare(peek(p, 0))) p->pos++;
+    while (is_bare(peek(p, 0)))
+        p->pos++;
     if (p->pos == start) {
         char buf[32];
         return perr(p, start, RW_E_FORMAT, "expected a key, found %s",
@@ -528,12 +559,15 @@ static bool scan_digits(const char *t, size_t n, size_t *i, int base) {
     return true;
 }
 
-static bool is_num_char(int c) { return is_bare(c) || c == '+' || c == '.'; }
+static bool is_num_char(int c) {
+    return is_bare(c) || c == '+' || c == '.';
+}
 
 static rw_status parse_number(toml_parser *p, data_toml_node *n) {
     size_t start = p->pos;
     size_t tn = 0;
-    while (start + tn < p->len && is_num_char((unsigned char)p->s[start + tn])) tn++;
+    while (start + tn < p->len && is_num_char((unsigned char)p->s[start + tn]))
+        tn++;
     const char *t = p->s + start;
     p->pos = start + tn;
 
@@ -547,7 +581,8 @@ static rw_status parse_number(toml_parser *p, data_toml_node *n) {
     /* Dates and times (1979-05-27, 07:32:00) are outside the recipe subset. */
     if (!sign) {
         size_t d = 0;
-        while (start + d < p->len && p->s[start + d] >= '0' && p->s[start + d] <= '9') d++;
+        while (start + d < p->len && p->s[start + d] >= '0' && p->s[start + d] <= '9')
+            d++;
         char after = start + d < p->len ? p->s[start + d] : '\0';
         if ((d == 4 && after == '-') || (d == 2 && after == ':'))
             return perr(p, start, RW_E_UNSUPPORTED,
@@ -654,7 +689,8 @@ static rw_status insert_kv(toml_parser *p, data_toml_node *tbl, char **keys, siz
 static void freeze(data_toml_node *n) {
     if (n->kind != DATA_TOML_TABLE && n->kind != DATA_TOML_ARRAY) return;
     n->flags |= TOML_F_FROZEN;
-    for (size_t i = 0; i < n->u.v.n; i++) freeze(n->u.v.items[i]);
+    for (size_t i = 0; i < n->u.v.n; i++)
+        freeze(n->u.v.items[i]);
 }
 
 static rw_status enter(toml_parser *p, size_t at, int levels) {
@@ -745,8 +781,7 @@ static rw_status parse_inline_table(toml_parser *p, data_toml_node *tbl) {
 }
 
 static bool word_at(const toml_parser *p, const char *w, size_t n) {
-    return p->len - p->pos >= n && memcmp(p->s + p->pos, w, n) == 0 &&
-           !is_num_char(peek(p, n));
+    return p->len - p->pos >= n && memcmp(p->s + p->pos, w, n) == 0 && !is_num_char(peek(p, n));
 }
 
 static rw_status parse_value(toml_parser *p, data_toml_node **out) {
@@ -893,8 +928,9 @@ static rw_status parse_header(toml_parser *p, data_toml_node *root) {
             child = child->u.v.items[child->u.v.n - 1];
         } else if (child->kind != DATA_TOML_TABLE || (child->flags & TOML_F_FROZEN)) {
             where(child, at, sizeof at);
-            st = perr(p, kpos[i].off, RW_E_FORMAT, "table [%s]: '%s' is already %s %s (defined at %s)",
-                      p->keyname, keys[i], child->kind == DATA_TOML_TABLE ? "an inline" : "a",
+            st = perr(p, kpos[i].off, RW_E_FORMAT,
+                      "table [%s]: '%s' is already %s %s (defined at %s)", p->keyname, keys[i],
+                      child->kind == DATA_TOML_TABLE ? "an inline" : "a",
                       data_toml_kind_name(child->kind), at);
             goto done;
         }
@@ -941,14 +977,14 @@ static rw_status parse_header(toml_parser *p, data_toml_node *root) {
         } else if (node->kind != DATA_TOML_TABLE ||
                    (node->flags & (TOML_F_HEADER | TOML_F_DOTTED | TOML_F_FROZEN))) {
             where(node, at, sizeof at);
-            const char *how = node->kind != DATA_TOML_TABLE      ? "as a non-table value"
-                              : (node->flags & TOML_F_HEADER)    ? "by an earlier header"
-                              : (node->flags & TOML_F_DOTTED)    ? "by dotted keys"
-                                                                 : "as an inline table";
+            const char *how = node->kind != DATA_TOML_TABLE   ? "as a non-table value"
+                              : (node->flags & TOML_F_HEADER) ? "by an earlier header"
+                              : (node->flags & TOML_F_DOTTED) ? "by dotted keys"
+                                                              : "as an inline table";
             if (node->kind == DATA_TOML_ARRAY && (node->flags & TOML_F_AOT))
                 how = "as an array of tables (use [[...]])";
-            st = perr(p, hpos, RW_E_FORMAT, "table [%s] already defined %s at %s", p->keyname,
-                      how, at);
+            st = perr(p, hpos, RW_E_FORMAT, "table [%s] already defined %s at %s", p->keyname, how,
+                      at);
             goto done;
         } else {
             node->line = line; /* an implicit table takes the position of its own header */

@@ -131,19 +131,18 @@ static void test_recipe(void **state) {
 
 static void test_strings(void **state) {
     (void)state;
-    const char *text =
-        "a = \"tab\\there \\u00e9 \\U0001F600 \\\"q\\\" \\\\ \\b\\f\\r\\n\"\n"
-        "b = 'C:\\path\\no escapes'\n"
-        "c = \"\"\"\nline1\nline2 \\\n    continued \\\n\n   end\"\"\"\n"
-        "d = '''\nraw \\n ''two'' '''\n"
-        "e = \"\"\"\"\"quoted\"\"\"\"\"\n"
-        "f = ''''one'''' \n"
-        "g = \"\"\n"
-        "h = \"\"\"a\r\nb\"\"\"\n"
-        "\"quoted key\" = 1\n"
-        "'lit.key' = 2\n"
-        "\"\" = 3\n"
-        "utf8 = \"h\xc3\xa9llo \xe2\x82\xac\"\n";
+    const char *text = "a = \"tab\\there \\u00e9 \\U0001F600 \\\"q\\\" \\\\ \\b\\f\\r\\n\"\n"
+                       "b = 'C:\\path\\no escapes'\n"
+                       "c = \"\"\"\nline1\nline2 \\\n    continued \\\n\n   end\"\"\"\n"
+                       "d = '''\nraw \\n ''two'' '''\n"
+                       "e = \"\"\"\"\"quoted\"\"\"\"\"\n"
+                       "f = ''''one'''' \n"
+                       "g = \"\"\n"
+                       "h = \"\"\"a\r\nb\"\"\"\n"
+                       "\"quoted key\" = 1\n"
+                       "'lit.key' = 2\n"
+                       "\"\" = 3\n"
+                       "utf8 = \"h\xc3\xa9llo \xe2\x82\xac\"\n";
     data_toml_doc *d = parse_ok(text);
     expect_str(d, "a", "tab\there \xc3\xa9 \xf0\x9f\x98\x80 \"q\" \\ \b\f\r\n");
     expect_str(d, "b", "C:\\path\\no escapes");
@@ -272,14 +271,15 @@ static void test_tables_and_arrays(void **state) {
 typedef struct bad_case {
     const char *text;
     rw_status code;
-    const char *where; /* expected "t.toml:L:C: " prefix */
+    const char *where;  /* expected "t.toml:L:C: " prefix */
     const char *needle; /* substring of the message, or NULL */
 } bad_case;
 
 static const bad_case BAD[] = {
     {"a = 1\nlr 3\n", RW_E_FORMAT, "t.toml:2:4: ", "expected '=' after key 'lr'"},
     {"a = 1 b = 2\n", RW_E_FORMAT, "t.toml:1:7: ", "after value of key 'a'"},
-    {"a = 1\na = 2\n", RW_E_FORMAT, "t.toml:2:1: ", "duplicate key 'a' (first defined at t.toml:1:1)"},
+    {"a = 1\na = 2\n", RW_E_FORMAT,
+     "t.toml:2:1: ", "duplicate key 'a' (first defined at t.toml:1:1)"},
     {"[t]\n[t]\n", RW_E_FORMAT, "t.toml:2:1: ", "table [t] already defined"},
     {"a.b = 1\n[a]\n", RW_E_FORMAT, "t.toml:2:1: ", "by dotted keys"},
     {"[a]\nb.c = 1\n[a.b]\n", RW_E_FORMAT, "t.toml:3:1: ", "by dotted keys"},
@@ -370,9 +370,12 @@ static void test_malformed(void **state) {
 static bool tree_equal(const data_toml_node *a, const data_toml_node *b, bool ordered) {
     if (data_toml_node_kind(a) != data_toml_node_kind(b)) return false;
     switch (data_toml_node_kind(a)) {
-    case DATA_TOML_STRING: return strcmp(data_toml_as_str(a), data_toml_as_str(b)) == 0;
-    case DATA_TOML_INT: return data_toml_as_i64(a) == data_toml_as_i64(b);
-    case DATA_TOML_BOOL: return data_toml_as_bool(a) == data_toml_as_bool(b);
+    case DATA_TOML_STRING:
+        return strcmp(data_toml_as_str(a), data_toml_as_str(b)) == 0;
+    case DATA_TOML_INT:
+        return data_toml_as_i64(a) == data_toml_as_i64(b);
+    case DATA_TOML_BOOL:
+        return data_toml_as_bool(a) == data_toml_as_bool(b);
     case DATA_TOML_FLOAT: {
         double x = data_toml_as_f64(a), y = data_toml_as_f64(b);
         return (isnan(x) && isnan(y)) || memcmp(&x, &y, sizeof x) == 0;
@@ -508,7 +511,7 @@ static void test_getters(void **state) {
     assert_int_equal(data_toml_get_table(root, "train", &train, &err), RW_OK);
     assert_int_equal(data_toml_get_f64(train, "lr", &f, &err), RW_E_FORMAT);
     assert_string_equal(err.msg, "t.toml:2:1: key 'train.lr' must be a float, found string");
-    assert_true(f == -1); /* untouched */
+    assert_true(f == -1);                                                  /* untouched */
     assert_int_equal(data_toml_get_f64(train, "epochs", &f, &err), RW_OK); /* int -> float */
     assert_true(f == 3.0);
     assert_int_equal(data_toml_get_i64(train, "warm", &i, &err), RW_E_FORMAT);
@@ -677,12 +680,12 @@ static void test_alloc_failures(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_recipe),         cmocka_unit_test(test_strings),
-        cmocka_unit_test(test_numbers),        cmocka_unit_test(test_tables_and_arrays),
-        cmocka_unit_test(test_malformed),      cmocka_unit_test(test_dump_canonical),
-        cmocka_unit_test(test_round_trip),     cmocka_unit_test(test_getters),
-        cmocka_unit_test(test_check_keys),     cmocka_unit_test(test_set),
-        cmocka_unit_test(test_parse_file),     cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_recipe),     cmocka_unit_test(test_strings),
+        cmocka_unit_test(test_numbers),    cmocka_unit_test(test_tables_and_arrays),
+        cmocka_unit_test(test_malformed),  cmocka_unit_test(test_dump_canonical),
+        cmocka_unit_test(test_round_trip), cmocka_unit_test(test_getters),
+        cmocka_unit_test(test_check_keys), cmocka_unit_test(test_set),
+        cmocka_unit_test(test_parse_file), cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
