@@ -448,6 +448,13 @@ static size_t manifest_counts(const report *r, cls_count *out, size_t cap) {
     return n;
 }
 
+/* "load_s" -> "load": timing keys carry their unit, the table header says seconds. */
+static void stage_name(const char *key, char *buf, size_t cap) {
+    size_t n = strlen(key);
+    if (n > 2 && !strcmp(key + n - 2, "_s")) n -= 2;
+    snprintf(buf, cap, "%.*s", (int)(n < 60 ? n : 60), key);
+}
+
 /* "Accepted 160 examples; rejected 9 (restricted 3, no_consent 2, ...)" from a
  * rag-workbench.manifest/1 (data/governance.h); empty when the fields are absent. */
 static void manifest_summary(const report *r, char *buf, size_t cap) {
@@ -603,8 +610,10 @@ static void build_html(report *r, sb *h, const rep_query *sorted, size_t n_win, 
     const char *k;
     json_t *v;
     json_object_foreach(tm, k, v) {
+        char stage[64];
+        stage_name(k, stage, sizeof stage);
         sb_puts(h, "<tr><td>evaluation: ");
-        sb_html(h, k, 60);
+        sb_html(h, stage, 60);
         sb_printf(h, "</td><td class=\"num\">%.3f</td></tr>\n", num(v));
     }
     json_object_foreach(r->timings, k, v) {
@@ -679,7 +688,11 @@ static void build_md(report *r, sb *m, const rep_query *sorted, size_t n_win, si
     sb_puts(m, "## Timings\n\n| stage | seconds |\n|---|---|\n");
     const char *k;
     json_t *v;
-    json_object_foreach(json_object_get(r->cmp, "timings"), k, v) sb_printf(m, "| evaluation: %s | %.3f |\n", k, num(v));
+    json_object_foreach(json_object_get(r->cmp, "timings"), k, v) {
+        char stage[64];
+        stage_name(k, stage, sizeof stage);
+        sb_printf(m, "| evaluation: %s | %.3f |\n", stage, num(v));
+    }
     json_object_foreach(r->timings, k, v) {
         if (!json_is_number(v)) continue;
         sb_puts(m, "| ");
