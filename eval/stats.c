@@ -15,7 +15,7 @@
 #include "core/rng.h"
 #include "eval/internal.h"
 
-enum { EXACT_MAX_N = 20 };
+enum { EXACT_MAX_N = 16 }; /* 2^16 assignments x n: cheap; beyond, sample */
 
 eval_stats_opts eval_stats_defaults(void) {
     return (eval_stats_opts){.resamples = 10000, .permutations = 10000, .seed = 42, .level = 0.95};

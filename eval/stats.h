@@ -13,7 +13,7 @@
  * label "baseline" or "candidate" of each query's pair is exchangeable, so each difference
  * d_i = b_i - a_i keeps or flips its sign with probability 1/2. The two-sided p-value is the
  * share of sign assignments whose |mean| is >= the observed |mean| (within 1e-12):
- * enumerated exactly when n <= 20, otherwise estimated from P random assignments as
+ * enumerated exactly when n <= 16, otherwise estimated from P random assignments as
  * (1 + hits) / (1 + P) so it is never 0. Identical runs give p = 1.
  *
  * Effect size: Cohen's d for paired samples (d_z) = mean(d) / sd(d), sd with n-1 in the
