@@ -25,6 +25,7 @@
 #include "data/trec_run.h"
 #include "eval/internal.h"
 #include "eval/json.h"
+#include "eval/metrics.h"
 
 /* ---- string builder ---- */
 
@@ -196,7 +197,13 @@ static rw_status load_comparison(report *r, rw_err *err) {
         json_t *o = json_array_get(ms, i);
         rep_metric *x = &r->m[i];
         x->name = str(json_object_get(o, "name"), NULL);
-        if (!x->name) return rw_err_set(err, RW_E_FORMAT, "%s: field 'metrics[%zu].name': expected a string", path, i);
+        eval_metric parsed;
+        rw_err e2;
+        /* names are printed into HTML unescaped: accept only real metric names */
+        if (!x->name || eval_metric_parse(x->name, strlen(x->name), &parsed, &e2) != RW_OK ||
+            strspn(x->name, "abcdefghijklmnopqrstuvwxyz0123456789@") != strlen(x->name))
+            return rw_err_set(err, RW_E_FORMAT, "%s: field 'metrics[%zu].name': expected a metric name such as \"mrr@10\"",
+                              path, i);
         x->base = num(json_object_get(o, "baseline"));
         x->cand = num(json_object_get(o, "candidate"));
         x->diff = num(json_object_get(o, "diff"));
@@ -210,7 +217,12 @@ static rw_status load_comparison(report *r, rw_err *err) {
         x->ties = (long)json_integer_value(json_object_get(o, "ties"));
         if (r->primary && !strcmp(r->primary, x->name)) r->primary_idx = i;
     }
-    if (!r->primary) r->primary = r->m[0].name;
+    int primary_ok = 0;
+    for (size_t i = 0; r->primary && i < r->n_m; i++) primary_ok |= !strcmp(r->primary, r->m[i].name);
+    if (!primary_ok) {
+        r->primary = r->m[0].name;
+        r->primary_idx = 0;
+    }
     r->n_q = json_array_size(qs);
     r->q = rw_calloc(r->n_q ? r->n_q : 1, sizeof *r->q);
     if (!r->q) return rw_err_set(err, RW_E_NOMEM, "report: out of memory");

@@ -189,8 +189,49 @@ static void test_report_files_and_browser(void **state) {
     print_message("screenshot: %s\n", shot);
 }
 
+/* A hand-edited comparison.json: bad schema, HTML in a metric name, missing file. */
+static void test_report_bad_inputs(void **state) {
+    (void)state;
+    char rd[4200], path[4400];
+    rw_err err;
+    snprintf(rd, sizeof rd, "%s/bad", rw_test_tmpdir());
+    snprintf(path, sizeof path, "mkdir -p '%s'", rd);
+    assert_int_equal(system(path), 0);
+    assert_int_equal(eval_report_write(rd, &err), RW_E_NOTFOUND);
+    assert_non_null(strstr(err.msg, "comparison.json: not found"));
+    snprintf(path, sizeof path, "%s/comparison.json", rd);
+    struct {
+        const char *text, *want;
+    } bad[] = {
+        {"{\"schema\": \"other\"}", "field 'schema'"},
+        {"{\"schema\": \"rag-eval/comparison/1\", \"metrics\": [], \"queries\": []}", "field 'metrics'"},
+        {"{\"schema\": \"rag-eval/comparison/1\", \"metrics\": [{\"name\": \"<b>x</b>\"}], \"queries\": []}",
+         "field 'metrics[0].name'"},
+        {"{\"schema\": \"rag-eval/comparison/1\", \"metrics\": [{\"name\": \"mrr@10\"}]}", "field 'queries'"},
+        {"{\"schema\": ", "comparison.json:1:"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        assert_int_equal(rw_test_write_file(path, bad[i].text, strlen(bad[i].text)), 0);
+        rw_err_clear(&err);
+        assert_int_equal(eval_report_write(rd, &err), RW_E_FORMAT);
+        if (!strstr(err.msg, bad[i].want)) fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].want);
+    }
+    /* minimal but valid: renders with n/a values and no decision */
+    const char *min = "{\"schema\": \"rag-eval/comparison/1\", \"metrics\": [{\"name\": \"p@5\", \"baseline\": 0.2,"
+                      " \"candidate\": 0.3}], \"queries\": [{\"id\": \"q1\", \"baseline\": {\"p@5\": 0.2},"
+                      " \"candidate\": {\"p@5\": 0.4}}], \"decision\": null}";
+    assert_int_equal(rw_test_write_file(path, min, strlen(min)), 0);
+    if (eval_report_write(rd, &err) != RW_OK) fail_msg("%s", err.msg);
+    snprintf(path, sizeof path, "%s/report.html", rd);
+    char *html = rw_test_read_file(path, NULL);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "NO GATE"));
+    free(html);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_report_bad_inputs),
         cmocka_unit_test(test_report_files_and_browser),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
