@@ -259,7 +259,9 @@ static size_t naive_bpe(const char *const *merges, size_t nm, const char *word, 
             }
         }
         if (best == SIZE_MAX) return n;
-        strcat(out[at], out[at + 1]);
+        char joined[64];
+        snprintf(joined, sizeof joined, "%s%s", out[at], out[at + 1]);
+        memcpy(out[at], joined, sizeof joined);
         memmove(out + at + 1, out + at + 2, (n - at - 2) * sizeof out[0]);
         n--;
     }
