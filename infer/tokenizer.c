@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "infer/tokenizer_internal.h"
 
 /* memmem is not POSIX: first byte by memchr, then compare. */
@@ -136,6 +137,7 @@ done:
 
 rw_status infer_tokenize(const infer_tokenizer *t, const char *text, size_t len, unsigned flags,
                          infer_tok_ids *out, rw_err *err) {
+    RW_ASSERT(t && out && (text || len == 0), "infer_tokenize: NULL argument");
     rw_status st = RW_OK;
     frags fr = {0};
     size_t mark = out->n;
@@ -178,6 +180,7 @@ fail:
 
 rw_status infer_detokenize(const infer_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
                            char **text, size_t *len, rw_err *err) {
+    RW_ASSERT(t && text && len && (ids || n == 0), "infer_detokenize: NULL argument");
     tok_buf b = {0};
     rw_status st = tok_buf_reserve(&b, 0);
     bool strip = t->kind == INFER_TOK_WPM ||
