@@ -96,13 +96,12 @@ static rw_status partition(const infer_tokenizer *t, const char *s, size_t n, bo
                            frags *out) {
     rw_status st = RW_OK;
     frags tmp = {0};
-    uint8_t *seen = NULL; /* bigram (b0 << 8 | b1) occurs in s; 8 KiB bitmap */
+    uint8_t seen[65536 / 8]; /* bigram (b0 << 8 | b1) occurs in s */
     out->n = 0;
     if ((st = frags_push(out, -1, 0, n))) return st;
     if (t->n_specials == 0) return RW_OK;
-    seen = rw_calloc(65536 / 8, 1);
+    memset(seen, 0, sizeof seen);
     uint8_t first[256 / 8] = {0};
-    if (!seen) return RW_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         unsigned a = (unsigned char)s[i];
         first[a >> 3] |= (uint8_t)(1u << (a & 7));
@@ -131,7 +130,6 @@ static rw_status partition(const infer_tokenizer *t, const char *s, size_t n, bo
     }
 done:
     rw_free(tmp.v);
-    rw_free(seen);
     return st;
 }
 

@@ -155,7 +155,7 @@ rw_status tok_cache_put(tok_cache *c, const char *w, size_t n, uint64_t h, const
                         size_t count) {
     if (n == 0 || n > TOK_CACHE_MAX_WORD || c->n >= TOK_CACHE_MAX_ENTRIES) return RW_OK;
     if ((c->n + 1) * 2 > c->cap) {
-        size_t cap = c->cap ? c->cap * 2 : 1024;
+        size_t cap = c->cap ? c->cap * 2 : 64;
         tok_cache_ent *v = rw_calloc(cap, sizeof *v);
         if (!v) return RW_E_NOMEM;
         for (size_t i = 0; i < c->cap; i++) {
