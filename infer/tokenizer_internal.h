@@ -138,7 +138,9 @@ rw_status tok_pretok_compile(tok_pretok *p, infer_tok_pre pre, rw_err *err);
 void tok_pretok_free(tok_pretok *p);
 /* Splits s[0..n) (valid UTF-8) into words (spans appended to out, in order, covering s). */
 rw_status tok_pretok_split(const tok_pretok *p, const char *s, size_t n, tok_spans *out);
-infer_tok_pre tok_pre_from_name(const char *name);
+/* The pre-tokenizer of a tokenizer.ggml.pre name; NULL or "" -> DEFAULT (files older than
+ * the key), -1 for a name this build does not know (llama.cpp refuses those too). */
+int tok_pre_from_name(const char *name);
 
 /* -- the three models: append ids of one run of raw text (no special tokens inside) */
 rw_status tok_spm_encode(const infer_tokenizer *t, const char *s, size_t n, bool prefix_space,

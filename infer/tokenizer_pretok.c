@@ -230,12 +230,12 @@ static const pre_name pre_names[] = {
     {"minerva-7b", INFER_PRE_STARCODER},
 };
 
-infer_tok_pre tok_pre_from_name(const char *name) {
-    if (!name) return INFER_PRE_DEFAULT;
+int tok_pre_from_name(const char *name) {
+    if (!name || !name[0]) return INFER_PRE_DEFAULT; /* old files without the key */
     for (size_t i = 0; i < sizeof pre_names / sizeof *pre_names; i++) {
-        if (strcmp(pre_names[i].name, name) == 0) return pre_names[i].pre;
+        if (strcmp(pre_names[i].name, name) == 0) return (int)pre_names[i].pre;
     }
-    return INFER_PRE_DEFAULT;
+    return -1;
 }
 
 const char *infer_tok_pre_name(infer_tok_pre p) {

@@ -492,7 +492,19 @@ rw_status infer_tokenizer_create(const infer_tok_spec *spec, infer_tokenizer **o
     if (!t) return rw_err_set(err, RW_E_NOMEM, "tokenizer: allocation");
     b.t = t;
     t->kind = spec->kind;
-    t->pre = spec->kind == INFER_TOK_BPE ? tok_pre_from_name(spec->pre) : INFER_PRE_DEFAULT;
+    t->pre = INFER_PRE_DEFAULT;
+    if (spec->kind == INFER_TOK_BPE) {
+        int pre = tok_pre_from_name(spec->pre);
+        if (pre < 0) {
+            rw_free(t);
+            return rw_err_set(err, RW_E_UNSUPPORTED,
+                              "tokenizer.ggml.pre: \"%.64s\" is not a supported pre-tokenizer "
+                              "(default, gpt-2, llama3/llama-bpe, qwen2, deepseek-llm, "
+                              "deepseek-coder, falcon, starcoder/refact and their aliases)",
+                              spec->pre);
+        }
+        t->pre = (infer_tok_pre)pre;
+    }
     size_t nv = spec->n_tokens;
     t->n_vocab = nv;
     t->scores = rw_alloc_array(nv, sizeof *t->scores);
