@@ -164,7 +164,7 @@ rw_status data_trec_read_file(const char *path, char **out, size_t *len, rw_err 
         }
     }
     if (ferror(f)) {
-        st = rw_err_set(err, RW_E_IO, "%s: read error", path);
+        st = rw_err_set(err, RW_E_IO, "%s: read error: %s", path, strerror(errno));
         goto fail;
     }
     fclose(f);
