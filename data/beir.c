@@ -14,7 +14,7 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
-#include "data/trec_run.h"
+#include "data/file.h"
 
 /* Reads one line (without '\n', trailing '\r' dropped) into *buf; returns 1 on a line,
  * 0 at EOF, negative status on error. */
@@ -222,7 +222,7 @@ fail:
 rw_status data_qrels_read(const char *path, data_qrel_fn fn, void *user, rw_err *err) {
     char *buf = NULL;
     size_t len = 0;
-    rw_status st = data_trec_read_file(path, &buf, &len, err);
+    rw_status st = data_file_read(path, 0, &buf, &len, err);
     if (st != RW_OK) return st;
     st = data_qrels_parse(buf, len, path, fn, user, err);
     rw_free(buf);

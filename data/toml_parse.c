@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/assert.h"
+#include "data/file.h"
 #include "data/toml_internal.h"
 
 /* ---- Nodes --------------------------------------------------------------------------- */
@@ -1102,26 +1103,12 @@ fail:
 
 rw_status data_toml_parse_file(const char *path, data_toml_doc **out, rw_err *err) {
     RW_ASSERT(path != NULL && out != NULL, "data_toml_parse_file: bad arguments");
-    rw_status st;
-    strbuf b = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return rw_err_set(err, RW_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    char chunk[8192];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (!sb_put(&b, chunk, got)) {
-            st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory reading the file", path);
-            goto fail;
-        }
-    }
-    if (ferror(f)) {
-        st = rw_err_set(err, RW_E_IO, "%s: read error: %s", path, strerror(errno));
-        goto fail;
-    }
-    st = data_toml_parse(b.d, b.n, path, out, err);
-fail:
-    fclose(f);
-    rw_free(b.d);
+    char *text = NULL;
+    size_t len = 0;
+    rw_status st = data_file_read(path, 0, &text, &len, err);
+    if (st != RW_OK) return st;
+    st = data_toml_parse(text, len, path, out, err);
+    rw_free(text);
     return st;
 }
 

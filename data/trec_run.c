@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/file.h"
 
 enum { MAX_FIELDS = 8 };
 
@@ -133,55 +134,10 @@ fail:
     return st;
 }
 
-rw_status data_trec_read_file(const char *path, char **out, size_t *len, rw_err *err) {
-    rw_status st = RW_OK;
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rw_err_set(err, RW_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    buf = rw_malloc(cap + 1);
-    if (!buf) {
-        st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (;;) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            size_t ncap;
-            if (!rw_size_mul(cap, 2, &ncap)) {
-                st = rw_err_set(err, RW_E_RANGE, "%s: file too large", path);
-                goto fail;
-            }
-            char *nb = rw_realloc(buf, ncap + 1);
-            if (!nb) {
-                st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory (%zu bytes)", path, ncap);
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-    }
-    if (ferror(f)) {
-        st = rw_err_set(err, RW_E_IO, "%s: read error: %s", path, strerror(errno));
-        goto fail;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return RW_OK;
-fail:
-    fclose(f);
-    rw_free(buf);
-    return st;
-}
-
 rw_status data_trec_run_read(const char *path, data_trec_row_fn fn, void *user, rw_err *err) {
     char *buf = NULL;
     size_t len = 0;
-    rw_status st = data_trec_read_file(path, &buf, &len, err);
+    rw_status st = data_file_read(path, 0, &buf, &len, err);
     if (st != RW_OK) return st;
     st = data_trec_run_parse(buf, len, path, fn, user, err);
     rw_free(buf);
