@@ -75,6 +75,44 @@ char *data_col_dup(sqlite3_stmt *st, int col, int *oom) {
     return r;
 }
 
+rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
+                         data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
+                         rw_err *err) {
+    unsigned char *v = NULL; /* [cap][elem] */
+    size_t len = 0, cap = 0;
+    rw_status s = RW_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            size_t nc = cap ? cap * 2 : 8, bytes;
+            unsigned char *nv = NULL;
+            if (rw_size_mul(nc, elem, &bytes)) nv = rw_realloc(v, bytes);
+            if (!nv) {
+                s = rw_err_set(err, RW_E_NOMEM, "%s: out of memory (%zu rows)", what, len);
+                goto fail;
+            }
+            v = nv;
+            cap = nc;
+        }
+        s = read(st, v + len * elem, err);
+        if (s != RW_OK) goto fail;
+        len++;
+    }
+    if (rc != SQLITE_DONE) {
+        s = data_sql_fail(db, err, what);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    *n = len;
+    return RW_OK;
+fail:
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < len; i++) deinit(v + i * elem);
+    rw_free(v);
+    return s;
+}
+
 void data_crash_point(const char *name) {
     const char *at = getenv("RW_DATA_CRASH_AT");
     if (at && strcmp(at, name) == 0) _exit(86);

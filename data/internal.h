@@ -43,6 +43,18 @@ int data_bind_text(sqlite3_stmt *st, int i, const char *s);
  * *oom is set). */
 char *data_col_dup(sqlite3_stmt *st, int col, int *oom);
 
+/* Reads one row into *row (elem bytes); on failure owns nothing and fills err. */
+typedef rw_status (*data_row_read_fn)(sqlite3_stmt *st, void *row, rw_err *err);
+/* Releases what one row owns. */
+typedef void (*data_row_deinit_fn)(void *row);
+/* Steps st (prepared and bound) to the end, reading each row into a growing array of
+ * elem-byte records. On success *out (owned: deinit each record, then rw_free) and *n; on
+ * failure every record read is released and err names what ("list sources: ..."). Always
+ * finalizes st. */
+rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
+                         data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
+                         rw_err *err);
+
 /* Test hook: when $RW_DATA_CRASH_AT equals name, the process ends at once with _exit(86)
  * (no rollback, no atexit): used by tests to kill a writer between two statements of one
  * transaction. */
