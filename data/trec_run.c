@@ -13,25 +13,9 @@
 
 #include "core/alloc.h"
 #include "data/file.h"
+#include "data/lines.h"
 
 enum { MAX_FIELDS = 8 };
-
-static int is_sep(char c) { return c == ' ' || c == '\t'; }
-
-/* Splits s in place on spaces/tabs; returns the field count (stops counting at cap+1). */
-static size_t split_fields(char *s, char **fields, size_t cap) {
-    size_t n = 0;
-    while (*s) {
-        while (*s && is_sep(*s)) s++;
-        if (!*s) break;
-        if (n < cap) fields[n] = s;
-        n++;
-        while (*s && !is_sep(*s)) s++;
-        if (*s) *s++ = '\0';
-        if (n > cap) break;
-    }
-    return n;
-}
 
 static rw_status parse_long(const char *s, long *out) {
     if (!*s) return RW_E_FORMAT;
@@ -57,36 +41,16 @@ static rw_status parse_score(const char *s, double *out) {
 rw_status data_trec_run_parse(const char *buf, size_t len, const char *name, data_trec_row_fn fn,
                               void *user, rw_err *err) {
     rw_status st = RW_OK;
-    char *line = NULL;
-    size_t cap = 0, pos = 0, lineno = 0;
     int form = 0; /* 0 unknown, 3 or 6 fields */
     if (!name) name = "<run>";
-    while (pos < len) {
-        const char *start = buf + pos;
-        const char *nl = memchr(start, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - start) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        lineno++;
-        if (n > 0 && start[n - 1] == '\r') n--;
-        if (memchr(start, '\0', n)) {
-            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: NUL byte in line", name, lineno);
-            goto fail;
-        }
-        if (n + 1 > cap) {
-            size_t ncap = n + 1 < 256 ? 256 : n + 1;
-            char *nb = rw_realloc(line, ncap);
-            if (!nb) {
-                st = rw_err_set(err, RW_E_NOMEM, "%s:%zu: out of memory for a %zu-byte line", name,
-                                lineno, n);
-                goto fail;
-            }
-            line = nb;
-            cap = ncap;
-        }
-        memcpy(line, start, n);
-        line[n] = '\0';
+    data_lines it;
+    data_lines_init(&it, buf, len, name);
+    char *line;
+    int got;
+    while ((got = data_lines_next(&it, &line, err)) > 0) {
+        size_t lineno = it.lineno;
         char *f[MAX_FIELDS];
-        size_t nf = split_fields(line, f, MAX_FIELDS);
+        size_t nf = data_split_fields(line, f, MAX_FIELDS);
         if (nf == 0) continue;
         if (nf != 6 && nf != 3) {
             st = rw_err_set(err, RW_E_FORMAT,
@@ -129,8 +93,9 @@ rw_status data_trec_run_parse(const char *buf, size_t len, const char *name, dat
         st = fn(user, &row, err);
         if (st != RW_OK) goto fail;
     }
+    if (got < 0) st = (rw_status)got;
 fail:
-    rw_free(line);
+    data_lines_deinit(&it);
     return st;
 }
 
@@ -146,7 +111,7 @@ rw_status data_trec_run_read(const char *path, data_trec_row_fn fn, void *user, 
 
 static int has_space(const char *s) {
     for (; *s; s++)
-        if (is_sep(*s) || *s == '\n' || *s == '\r') return 1;
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') return 1;
     return 0;
 }
 

@@ -162,6 +162,15 @@ static void test_qrels(void **state) {
         {"1\t2\n", "found 2"},
         {"h\th\th\nh\th\th\n", "t:2:"}, /* a header only counts on the first line */
     };
+    /* CRLF line ends (the grade is "1", not "1\r"); a NUL byte is an error naming the line */
+    memset(&q, 0, sizeof q);
+    const char *crlf = "query-id\tcorpus-id\tscore\r\n1\t12\t1\r\n1\t13\t2\r\n";
+    assert_int_equal(data_qrels_parse(crlf, strlen(crlf), "t.tsv", qrel_cb, &q, &err), RW_OK);
+    assert_int_equal(q.n, 2);
+    assert_int_equal(q.sum, 3);
+    const char nul[] = "1 0 d1 1\n1 0 d\0002 1\n";
+    assert_int_equal(data_qrels_parse(nul, sizeof nul - 1, "t", qrel_cb, &q, &err), RW_E_FORMAT);
+    assert_non_null(strstr(err.msg, "t:2: NUL byte"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rw_err_clear(&err);
         assert_int_equal(data_qrels_parse(bad[i].text, strlen(bad[i].text), "t", qrel_cb, &q, &err), RW_E_FORMAT);
