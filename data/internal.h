@@ -37,6 +37,10 @@ rw_status data_begin(data_db *db, rw_err *err);
 rw_status data_commit(data_db *db, rw_err *err);
 void data_rollback(data_db *db);
 
+/* Index of s in names[0..n) (exact match), or -1; s may be NULL. Serves the parse side of
+ * every enum <-> text table of the stores (classes, feedback kinds, adapter statuses). */
+int data_name_find(const char *const *names, int n, const char *s);
+
 /* Binds s as TEXT, or NULL when s is NULL. */
 int data_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Owned copy of a TEXT column, NULL when the column is NULL (or allocation failed and

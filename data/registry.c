@@ -71,12 +71,10 @@ const char *data_adapter_status_name(data_adapter_status s) {
 }
 
 bool data_adapter_status_parse(const char *s, data_adapter_status *out) {
-    for (int i = 0; s && i < 6; i++)
-        if (strcmp(s, status_names[i]) == 0) {
-            *out = (data_adapter_status)i;
-            return true;
-        }
-    return false;
+    int i = data_name_find(status_names, 6, s);
+    if (i < 0) return false;
+    *out = (data_adapter_status)i;
+    return true;
 }
 
 static bool name_chars(const char *s, size_t n, const char *extra) {

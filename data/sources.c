@@ -32,12 +32,10 @@ const char *data_class_name(data_class c) {
 }
 
 bool data_class_parse(const char *s, data_class *out) {
-    for (int i = 0; s && i < 4; i++)
-        if (strcmp(s, class_names[i]) == 0) {
-            *out = (data_class)i;
-            return true;
-        }
-    return false;
+    int i = data_name_find(class_names, 4, s);
+    if (i < 0) return false;
+    *out = (data_class)i;
+    return true;
 }
 
 rw_status data_source_add(data_db *db, const char *id, data_class cls, const char *description,
