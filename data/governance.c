@@ -132,11 +132,9 @@ rw_status data_manifest_reject(data_manifest *m, const char *reason) {
             return RW_OK;
         }
     if (m->n_extra == m->cap_extra) {
-        size_t nc = m->cap_extra ? m->cap_extra * 2 : 8;
-        extra_reason *nv = rw_realloc(m->extra, nc * sizeof *nv);
+        extra_reason *nv = data_grow(m->extra, &m->cap_extra, sizeof *nv, 8);
         if (!nv) return RW_E_NOMEM;
         m->extra = nv;
-        m->cap_extra = nc;
     }
     char *name = rw_strdup(reason);
     if (!name) return RW_E_NOMEM;

@@ -200,14 +200,12 @@ static rw_status mine_triplets(data_db *db, const data_mine_options *o, data_man
             if (strcmp(g.d[i].doc_id, doc) == 0) d = &g.d[i];
         if (!d) {
             if (g.n == g.cap) {
-                size_t nc = g.cap ? g.cap * 2 : 16;
-                tdoc *nd = rw_realloc(g.d, nc * sizeof *nd);
+                tdoc *nd = data_grow(g.d, &g.cap, sizeof *nd, 16);
                 if (!nd) {
                     s = rw_err_set(err, RW_E_NOMEM, "out of memory");
                     break;
                 }
                 g.d = nd;
-                g.cap = nc;
             }
             d = &g.d[g.n++];
             memset(d, 0, sizeof *d);
@@ -337,14 +335,12 @@ static rw_status mine_sft(data_db *db, const data_mine_options *o, data_manifest
             if (strcmp(g.a[i].answer, answer) == 0) a = &g.a[i];
         if (!a) {
             if (g.n == g.cap) {
-                size_t nc = g.cap ? g.cap * 2 : 8;
-                sans *na = rw_realloc(g.a, nc * sizeof *na);
+                sans *na = data_grow(g.a, &g.cap, sizeof *na, 8);
                 if (!na) {
                     s = rw_err_set(err, RW_E_NOMEM, "out of memory");
                     break;
                 }
                 g.a = na;
-                g.cap = nc;
             }
             a = &g.a[g.n++];
             a->answer = rw_strdup(answer);
