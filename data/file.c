@@ -6,6 +6,7 @@
 #include "data/file.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -61,39 +62,47 @@ fail:
     return st;
 }
 
+/* The temp file is created with O_EXCL and mode 0666 (the umask applies, as for fopen), not
+ * mkstemp's 0600: reports, manifests and datasets keep the permissions users expect. The name
+ * is <path>.tmp.<pid>.<attempt>; O_EXCL makes a clash (another thread or a stale file) try
+ * the next attempt. */
 rw_status data_atomic_open(data_atomic_file *af, const char *path, rw_err *err) {
+    enum { ATTEMPTS = 100, SUFFIX = 48 };
     memset(af, 0, sizeof *af);
     size_t pl = strlen(path), tl;
-    if (!rw_size_add(pl, sizeof ".tmp.XXXXXX", &tl))
+    if (!rw_size_add(pl, SUFFIX, &tl))
         return rw_err_set(err, RW_E_RANGE, "%.200s: path too long", path);
     char *dst = rw_strdup(path), *tmp = rw_malloc(tl);
+    rw_status st = RW_OK;
+    int fd = -1;
     if (!dst || !tmp) {
-        rw_free(dst);
-        rw_free(tmp);
-        return rw_err_set(err, RW_E_NOMEM, "%s: out of memory", path);
+        st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory", path);
+        goto fail;
     }
-    memcpy(tmp, path, pl);
-    memcpy(tmp + pl, ".tmp.XXXXXX", sizeof ".tmp.XXXXXX");
-    int fd = mkstemp(tmp);
+    for (unsigned k = 0; k < ATTEMPTS && fd < 0; k++) {
+        snprintf(tmp, tl, "%s.tmp.%ld.%u", path, (long)getpid(), k);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
+        if (fd < 0 && errno != EEXIST) break;
+    }
     if (fd < 0) {
-        rw_status st = rw_err_set(err, RW_E_IO, "%s: cannot create: %s", path, strerror(errno));
-        rw_free(dst);
-        rw_free(tmp);
-        return st;
+        st = rw_err_set(err, RW_E_IO, "%s: cannot create: %s", path, strerror(errno));
+        goto fail;
     }
     FILE *f = fdopen(fd, "wb");
     if (!f) {
-        rw_status st = rw_err_set(err, RW_E_IO, "%s: cannot open: %s", tmp, strerror(errno));
+        st = rw_err_set(err, RW_E_IO, "%s: cannot open: %s", tmp, strerror(errno));
         close(fd);
         unlink(tmp);
-        rw_free(dst);
-        rw_free(tmp);
-        return st;
+        goto fail;
     }
     af->f = f;
     af->path = dst;
     af->tmp = tmp;
     return RW_OK;
+fail:
+    rw_free(dst);
+    rw_free(tmp);
+    return st;
 }
 
 static void release(data_atomic_file *af) {

@@ -3,8 +3,9 @@
  *
  * Invariants: a reader's buffer is NUL-terminated (buf[len] == '\0') and owned by the caller;
  * a writer never leaves a half-written file at the destination: it writes a temp file in
- * the destination's folder (<path>.tmp.XXXXXX), fsyncs it and renames it over the
- * destination, or removes the temp file and leaves the destination as it was.
+ * the destination's folder (<path>.tmp.<pid>.<n>, mode 0666 less the umask), fsyncs it and
+ * renames it over the destination, or removes the temp file and leaves the destination as it
+ * was.
  * Errors name the path and the system's reason (strerror). */
 #ifndef RW_DATA_FILE_H
 #define RW_DATA_FILE_H

@@ -24,7 +24,9 @@ static int count_temps(void) {
     return n;
 }
 
-static void path_of(char *buf, size_t cap, const char *name) { snprintf(buf, cap, "%s/%s", g_dir, name); }
+static void path_of(char *buf, size_t cap, const char *name) {
+    snprintf(buf, cap, "%s/%s", g_dir, name);
+}
 
 static void test_read(void **state) {
     (void)state;
@@ -86,8 +88,13 @@ static void test_write_atomic(void **state) {
     assert_string_equal(got, "old\n");
     free(got);
     assert_int_equal(count_temps(), 0);
-    /* replacing works */
+    /* replacing works, and the file gets the usual 0666 less the umask (not 0600) */
+    mode_t old_mask = umask(022);
     assert_int_equal(data_file_write_atomic(p, "new\n", 4, &err), RW_OK);
+    umask(old_mask);
+    struct stat st;
+    assert_int_equal(stat(p, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0644);
     got = rw_test_read_file(p, NULL);
     assert_string_equal(got, "new\n");
     free(got);

@@ -47,7 +47,8 @@ static void test_cases(void **state) {
         memcpy(b, cases[i].s, n);
         size_t got = data_utf8_invalid_at(b, n);
         free(b);
-        if (got != cases[i].want) fail_msg("case %zu: offset %zu, expected %zu", i, got, cases[i].want);
+        if (got != cases[i].want)
+            fail_msg("case %zu: offset %zu, expected %zu", i, got, cases[i].want);
     }
 }
 
