@@ -101,10 +101,15 @@ static int shared_file(char *buf, size_t cap, const char *dir, const char *name)
 }
 
 static int run_cli(const char *args, char **out) {
-    char bin[4096], cmd[8192];
+    char bin[4096];
     rw_test_bin("rag-gguf", bin, sizeof bin);
-    snprintf(cmd, sizeof cmd, "'%s' %s 2>&1", bin, args);
-    return rw_test_run(cmd, out);
+    size_t n = strlen(bin) + strlen(args) + 16;
+    char *cmd = malloc(n);
+    assert_non_null(cmd);
+    snprintf(cmd, n, "'%s' %s 2>&1", bin, args);
+    int rc = rw_test_run(cmd, out);
+    free(cmd);
+    return rc;
 }
 
 /* Checks API, mini walker and `rag-gguf info` agree on model and vocabulary size. */
@@ -116,7 +121,7 @@ static void check_file(const char *path, int64_t known_ntok) {
     char *raw = rw_test_read_file(path, &n);
     assert_non_null(raw);
     char model[64];
-    uint64_t ntok;
+    uint64_t ntok = 0;
     assert_int_equal(mini_scan((const unsigned char *)raw, n, model, sizeof model, &ntok), 0);
     free(raw);
     if (known_ntok > 0) assert_int_equal(ntok, (uint64_t)known_ntok);
