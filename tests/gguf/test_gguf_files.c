@@ -291,6 +291,18 @@ static void test_new_default_vocab(void **state) {
         assert_int_equal(infer_gguf_get_tensor(g, "token_embd.weight", &emb, &err), RW_OK);
         assert_int_equal(emb.ne[1], (int64_t)toks.count);
         infer_gguf_str s, model;
+        /* llama.cpp maps token text -> id: every token string must be unique */
+        for (uint64_t x = 0; x < toks.count; x++) {
+            infer_gguf_str tx, ty;
+            infer_gguf_arr_str(&toks, x, &tx);
+            assert_true(tx.len > 0);
+            for (uint64_t y = x + 1; y < toks.count; y++) {
+                infer_gguf_arr_str(&toks, y, &ty);
+                if (tx.len == ty.len && memcmp(tx.ptr, ty.ptr, (size_t)tx.len) == 0)
+                    fail_msg("%s: tokens %llu and %llu are both '%.*s'", arch[a], (unsigned long long)x,
+                             (unsigned long long)y, (int)tx.len, tx.ptr);
+            }
+        }
         assert_int_equal(infer_gguf_get_str(g, "tokenizer.ggml.model", &model, &err), RW_OK);
         if (a < 2) {
             assert_true(infer_gguf_str_eq(model, "gpt2"));
