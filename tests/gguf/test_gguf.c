@@ -282,6 +282,14 @@ static void test_malformed(void **state) {
     eb_pad(&b, 32);
     for (int i = 0; i < 96; i++) eb_u8(&b, 0);
     expect_reject(&b, RW_E_FORMAT, "overlaps");
+    /* an empty tensor between two overlapping ones does not hide the overlap */
+    b.n = 0, eb_header(&b, 3, 3, 0);
+    eb_str(&b, "a"), eb_u32(&b, 1), eb_u64(&b, 16), eb_u32(&b, 0), eb_u64(&b, 0);
+    eb_str(&b, "z"), eb_u32(&b, 1), eb_u64(&b, 0), eb_u32(&b, 0), eb_u64(&b, 32);
+    eb_str(&b, "b"), eb_u32(&b, 1), eb_u64(&b, 8), eb_u32(&b, 0), eb_u64(&b, 32);
+    eb_pad(&b, 32);
+    for (int i = 0; i < 96; i++) eb_u8(&b, 0);
+    expect_reject(&b, RW_E_FORMAT, "overlaps");
     /* data section missing entirely (file ends in the padding) */
     b.n = 0, eb_header(&b, 3, 1, 0), eb_str(&b, "w"), eb_u32(&b, 1), eb_u64(&b, 0), eb_u32(&b, 0), eb_u64(&b, 0);
     expect_reject(&b, RW_E_RANGE, "data section");
