@@ -22,7 +22,19 @@ typedef struct rw_tensor {
     size_t nb[RW_MAX_DIMS];  /* byte strides */
     void *data;              /* borrowed */
     const char *name;        /* borrowed, may be NULL */
+    /* Autograd (used only when a tape is attached, see core/tape.h): */
+    uint32_t flags;          /* RW_TENSOR_* */
+    struct rw_tensor *grad;  /* same shape, f32; set by train/ during backward; borrowed */
 } rw_tensor;
+
+enum {
+    RW_TENSOR_PARAM = 1u << 0,      /* a trainable parameter (LoRA A/B, or a fully trained f32) */
+    RW_TENSOR_NEEDS_GRAD = 1u << 1, /* on a path from a parameter: ops record themselves */
+};
+
+static inline bool rw_tensor_needs_grad(const rw_tensor *t) {
+    return t && (t->flags & (RW_TENSOR_PARAM | RW_TENSOR_NEEDS_GRAD)) != 0;
+}
 
 /* Fills a contiguous descriptor; false when ne[0] is not a multiple of the block size or
  * sizes overflow. */

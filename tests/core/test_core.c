@@ -10,6 +10,7 @@
 #include "core/pool.h"
 #include "core/rng.h"
 #include "core/status.h"
+#include "core/tape.h"
 #include "core/tensor.h"
 #include "rw_test.h"
 
@@ -162,11 +163,39 @@ static void test_dtype_and_tensor(void **state) {
     assert_false(rw_tensor_init(&tt, RW_DTYPE_Q8_0, 2, bad, NULL));
 }
 
+static void test_tape(void **state) {
+    (void)state;
+    rw_tape t;
+    rw_tape_init(&t);
+    for (int i = 0; i < 1000; i++) {
+        rw_tape_rec r = {.op = RW_OP_ADD, .i = {i}};
+        assert_int_equal(rw_tape_push(&t, &r, NULL), RW_OK);
+    }
+    assert_int_equal(t.n, 1000);
+    assert_int_equal(t.recs[999].i[0], 999);
+    rw_tape_clear(&t);
+    assert_int_equal(t.n, 0);
+    assert_int_equal(t.high_water, 1000);
+    /* Growth failure is reported, and the tape keeps what it had. */
+    for (size_t i = t.n; i < t.cap; i++) {
+        rw_tape_rec r = {.op = RW_OP_MUL};
+        assert_int_equal(rw_tape_push(&t, &r, NULL), RW_OK);
+    }
+    rw_alloc_fail_after(0);
+    rw_err err;
+    rw_tape_rec r = {.op = RW_OP_MUL};
+    assert_int_equal(rw_tape_push(&t, &r, &err), RW_E_NOMEM);
+    rw_alloc_fail_after(-1);
+    assert_int_equal(t.n, t.cap);
+    rw_tape_deinit(&t);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_err_set_and_prefix), cmocka_unit_test(test_alloc_fail_injection),
         cmocka_unit_test(test_arena),              cmocka_unit_test(test_rng),
         cmocka_unit_test(test_pool),               cmocka_unit_test(test_dtype_and_tensor),
+        cmocka_unit_test(test_tape),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
