@@ -61,7 +61,15 @@ static void fill_avx2(kern_type_traits *t) {
 }
 
 static void fill_avx512(kern_type_traits *t) {
-    (void)t; /* AVX-512 kernels: next commit */
+#define D(T, w, a) t[T].vec_dot = kern_vec_dot_##w##_##a##_avx512
+    D(RW_DTYPE_F32, f32, f32);
+    D(RW_DTYPE_F16, f16, f32);
+    D(RW_DTYPE_BF16, bf16, f32);
+    D(RW_DTYPE_Q4_0, q4_0, q8_0);
+    D(RW_DTYPE_Q8_0, q8_0, q8_0);
+    D(RW_DTYPE_Q4_K, q4_k, q8_k);
+    D(RW_DTYPE_Q6_K, q6_k, q8_k);
+#undef D
 }
 
 static void init_tables(void) {

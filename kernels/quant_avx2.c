@@ -14,6 +14,9 @@
 
 #include "kernels/convert.h"
 
+/* Scalar f16 -> f32 with F16C (exact, same as kern_f16_to_f32 for non-NaN scales). */
+static inline float f16s(uint16_t h) { return _cvtsh_ss(h); }
+
 static inline float hsum_ps(__m256 v) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     s = _mm_add_ps(s, _mm_movehl_ps(s, s));
@@ -99,14 +102,14 @@ static inline void store_i8x32_scaled(float *y, __m256i q, __m256 d) {
 void kern_dequant_row_q8_0_avx2(const void *src, float *y, int64_t n) {
     const kern_block_q8_0 *x = src;
     for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK)
-        store_i8x32_scaled(y, load_u8x32(x[i].qs), _mm256_set1_ps(kern_f16_to_f32(x[i].d)));
+        store_i8x32_scaled(y, load_u8x32(x[i].qs), _mm256_set1_ps(f16s(x[i].d)));
 }
 
 void kern_dequant_row_q4_0_avx2(const void *src, float *y, int64_t n) {
     const kern_block_q4_0 *x = src;
     for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK) {
         __m256i q = _mm256_sub_epi8(unpack_nibbles_16(x[i].qs), _mm256_set1_epi8(8));
-        store_i8x32_scaled(y, q, _mm256_set1_ps(kern_f16_to_f32(x[i].d)));
+        store_i8x32_scaled(y, q, _mm256_set1_ps(f16s(x[i].d)));
     }
 }
 
@@ -124,7 +127,7 @@ void kern_dequant_row_q4_k_avx2(const void *src, float *y, int64_t n) {
     const kern_block_q4_k *x = src;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
-        const float d = kern_f16_to_f32(x[i].d), min = kern_f16_to_f32(x[i].dmin);
+        const float d = f16s(x[i].d), min = f16s(x[i].dmin);
         for (int c = 0; c < 4; c++, y += 64) {
             uint8_t sc, m;
             __m256i q = load_u8x32(x[i].qs + 32 * c);
@@ -152,7 +155,7 @@ static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i g[4])
 void kern_dequant_row_q6_k_avx2(const void *src, float *y, int64_t n) {
     const kern_block_q6_k *x = src;
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
-        const float d = kern_f16_to_f32(x[i].d);
+        const float d = f16s(x[i].d);
         for (int h = 0; h < 2; h++) {
             __m256i g[4];
             q6_unpack(x[i].ql + 64 * h, x[i].qh + 32 * h, g);
@@ -231,7 +234,7 @@ void kern_vec_dot_q8_0_q8_0_avx2(int64_t n, float *s, const void *wp, const void
     __m256 acc = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK; i++) {
         __m256i p = dot_s8_s8(load_u8x32(w[i].qs), load_u8x32(a[i].qs));
-        __m256 d = _mm256_set1_ps(kern_f16_to_f32(w[i].d) * kern_f16_to_f32(a[i].d));
+        __m256 d = _mm256_set1_ps(f16s(w[i].d) * f16s(a[i].d));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
     }
     *s = hsum_ps(acc);
@@ -244,7 +247,7 @@ void kern_vec_dot_q4_0_q8_0_avx2(int64_t n, float *s, const void *wp, const void
     for (int64_t i = 0; i < n / KERN_QK; i++) {
         __m256i q = _mm256_sub_epi8(unpack_nibbles_16(w[i].qs), _mm256_set1_epi8(8));
         __m256i p = dot_s8_s8(q, load_u8x32(a[i].qs));
-        __m256 d = _mm256_set1_ps(kern_f16_to_f32(w[i].d) * kern_f16_to_f32(a[i].d));
+        __m256 d = _mm256_set1_ps(f16s(w[i].d) * f16s(a[i].d));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
     }
     *s = hsum_ps(acc);
@@ -257,9 +260,9 @@ void kern_vec_dot_q4_1_q8_1_avx2(int64_t n, float *s, const void *wp, const void
     float summ = 0.f;
     for (int64_t i = 0; i < n / KERN_QK; i++) {
         __m256i p = dot_u8_s8(unpack_nibbles_16(w[i].qs), load_u8x32(a[i].qs));
-        __m256 d = _mm256_set1_ps(kern_f16_to_f32(w[i].d) * kern_f16_to_f32(a[i].d));
+        __m256 d = _mm256_set1_ps(f16s(w[i].d) * f16s(a[i].d));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-        summ += kern_f16_to_f32(w[i].m) * kern_f16_to_f32(a[i].s);
+        summ += f16s(w[i].m) * f16s(a[i].s);
     }
     *s = hsum_ps(acc) + summ;
 }
@@ -274,7 +277,7 @@ void kern_vec_dot_q5_0_q8_0_avx2(int64_t n, float *s, const void *wp, const void
         __m256i hb = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
         __m256i q = _mm256_sub_epi8(_mm256_or_si256(unpack_nibbles_16(w[i].qs), hb), _mm256_set1_epi8(16));
         __m256i p = dot_s8_s8(q, load_u8x32(a[i].qs));
-        __m256 d = _mm256_set1_ps(kern_f16_to_f32(w[i].d) * kern_f16_to_f32(a[i].d));
+        __m256 d = _mm256_set1_ps(f16s(w[i].d) * f16s(a[i].d));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
     }
     *s = hsum_ps(acc);
@@ -290,9 +293,9 @@ void kern_vec_dot_q5_1_q8_1_avx2(int64_t n, float *s, const void *wp, const void
         memcpy(&qh, w[i].qh, sizeof qh);
         __m256i hb = _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10));
         __m256i p = dot_u8_s8(_mm256_or_si256(unpack_nibbles_16(w[i].qs), hb), load_u8x32(a[i].qs));
-        __m256 d = _mm256_set1_ps(kern_f16_to_f32(w[i].d) * kern_f16_to_f32(a[i].d));
+        __m256 d = _mm256_set1_ps(f16s(w[i].d) * f16s(a[i].d));
         acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p), acc);
-        summ += kern_f16_to_f32(w[i].m) * kern_f16_to_f32(a[i].s);
+        summ += f16s(w[i].m) * f16s(a[i].s);
     }
     *s = hsum_ps(acc) + summ;
 }
@@ -328,9 +331,9 @@ void kern_vec_dot_q4_k_q8_k_avx2(int64_t n, float *s, const void *wp, const void
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc0)));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc1)));
         }
-        const float dd = a[i].d * kern_f16_to_f32(w[i].d);
+        const float dd = a[i].d * f16s(w[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
-        accm += a[i].d * kern_f16_to_f32(w[i].dmin) * (float)kq_mins_dot(w[i].scales, a[i].bsums);
+        accm += a[i].d * f16s(w[i].dmin) * (float)kq_mins_dot(w[i].scales, a[i].bsums);
     }
     *s = hsum_ps(acc) - accm;
 }
@@ -359,9 +362,9 @@ void kern_vec_dot_q5_k_q8_k_avx2(int64_t n, float *s, const void *wp, const void
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc0)));
             sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc1)));
         }
-        const float dd = a[i].d * kern_f16_to_f32(w[i].d);
+        const float dd = a[i].d * f16s(w[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(sumi), acc);
-        accm += a[i].d * kern_f16_to_f32(w[i].dmin) * (float)kq_mins_dot(w[i].scales, a[i].bsums);
+        accm += a[i].d * f16s(w[i].dmin) * (float)kq_mins_dot(w[i].scales, a[i].bsums);
     }
     *s = hsum_ps(acc) - accm;
 }
@@ -384,7 +387,7 @@ void kern_vec_dot_q6_k_q8_k_avx2(int64_t n, float *s, const void *wp, const void
                 sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, scv));
             }
         }
-        const float dd = a[i].d * kern_f16_to_f32(w[i].d);
+        const float dd = a[i].d * f16s(w[i].d);
         acc = _mm256_fmadd_ps(_mm256_set1_ps(dd), _mm256_cvtepi32_ps(_mm256_sub_epi32(sumi, _mm256_setr_epi32(32 * corr, 0, 0, 0, 0, 0, 0, 0))), acc);
     }
     *s = hsum_ps(acc);

@@ -65,7 +65,13 @@ KERN_DECLARE_TYPE_REF(q8_k)
 
 KERN_DECLARE_DOTS(ref)
 KERN_DECLARE_DOTS(avx2)
-KERN_DECLARE_DOTS(avx512)
+KERN_DECLARE_DOT(f32, f32, avx512)
+KERN_DECLARE_DOT(f16, f32, avx512)
+KERN_DECLARE_DOT(bf16, f32, avx512)
+KERN_DECLARE_DOT(q4_0, q8_0, avx512)
+KERN_DECLARE_DOT(q8_0, q8_0, avx512)
+KERN_DECLARE_DOT(q4_k, q8_k, avx512)
+KERN_DECLARE_DOT(q6_k, q8_k, avx512)
 
 /* Dequantize (to_float) SIMD variants: same results as _ref bit for bit (each element is
  * one product of the same f32 operands). */

@@ -87,7 +87,10 @@ static void check_matmul(prob *p, rw_pool *pool, int nth) {
     kern_matmul(pool, p->t, p->wbuf + 4, p->N, p->K, p->X, p->M, Y2, false, scratch);
     assert_memory_equal(Y, Y2, (size_t)(p->M * p->N) * 4);
     kern_matmul(pool, p->t, p->wbuf + 4, p->N, p->K, p->X, p->M, Y2, true, scratch);
-    for (int64_t i = 0; i < p->M * p->N; i++) assert_true(fabsf(Y2[i] - 2 * Y[i]) <= 1e-5f * fabsf(Y[i]) + 1e-6f);
+    /* sgemm may fold the old value in at any point of its sum: tolerance on the scale of Y */
+    float ymax = 0;
+    for (int64_t i = 0; i < p->M * p->N; i++) ymax = fmaxf(ymax, fabsf(Y[i]));
+    for (int64_t i = 0; i < p->M * p->N; i++) assert_true(fabsf(Y2[i] - 2 * Y[i]) <= 1e-5f * ymax + 1e-6f);
     rw_aligned_free(scratch);
     free(Y);
     free(Y2);
@@ -150,7 +153,7 @@ static void test_drivers(void **state) {
     assert_int_equal(rw_pool_create(3, &pools[2], NULL), RW_OK);
     const int64_t Ns[] = {1, 5, 37};
     const int64_t nbs[] = {1, 3, 7, 33};
-    const int64_t Ms[] = {1, 3, 9, 17};
+    const int64_t Ms[] = {1, 3, 17, 49}; /* 49: the dequantize + sgemm path */
     for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
         int64_t bs = kern_type_get(k_types[ti])->block_size;
         if (bs == 1) bs = 32;
@@ -169,7 +172,7 @@ static void test_drivers(void **state) {
             }
         /* one larger case that crosses tile boundaries (> 32 rows per thread) */
         prob p;
-        make(&p, &r, k_types[ti], 101, 2 * (bs == 256 ? 256 : 64), 13);
+        make(&p, &r, k_types[ti], 101, 16384, 50); /* K = 16384: 32-row tiles, so N crosses tiles */
         check_matmul(&p, pools[1], 2);
         check_dx(&p, pools[2], 3);
         drop(&p);
