@@ -45,6 +45,10 @@ static void fill_avx2(kern_type_traits *t) {
     t[RW_DTYPE_Q4_0].to_float = kern_dequant_row_q4_0_avx2;
     t[RW_DTYPE_Q4_K].to_float = kern_dequant_row_q4_k_avx2;
     t[RW_DTYPE_Q6_K].to_float = kern_dequant_row_q6_k_avx2;
+    t[RW_DTYPE_Q4_1].to_float = kern_dequant_row_q4_1_avx2;
+    t[RW_DTYPE_Q5_0].to_float = kern_dequant_row_q5_0_avx2;
+    t[RW_DTYPE_Q5_1].to_float = kern_dequant_row_q5_1_avx2;
+    t[RW_DTYPE_Q5_K].to_float = kern_dequant_row_q5_k_avx2;
 #define D(T, w, a) t[T].vec_dot = kern_vec_dot_##w##_##a##_avx2
     D(RW_DTYPE_F32, f32, f32);
     D(RW_DTYPE_F16, f16, f32);

@@ -141,6 +141,62 @@ void kern_dequant_row_q4_k_avx2(const void *src, float *y, int64_t n) {
     }
 }
 
+/* y[0..32) = q * d + m for 32 unsigned bytes q (Q4_1/Q5_1 order of operations). */
+static inline void store_u8x32_madd(float *y, __m256i q, __m256 d, __m256 m) {
+    __m128i lo = _mm256_castsi256_si128(q), hi = _mm256_extracti128_si256(q, 1);
+    __m128i parts[4] = {lo, _mm_srli_si128(lo, 8), hi, _mm_srli_si128(hi, 8)};
+    for (int k = 0; k < 4; k++) {
+        __m256 f = _mm256_cvtepi32_ps(_mm256_cvtepu8_epi32(parts[k]));
+        _mm256_storeu_ps(y + 8 * k, _mm256_add_ps(_mm256_mul_ps(f, d), m));
+    }
+}
+
+void kern_dequant_row_q4_1_avx2(const void *src, float *y, int64_t n) {
+    const kern_block_q4_1 *x = src;
+    for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK)
+        store_u8x32_madd(y, unpack_nibbles_16(x[i].qs), _mm256_set1_ps(f16s(x[i].d)), _mm256_set1_ps(f16s(x[i].m)));
+}
+
+static inline __m256i q5_levels(const uint8_t *qs, const uint8_t *qhp) {
+    uint32_t qh;
+    memcpy(&qh, qhp, sizeof qh);
+    return _mm256_or_si256(unpack_nibbles_16(qs), _mm256_and_si256(bits_to_bytes(qh), _mm256_set1_epi8(0x10)));
+}
+
+void kern_dequant_row_q5_0_avx2(const void *src, float *y, int64_t n) {
+    const kern_block_q5_0 *x = src;
+    for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK)
+        store_i8x32_scaled(y, _mm256_sub_epi8(q5_levels(x[i].qs, x[i].qh), _mm256_set1_epi8(16)),
+                           _mm256_set1_ps(f16s(x[i].d)));
+}
+
+void kern_dequant_row_q5_1_avx2(const void *src, float *y, int64_t n) {
+    const kern_block_q5_1 *x = src;
+    for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK)
+        store_u8x32_madd(y, q5_levels(x[i].qs, x[i].qh), _mm256_set1_ps(f16s(x[i].d)), _mm256_set1_ps(f16s(x[i].m)));
+}
+
+void kern_dequant_row_q5_k_avx2(const void *src, float *y, int64_t n) {
+    const kern_block_q5_k *x = src;
+    const __m256i m4 = _mm256_set1_epi8(0x0F), b4 = _mm256_set1_epi8(0x10);
+    for (int64_t i = 0; i < n / KERN_QK_K; i++) {
+        const float d = f16s(x[i].d), min = f16s(x[i].dmin);
+        __m256i hb = load_u8x32(x[i].qh);
+        for (int c = 0; c < 4; c++, y += 64) {
+            uint8_t sc, m;
+            __m256i q = load_u8x32(x[i].qs + 32 * c);
+            __m256i h0 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hb, 2 * c), 4), b4);
+            __m256i h1 = _mm256_and_si256(_mm256_slli_epi16(_mm256_srli_epi16(hb, 2 * c + 1), 4), b4);
+            kern_get_scale_min_k4(2 * c, x[i].scales, &sc, &m);
+            store_u8x32_affine(y, _mm256_or_si256(_mm256_and_si256(q, m4), h0), _mm256_set1_ps(d * (float)sc),
+                               _mm256_set1_ps(min * (float)m));
+            kern_get_scale_min_k4(2 * c + 1, x[i].scales, &sc, &m);
+            store_u8x32_affine(y + 32, _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(q, 4), m4), h1),
+                               _mm256_set1_ps(d * (float)sc), _mm256_set1_ps(min * (float)m));
+        }
+    }
+}
+
 /* The four 32-element groups of a q6_K half as unsigned 6-bit levels (0..63). */
 static inline void q6_unpack(const uint8_t *ql, const uint8_t *qh, __m256i g[4]) {
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);

@@ -81,5 +81,9 @@ void kern_dequant_row_q8_0_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q4_0_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q4_k_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q6_k_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q4_1_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q5_0_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q5_1_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q5_k_avx2(const void *src, float *dst, int64_t n);
 
 #endif
