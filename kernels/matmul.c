@@ -40,7 +40,9 @@ static size_t act_row_bytes(const kern_type_traits *t, int64_t K) {
     return kern_row_bytes(t->vec_dot_type, K);
 }
 
-static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
+static size_t round_up64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
 
 static int64_t tile_rows_for(int64_t K) {
     int64_t r = (int64_t)KERN_TILE_BYTES / (K * (int64_t)sizeof(float) + 1);
@@ -49,8 +51,10 @@ static int64_t tile_rows_for(int64_t K) {
 }
 
 static void run(rw_pool *pool, rw_pool_fn fn, void *ctx) {
-    if (pool) rw_pool_run(pool, fn, ctx);
-    else fn(ctx, 0, 1);
+    if (pool)
+        rw_pool_run(pool, fn, ctx);
+    else
+        fn(ctx, 0, 1);
 }
 
 static void ensure_blas_single(void) {
@@ -61,7 +65,8 @@ void kern_quantize_activations(rw_dtype wtype, const float *X, void *dst, int64_
     const kern_type_traits *t = traits(wtype);
     const kern_type_traits *at = kern_type_get(t->vec_dot_type);
     size_t rb = act_row_bytes(t, K);
-    for (int64_t m = 0; m < M; m++) at->from_float_ref(X + m * K, (char *)dst + (size_t)m * rb, K);
+    for (int64_t m = 0; m < M; m++)
+        at->from_float_ref(X + m * K, (char *)dst + (size_t)m * rb, K);
 }
 
 /* ---- matvec ---- */
@@ -72,12 +77,13 @@ size_t kern_matvec_scratch_bytes(rw_dtype wtype, int64_t K) {
     return round_up64(act_row_bytes(t, K));
 }
 
-void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y,
-                      int64_t r0, int64_t r1) {
+void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y, int64_t r0,
+                      int64_t r1) {
     const kern_type_traits *t = traits(wtype);
     size_t rb = kern_row_bytes(wtype, K);
     const char *w = (const char *)W + (size_t)r0 * rb;
-    for (int64_t r = r0; r < r1; r++, w += rb) t->vec_dot(K, &y[r], w, a);
+    for (int64_t r = r0; r < r1; r++, w += rb)
+        t->vec_dot(K, &y[r], w, a);
 }
 
 typedef struct mv_ctx {
@@ -95,8 +101,8 @@ static void mv_worker(void *p, int ith, int nth) {
     if (b < e) kern_matvec_rows(c->wtype, c->W, c->K, c->a, c->y, (int64_t)b, (int64_t)e);
 }
 
-void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
-                 const float *x, float *y, void *scratch) {
+void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *x,
+                 float *y, void *scratch) {
     const kern_type_traits *t = traits(wtype);
     const void *a = x;
     if (t->vec_dot_type != RW_DTYPE_F32) {
@@ -109,9 +115,7 @@ void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_
 
 /* ---- matmul: Y[M x N] = X[M x K] . W^T ---- */
 
-
-size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
-                                 int n_threads) {
+size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M, int n_threads) {
     (void)N;
     const kern_type_traits *t = traits(wtype);
     if (n_threads < 1) n_threads = 1;
@@ -123,8 +127,8 @@ size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M
     return round_up64((size_t)M * act_row_bytes(t, K));
 }
 
-void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A,
-                      int64_t M, float *Y, bool accumulate, int64_t r0, int64_t r1) {
+void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A, int64_t M,
+                      float *Y, bool accumulate, int64_t r0, int64_t r1) {
     const kern_type_traits *t = traits(wtype);
     size_t rb = kern_row_bytes(wtype, K), ab = act_row_bytes(t, K);
     for (int64_t r = r0; r < r1; r++) {
@@ -183,8 +187,8 @@ static void mm_sgemm_worker(void *p, int ith, int nth) {
     }
 }
 
-void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
-                 const float *X, int64_t M, float *Y, bool accumulate, void *scratch) {
+void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *X,
+                 int64_t M, float *Y, bool accumulate, void *scratch) {
     const kern_type_traits *t = traits(wtype);
     mm_ctx c = {wtype, W, N, K, M, X, X, Y, accumulate, scratch, 0};
     if (M >= KERN_MATMUL_SGEMM_MIN_M) {
@@ -241,15 +245,16 @@ static void dx_worker(void *p, int ith, int nth) {
     size_t off = b * t->type_size;
     float *tile = (float *)(c->scratch + (size_t)ith * c->tile_bytes);
     if (c->N == 0 && !c->accumulate)
-        for (int64_t m = 0; m < c->M; m++) memset(c->dX + m * c->K + k0, 0, (size_t)kc * sizeof(float));
+        for (int64_t m = 0; m < c->M; m++)
+            memset(c->dX + m * c->K + k0, 0, (size_t)kc * sizeof(float));
     const int64_t tr = tile_rows_for(c->K);
     for (int64_t n0 = 0; n0 < c->N; n0 += tr) {
         int64_t tn = c->N - n0 < tr ? c->N - n0 : tr;
         for (int64_t r = 0; r < tn; r++)
             t->to_float((const char *)c->W + (size_t)(n0 + r) * rb + off, tile + r * kc, kc);
         float beta = (n0 == 0 && !c->accumulate) ? 0.f : 1.f;
-        kern_sgemm(false, false, c->M, kc, tn, 1.f, c->dY + n0, c->N, tile, kc, beta,
-                   c->dX + k0, c->K);
+        kern_sgemm(false, false, c->M, kc, tn, 1.f, c->dY + n0, c->N, tile, kc, beta, c->dX + k0,
+                   c->K);
     }
 }
 
@@ -257,7 +262,10 @@ void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int
                     const float *dY, int64_t M, float *dX, bool accumulate, void *scratch) {
     traits(wtype);
     ensure_blas_single();
-    dx_ctx c = {wtype, W, N, K, M, dY, dX, accumulate, scratch,
-                round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float))};
+    dx_ctx c = {wtype,   W,
+                N,       K,
+                M,       dY,
+                dX,      accumulate,
+                scratch, round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float))};
     run(pool, dx_worker, &c);
 }

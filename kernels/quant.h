@@ -118,7 +118,7 @@ typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *w, const void *
 
 typedef struct kern_type_traits {
     rw_dtype type;
-    const char *name;  /* ggml's name: "q4_K" */
+    const char *name;   /* ggml's name: "q4_K" */
     int64_t block_size; /* elements per block */
     size_t type_size;   /* bytes per block */
     rw_dtype vec_dot_type;
@@ -142,8 +142,7 @@ size_t kern_row_bytes(rw_dtype type, int64_t n);
 /* Quantizes nrows rows of n_per_row f32 values into dst with the reference quantizer
  * (F32 copies, F16/BF16 convert); returns the bytes written (nrows * row bytes). This is
  * what file writers call. Asserts on an unsupported type or a bad row length. */
-size_t kern_quantize(rw_dtype type, const float *src, void *dst, int64_t nrows,
-                     int64_t n_per_row);
+size_t kern_quantize(rw_dtype type, const float *src, void *dst, int64_t nrows, int64_t n_per_row);
 
 /* Dequantizes nrows rows into f32 (to_float per row). */
 void kern_dequantize(rw_dtype type, const void *src, float *dst, int64_t nrows, int64_t n_per_row);

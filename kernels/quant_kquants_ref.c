@@ -25,8 +25,12 @@
 #define F16(x) kern_f16_to_f32(x)
 #define GROUP_MAX_EPS 1e-15f
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline int imin(int a, int b) {
+    return a < b ? a : b;
+}
+static inline int imax(int a, int b) {
+    return a > b ? a : b;
+}
 
 /* Asymmetric quantization of n values to 0..nmax with weights: returns the scale, writes
  * the (positive) offset to *the_min so x ~ scale * L - the_min. */
@@ -44,7 +48,8 @@ static float search_scale_min(int n, int nmax, const float *x, const float *weig
     }
     if (min > 0) min = 0;
     if (max == min) {
-        for (int i = 0; i < n; i++) L[i] = 0;
+        for (int i = 0; i < n; i++)
+            L[i] = 0;
         *the_min = -min;
         return 0.f;
     }
@@ -155,9 +160,11 @@ static void kq_scales_and_levels(const float *x, int nmax, float rmin, int nstep
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < KERN_QK_K / 32; j++) {
         float sum_x2 = 0;
-        for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+        for (int l = 0; l < 32; l++)
+            sum_x2 += x[32 * j + l] * x[32 * j + l];
         float av_x = sqrtf(sum_x2 / 32);
-        for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+        for (int l = 0; l < 32; l++)
+            weights[l] = av_x + fabsf(x[32 * j + l]);
         scales[j] = search_scale_min(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
                                      rmin, 0.1f, nstep);
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -203,7 +210,8 @@ void kern_quantize_row_q4_k_ref(const float *x, void *dst, int64_t n) {
         kq_scales_and_levels(x, 15, -1.f, 20, &y[i].d, &y[i].dmin, y[i].scales, L);
         uint8_t *q = y[i].qs;
         for (int j = 0; j < KERN_QK_K; j += 64, q += 32)
-            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+            for (int l = 0; l < 32; l++)
+                q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
     }
 }
 
@@ -218,8 +226,10 @@ void kern_dequant_row_q4_k_ref(const void *src, float *y, int64_t n) {
             const float d1 = d * (float)sc, m1 = min * (float)m;
             kern_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
             const float d2 = d * (float)sc, m2 = min * (float)m;
-            for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (float)(q[l] >> 4) - m2;
         }
     }
 }
@@ -365,7 +375,8 @@ void kern_quantize_row_q8_k_ref(const float *x, void *dst, int64_t n) {
         }
         for (int j = 0; j < KERN_QK_K / 16; j++) {
             int sum = 0;
-            for (int ii = 0; ii < 16; ii++) sum += y[i].qs[j * 16 + ii];
+            for (int ii = 0; ii < 16; ii++)
+                sum += y[i].qs[j * 16 + ii];
             y[i].bsums[j] = (int16_t)sum;
         }
         y[i].d = 1 / iscale;
@@ -375,7 +386,8 @@ void kern_quantize_row_q8_k_ref(const float *x, void *dst, int64_t n) {
 void kern_dequant_row_q8_k_ref(const void *src, float *y, int64_t n) {
     const kern_block_q8_k *x = src;
     for (int64_t i = 0; i < n / KERN_QK_K; i++, y += KERN_QK_K)
-        for (int j = 0; j < KERN_QK_K; j++) y[j] = x[i].d * (float)x[i].qs[j];
+        for (int j = 0; j < KERN_QK_K; j++)
+            y[j] = x[i].d * (float)x[i].qs[j];
 }
 
 void kern_vec_dot_q4_k_q8_k_ref(int64_t n, float *s, const void *wp, const void *ap) {
@@ -390,7 +402,8 @@ void kern_vec_dot_q4_k_q8_k_ref(int64_t n, float *s, const void *wp, const void 
             const uint8_t *q = w[i].qs + 32 * (j / 2);
             const int8_t *qa = a[i].qs + 32 * j;
             int32_t si = 0;
-            for (int l = 0; l < 32; l++) si += ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) * qa[l];
+            for (int l = 0; l < 32; l++)
+                si += ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) * qa[l];
             sumi += sc * si;
             summ += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
         }

@@ -54,7 +54,8 @@ void kern_quantize_row_bf16_ref(const float *src, void *dst, int64_t n) {
 void kern_vec_dot_f32_f32_ref(int64_t n, float *s, const void *wp, const void *ap) {
     const float *w = wp, *a = ap;
     float sum = 0.f;
-    for (int64_t i = 0; i < n; i++) sum += w[i] * a[i];
+    for (int64_t i = 0; i < n; i++)
+        sum += w[i] * a[i];
     *s = sum;
 }
 
@@ -62,7 +63,8 @@ void kern_vec_dot_f16_f32_ref(int64_t n, float *s, const void *wp, const void *a
     const uint16_t *w = wp;
     const float *a = ap;
     float sum = 0.f;
-    for (int64_t i = 0; i < n; i++) sum += F16(w[i]) * a[i];
+    for (int64_t i = 0; i < n; i++)
+        sum += F16(w[i]) * a[i];
     *s = sum;
 }
 
@@ -70,7 +72,8 @@ void kern_vec_dot_bf16_f32_ref(int64_t n, float *s, const void *wp, const void *
     const uint16_t *w = wp;
     const float *a = ap;
     float sum = 0.f;
-    for (int64_t i = 0; i < n; i++) sum += kern_bf16_to_f32(w[i]) * a[i];
+    for (int64_t i = 0; i < n; i++)
+        sum += kern_bf16_to_f32(w[i]) * a[i];
     *s = sum;
 }
 
@@ -212,7 +215,8 @@ void kern_dequant_row_q5_0_ref(const void *src, float *y, int64_t n) {
         const float d = F16(x[i].d);
         uint32_t qh;
         memcpy(&qh, x[i].qh, sizeof qh);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)(q5_get(x[i].qs, qh, j) - 16) * d;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)(q5_get(x[i].qs, qh, j) - 16) * d;
     }
 }
 
@@ -224,7 +228,8 @@ void kern_vec_dot_q5_0_q8_0_ref(int64_t n, float *s, const void *wp, const void 
         uint32_t qh;
         memcpy(&qh, w[i].qh, sizeof qh);
         int32_t si = 0;
-        for (int j = 0; j < KERN_QK; j++) si += (q5_get(w[i].qs, qh, j) - 16) * a[i].qs[j];
+        for (int j = 0; j < KERN_QK; j++)
+            si += (q5_get(w[i].qs, qh, j) - 16) * a[i].qs[j];
         sum += (float)si * (F16(w[i].d) * F16(a[i].d));
     }
     *s = sum;
@@ -263,7 +268,8 @@ void kern_dequant_row_q5_1_ref(const void *src, float *y, int64_t n) {
         const float d = F16(x[i].d), m = F16(x[i].m);
         uint32_t qh;
         memcpy(&qh, x[i].qh, sizeof qh);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)q5_get(x[i].qs, qh, j) * d + m;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)q5_get(x[i].qs, qh, j) * d + m;
     }
 }
 
@@ -275,7 +281,8 @@ void kern_vec_dot_q5_1_q8_1_ref(int64_t n, float *s, const void *wp, const void 
         uint32_t qh;
         memcpy(&qh, w[i].qh, sizeof qh);
         int32_t si = 0;
-        for (int j = 0; j < KERN_QK; j++) si += q5_get(w[i].qs, qh, j) * a[i].qs[j];
+        for (int j = 0; j < KERN_QK; j++)
+            si += q5_get(w[i].qs, qh, j) * a[i].qs[j];
         sum += (float)si * (F16(w[i].d) * F16(a[i].d)) + F16(w[i].m) * F16(a[i].s);
     }
     *s = sum;
@@ -296,11 +303,13 @@ void kern_quantize_row_q8_0_ref(const float *x, void *dst, int64_t n) {
     kern_block_q8_0 *y = dst;
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
         float amax = 0.f;
-        for (int j = 0; j < KERN_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < KERN_QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = kern_f32_to_f16(d);
-        for (int j = 0; j < KERN_QK; j++) y[i].qs[j] = round_q8(x[j] * id);
+        for (int j = 0; j < KERN_QK; j++)
+            y[i].qs[j] = round_q8(x[j] * id);
     }
 }
 
@@ -308,7 +317,8 @@ void kern_dequant_row_q8_0_ref(const void *src, float *y, int64_t n) {
     const kern_block_q8_0 *x = src;
     for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK) {
         const float d = F16(x[i].d);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)x[i].qs[j] * d;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)x[i].qs[j] * d;
     }
 }
 
@@ -318,7 +328,8 @@ void kern_vec_dot_q8_0_q8_0_ref(int64_t n, float *s, const void *wp, const void 
     float sum = 0.f;
     for (int64_t i = 0; i < n / KERN_QK; i++) {
         int32_t si = 0;
-        for (int j = 0; j < KERN_QK; j++) si += w[i].qs[j] * a[i].qs[j];
+        for (int j = 0; j < KERN_QK; j++)
+            si += w[i].qs[j] * a[i].qs[j];
         sum += (float)si * (F16(w[i].d) * F16(a[i].d));
     }
     *s = sum;
@@ -329,7 +340,8 @@ void kern_quantize_row_q8_1_ref(const float *x, void *dst, int64_t n) {
     kern_block_q8_1 *y = dst;
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
         float amax = 0.f;
-        for (int j = 0; j < KERN_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < KERN_QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = kern_f32_to_f16(d);
@@ -346,6 +358,7 @@ void kern_dequant_row_q8_1_ref(const void *src, float *y, int64_t n) {
     const kern_block_q8_1 *x = src;
     for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK) {
         const float d = F16(x[i].d);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)x[i].qs[j] * d;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)x[i].qs[j] * d;
     }
 }
