@@ -16,10 +16,10 @@
 #include "kernels/quant.h"
 #include "kernels/quant_internal.h"
 
-/* Weight rows per dequantized tile: as many as fit in KERN_TILE_BYTES of f32 (16..256,
- * a multiple of 16). Larger tiles mean fewer sgemm calls, and each call re-packs the
+/* Weight rows per dequantized tile: as many as fit in KERN_TILE_BYTES of f32 (16..
+ * 512, a multiple of 16). Larger tiles mean fewer sgemm calls, and each call re-packs the
  * activations X, so small tiles cost more than they save in cache. */
-enum { KERN_TILE_BYTES = 2 << 20 };
+enum { KERN_TILE_BYTES = 8 << 20 };
 /* Batches at or above this use dequantize + sgemm, smaller ones VNNI/AVX2 vec_dot on
  * quantized activations. Measured on the 2-core EPYC (4096x4096 weight, 1 thread, ms):
  *   M        8          16         32         64      (dot / dequant+sgemm)
@@ -47,7 +47,7 @@ static size_t round_up64(size_t n) {
 static int64_t tile_rows_for(int64_t K) {
     int64_t r = (int64_t)KERN_TILE_BYTES / (K * (int64_t)sizeof(float) + 1);
     r = r / 16 * 16;
-    return r < 16 ? 16 : (r > 256 ? 256 : r);
+    return r < 16 ? 16 : (r > 512 ? 512 : r);
 }
 
 static void run(rw_pool *pool, rw_pool_fn fn, void *ctx) {

@@ -182,11 +182,21 @@ static void test_drivers(void **state) {
                 check_dx(&p, pools[pi], pi + 1);
                 drop(&p);
             }
-        /* one larger case that crosses tile boundaries (> 32 rows per thread) */
+        /* a larger case: 2 threads, both matmul paths' thread splits */
         prob p;
-        make(&p, &r, k_types[ti], 101, 16384, 50); /* K = 16384: 32-row tiles, so N crosses tiles */
+        make(&p, &r, k_types[ti], 101, 4096, 50);
         check_matmul(&p, pools[1], 2);
         check_dx(&p, pools[2], 3);
+        drop(&p);
+    }
+    /* tiles: K = 65536 gives 32-row dequantized tiles, so 37 rows on one thread cross a
+     * tile boundary (matmul and dx) */
+    const rw_dtype tiled[] = {RW_DTYPE_Q8_0, RW_DTYPE_Q4_K, RW_DTYPE_Q5_1};
+    for (size_t ti = 0; ti < 3; ti++) {
+        prob p;
+        make(&p, &r, tiled[ti], 37, 65536, 48);
+        check_matmul(&p, NULL, 1);
+        check_dx(&p, NULL, 1);
         drop(&p);
     }
     rw_pool_destroy(pools[1]);
