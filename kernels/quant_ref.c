@@ -4,7 +4,9 @@
  * The quantizers follow ggml's quantize_row_*_ref arithmetic step by step (same scale
  * choice, same operation order, same rounding: roundf for Q8, truncation after +8.5/+0.5
  * offsets for the 4/5-bit types), so output bytes match llama.cpp for finite input. Float
- * -> int conversions are clamped in float first so NaN/Inf input cannot invoke UB.
+ * -> int conversions are clamped in float first so NaN/Inf input cannot invoke UB. As in
+ * quant_kquants_ref.c, `x * id + offset` is one fmaf(): the rounding of the ggml build
+ * llama.cpp ships (-march=native, where gcc contracts it).
  * vec_dot: exact int32 sum per block, then f32 accumulation over blocks in order. */
 #include "kernels/quant_internal.h"
 
@@ -94,8 +96,8 @@ void kern_quantize_row_q4_0_ref(const float *x, void *dst, int64_t n) {
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = kern_f32_to_f16(d);
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp(x[j] * id + 8.5f, 15);
-            int q1 = trunc_clamp(x[j + KERN_QK / 2] * id + 8.5f, 15);
+            int q0 = trunc_clamp(fmaf(x[j], id, 8.5f), 15);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2], id, 8.5f), 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -143,8 +145,8 @@ void kern_quantize_row_q4_1_ref(const float *x, void *dst, int64_t n) {
         y[i].d = kern_f32_to_f16(d);
         y[i].m = kern_f32_to_f16(min);
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp((x[j] - min) * id + 0.5f, 15);
-            int q1 = trunc_clamp((x[j + KERN_QK / 2] - min) * id + 0.5f, 15);
+            int q0 = trunc_clamp(fmaf(x[j] - min, id, 0.5f), 15);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2] - min, id, 0.5f), 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -194,8 +196,8 @@ void kern_quantize_row_q5_0_ref(const float *x, void *dst, int64_t n) {
         y[i].d = kern_f32_to_f16(d);
         uint32_t qh = 0;
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp(x[j] * id + 16.5f, 31);
-            int q1 = trunc_clamp(x[j + KERN_QK / 2] * id + 16.5f, 31);
+            int q0 = trunc_clamp(fmaf(x[j], id, 16.5f), 31);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2], id, 16.5f), 31);
             y[i].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
             qh |= ((uint32_t)(q0 & 0x10) >> 4) << j;
             qh |= ((uint32_t)(q1 & 0x10) >> 4) << (j + KERN_QK / 2);
@@ -252,8 +254,8 @@ void kern_quantize_row_q5_1_ref(const float *x, void *dst, int64_t n) {
         y[i].m = kern_f32_to_f16(min);
         uint32_t qh = 0;
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp((x[j] - min) * id + 0.5f, 31);
-            int q1 = trunc_clamp((x[j + KERN_QK / 2] - min) * id + 0.5f, 31);
+            int q0 = trunc_clamp(fmaf(x[j] - min, id, 0.5f), 31);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2] - min, id, 0.5f), 31);
             y[i].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
             qh |= ((uint32_t)(q0 & 0x10) >> 4) << j;
             qh |= ((uint32_t)(q1 & 0x10) >> 4) << (j + KERN_QK / 2);
