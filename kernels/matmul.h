@@ -12,12 +12,14 @@
  * Threads: pool may be NULL (runs on the caller). Work is split by a pure function of
  * (thread index, thread count) and every output element is reduced by one thread in a
  * fixed order, so results are bit-identical from run to run for a given thread count and
- * kern_cpu_level(). Per-thread OpenBLAS calls run with OpenBLAS at 1 thread.
+ * kern_cpu_level(). The sgemm paths call OpenBLAS from each pool thread and therefore set
+ * OpenBLAS to 1 thread (process-wide, kern_blas_set_threads) when it is not already.
  * Kernels never allocate: callers pass `scratch` of at least the *_scratch_bytes size,
- * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul: small M uses vec_dot on
- * quantized activations; larger M dequantizes tiles of W into scratch and calls sgemm,
- * or uses integer dot products, whichever was measured faster for the type
- * (docs/kernels.md). */
+ * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul, chosen by measurement
+ * (table in matmul.c, docs/kernels.md): batches M < 48 quantize X once and use the SIMD
+ * vec_dot (VNNI/AVX2 integer dot products); M >= 48 dequantizes tiles of W into scratch
+ * and calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
+ */
 #ifndef RW_KERNELS_MATMUL_H
 #define RW_KERNELS_MATMUL_H
 

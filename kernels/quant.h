@@ -22,7 +22,8 @@
  *
  * NaN/Inf policy: inputs to the quantizers must be finite (a NaN or Inf in a block gives
  * an unspecified but memory-safe block: no UB, no out-of-range writes); the 16-bit float
- * types carry NaN/Inf through exactly. Kernels never allocate, log or fail. */
+ * types carry NaN/Inf through exactly. Kernels never allocate, log or fail. Pointers must
+ * be aligned to the element type (2 bytes for blocks and 16-bit types, 4 for f32/Q8_K). */
 #ifndef RW_KERNELS_QUANT_H
 #define RW_KERNELS_QUANT_H
 
