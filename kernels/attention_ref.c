@@ -39,7 +39,8 @@ static size_t visible_end(const kern_attn_args *a, size_t t) {
 static double ref_score(const kern_attn_args *a, const float *qr, size_t t, size_t g, size_t s) {
     const float *kr = a->k + s * a->k_ts + g * a->k_hs; /* [D] */
     double dot = 0.0;
-    for (size_t d = 0; d < a->head_dim; d++) dot += (double)qr[d] * (double)kr[d];
+    for (size_t d = 0; d < a->head_dim; d++)
+        dot += (double)qr[d] * (double)kr[d];
     double sc = (double)a->scale * dot;
     if (a->add) sc += (double)a->add[t * a->add_stride + s];
     return sc;
@@ -50,8 +51,8 @@ void kern_attention_f32_ref(const kern_attn_args *args, size_t h0, size_t h1, si
     kern_attn_args a;
     kern_attn_resolve(&a, args);
     RW_ASSERT(h0 <= h1 && h1 <= a.n_head && t0 <= t1 && t1 <= a.n_q,
-              "attention: range h[%zu,%zu) t[%zu,%zu) outside %zu heads, %zu rows", h0, h1, t0,
-              t1, a.n_head, a.n_q);
+              "attention: range h[%zu,%zu) t[%zu,%zu) outside %zu heads, %zu rows", h0, h1, t0, t1,
+              a.n_head, a.n_q);
     size_t D = a.head_dim, grp = a.n_head / a.n_head_kv;
     double acc[KERN_ATTN_MAX_D];
     for (size_t t = t0; t < t1; t++) {
@@ -63,26 +64,53 @@ void kern_attention_f32_ref(const kern_attn_args *args, size_t h0, size_t h1, si
             double m = -HUGE_VAL;
             for (size_t s = 0; s < end; s++) {
                 double sc = ref_score(&a, qr, t, g, s);
-                if (sc > m) m = sc;
+                if (sc > m || isnan(sc)) m = sc; /* a NaN score poisons the row */
+                if (isnan(m)) break;
             }
             if (m == -HUGE_VAL) {
-                for (size_t d = 0; d < D; d++) orow[d] = 0.0f;
+                for (size_t d = 0; d < D; d++)
+                    orow[d] = 0.0f;
                 if (a.lse) a.lse[t * a.n_head + h] = -INFINITY;
                 continue;
             }
             double l = 0.0;
-            for (size_t d = 0; d < D; d++) acc[d] = 0.0;
+            for (size_t d = 0; d < D; d++)
+                acc[d] = 0.0;
             for (size_t s = 0; s < end; s++) {
                 double p = exp(ref_score(&a, qr, t, g, s) - m);
                 if (p == 0.0) continue; /* hidden key: never touch its v row (may hold NaN) */
                 const float *vr = a.v + s * a.v_ts + g * a.v_hs; /* [D] */
                 l += p;
-                for (size_t d = 0; d < D; d++) acc[d] += p * (double)vr[d];
+                for (size_t d = 0; d < D; d++)
+                    acc[d] += p * (double)vr[d];
             }
-            for (size_t d = 0; d < D; d++) orow[d] = (float)(acc[d] / l);
+            for (size_t d = 0; d < D; d++)
+                orow[d] = (float)(acc[d] / l);
             if (a.lse) a.lse[t * a.n_head + h] = (float)(m + log(l));
         }
     }
+}
+
+void kern_attention_probs_f32(float *probs, const kern_attn_args *args, size_t h0, size_t h1,
+                              size_t t0, size_t t1) {
+    kern_attn_args a;
+    kern_attn_resolve(&a, args);
+    RW_ASSERT(a.lse != NULL, "attention probs: lse from the forward call is required");
+    RW_ASSERT(h0 <= h1 && h1 <= a.n_head && t0 <= t1 && t1 <= a.n_q,
+              "attention probs: range h[%zu,%zu) t[%zu,%zu) outside %zu heads, %zu rows", h0, h1,
+              t0, t1, a.n_head, a.n_q);
+    size_t grp = a.n_head / a.n_head_kv, S = a.n_kv;
+    for (size_t h = h0; h < h1; h++)
+        for (size_t t = t0; t < t1; t++) {
+            float *pr = probs + (h * a.n_q + t) * S; /* [S] */
+            double l = (double)a.lse[t * a.n_head + h];
+            size_t end = visible_end(&a, t);
+            const float *qr = a.q + t * a.q_ts + h * a.q_hs; /* [D] */
+            for (size_t s = 0; s < S; s++)
+                pr[s] = (s < end && l != -HUGE_VAL)
+                            ? (float)exp(ref_score(&a, qr, t, h / grp, s) - l)
+                            : 0.0f;
+        }
 }
 
 /* ---- thread driver -------------------------------------------------------------------- */

@@ -42,8 +42,8 @@ void kern_layernorm_f32(float *y, float *mean, float *rstd, const float *x, cons
 /* Row-wise stable softmax of z[t,j] = x[t,j] + mask[t,j] over the first n_valid columns.
  * Columns j >= n_valid and entries whose mask is -inf are excluded: their y is 0 and their
  * x is not read (may be garbage). A row where nothing remains (or every remaining z is
- * -inf) gives all zeros and lse = -inf. A NaN or +inf among the included z makes the
- * whole row NaN.
+ * -inf) gives all zeros and lse = -inf. A NaN or +inf among the included z makes every
+ * included y and lse NaN (excluded entries stay 0).
  * y: [T,N]; lse: [T] or NULL, receives log(sum_j exp(z[t,j])) (natural log; backward and
  * cross-entropy use it); x: [T,N]; mask: NULL (no additive mask) or additive values with
  * row t at mask + t*mask_stride (mask_stride 0 broadcasts one [N] row); n_valid <= N. */
@@ -75,15 +75,19 @@ typedef struct kern_rope_cfg {
  * by -theta (the transpose: backward of rope, or undoing it).
  * y, x: token t, head h starts at t*stride + h*D (stride >= H*D floats; y may be x);
  * pos: [T] absolute positions. Angles and cos/sin are computed in double. */
-void kern_rope_f32(float *y, const float *x, size_t stride, const int32_t *pos, size_t T,
-                   size_t H, size_t D, const kern_rope_cfg *cfg, bool inverse);
+void kern_rope_f32(float *y, const float *x, size_t stride, const int32_t *pos, size_t T, size_t H,
+                   size_t D, const kern_rope_cfg *cfg, bool inverse);
 
 /* ---- activations (n elements, y may be x) ------------------------------------------- */
 
-void kern_exp_f32(float *y, const float *x, size_t n);       /* y = e^x */
-void kern_silu_f32(float *y, const float *x, size_t n);      /* y = x / (1 + e^-x) */
-void kern_gelu_tanh_f32(float *y, const float *x, size_t n); /* 0.5x(1+tanh(sqrt(2/pi)(x+0.044715x^3))) */
-void kern_gelu_erf_f32(float *y, const float *x, size_t n);  /* 0.5x(1+erf(x/sqrt2)) */
+/* exp: y = e^x.  silu: y = x / (1 + e^-x).
+ * gelu_tanh: y = 0.5x(1 + tanh(sqrt(2/pi)(x + 0.044715x^3))).
+ * gelu_erf: y = 0.5x(1 + erf(x/sqrt2)).
+ * act(-inf) = -0 (the limit), act(+inf) = +inf, NaN -> NaN. */
+void kern_exp_f32(float *y, const float *x, size_t n);
+void kern_silu_f32(float *y, const float *x, size_t n);
+void kern_gelu_tanh_f32(float *y, const float *x, size_t n);
+void kern_gelu_erf_f32(float *y, const float *x, size_t n);
 /* Gated units: y = act(gate) * up. y, gate, up: [n] (y may alias gate or up). */
 void kern_swiglu_f32(float *y, const float *gate, const float *up, size_t n);    /* silu */
 void kern_geglu_f32(float *y, const float *gate, const float *up, size_t n);     /* gelu tanh */
@@ -109,8 +113,8 @@ size_t kern_topk_f32(float *vals, int32_t *idx, const float *x, size_t n, size_t
 
 /* ---- scalar references (the specification; same contracts as above) ----------------- */
 
-void kern_rmsnorm_f32_ref(float *y, float *rstd, const float *x, const float *w, size_t T,
-                          size_t C, float eps);
+void kern_rmsnorm_f32_ref(float *y, float *rstd, const float *x, const float *w, size_t T, size_t C,
+                          float eps);
 void kern_layernorm_f32_ref(float *y, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, size_t T, size_t C, float eps);
 void kern_softmax_f32_ref(float *y, float *lse, const float *x, const float *mask,

@@ -41,9 +41,12 @@ const kern_ops_table *kern_ops_table_for(kern_level level) {
     bool avx2 = f->avx2 && f->fma && f->f16c;
     bool avx512 = avx2 && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl;
     switch (level) {
-    case KERN_LEVEL_SCALAR: return &kern_ops_table_ref;
-    case KERN_LEVEL_AVX2: return avx2 ? &kern_ops_table_avx2 : NULL;
-    case KERN_LEVEL_AVX512: return avx512 ? &kern_ops_table_avx512 : NULL;
+    case KERN_LEVEL_SCALAR:
+        return &kern_ops_table_ref;
+    case KERN_LEVEL_AVX2:
+        return avx2 ? &kern_ops_table_avx2 : NULL;
+    case KERN_LEVEL_AVX512:
+        return avx512 ? &kern_ops_table_avx512 : NULL;
     }
     return NULL;
 #else
@@ -53,7 +56,8 @@ const kern_ops_table *kern_ops_table_for(kern_level level) {
 
 static void choose(void) {
     const kern_ops_table *t = NULL;
-    for (int l = (int)kern_cpu_level(); l >= 0 && !t; l--) t = kern_ops_table_for((kern_level)l);
+    for (int l = (int)kern_cpu_level(); l >= 0 && !t; l--)
+        t = kern_ops_table_for((kern_level)l);
     g_table = t ? t : &kern_ops_table_ref;
 }
 
@@ -62,7 +66,9 @@ const kern_ops_table *kern_ops_table_get(void) {
     return g_table;
 }
 
-const char *kern_ops_variant(void) { return kern_ops_table_get()->name; }
+const char *kern_ops_variant(void) {
+    return kern_ops_table_get()->name;
+}
 
 void kern_rmsnorm_f32(float *y, float *rstd, const float *x, const float *w, size_t T, size_t C,
                       float eps) {
@@ -84,13 +90,17 @@ void kern_log_softmax_f32(float *y, float *lse, const float *x, const float *mas
     kern_ops_table_get()->log_softmax(y, lse, x, mask, mask_stride, T, N, n_valid);
 }
 
-void kern_rope_f32(float *y, const float *x, size_t stride, const int32_t *pos, size_t T,
-                   size_t H, size_t D, const kern_rope_cfg *cfg, bool inverse) {
+void kern_rope_f32(float *y, const float *x, size_t stride, const int32_t *pos, size_t T, size_t H,
+                   size_t D, const kern_rope_cfg *cfg, bool inverse) {
     kern_ops_table_get()->rope(y, x, stride, pos, T, H, D, cfg, inverse);
 }
 
-void kern_exp_f32(float *y, const float *x, size_t n) { kern_ops_table_get()->exp(y, x, n); }
-void kern_silu_f32(float *y, const float *x, size_t n) { kern_ops_table_get()->silu(y, x, n); }
+void kern_exp_f32(float *y, const float *x, size_t n) {
+    kern_ops_table_get()->exp(y, x, n);
+}
+void kern_silu_f32(float *y, const float *x, size_t n) {
+    kern_ops_table_get()->silu(y, x, n);
+}
 void kern_gelu_tanh_f32(float *y, const float *x, size_t n) {
     kern_ops_table_get()->gelu_tanh(y, x, n);
 }
@@ -118,7 +128,9 @@ void kern_scale_f32(float *y, const float *x, float s, size_t n) {
 void kern_axpy_f32(float *y, float a, const float *x, size_t n) {
     kern_ops_table_get()->axpy(y, a, x, n);
 }
-size_t kern_argmax_f32(const float *x, size_t n) { return kern_ops_table_get()->argmax(x, n); }
+size_t kern_argmax_f32(const float *x, size_t n) {
+    return kern_ops_table_get()->argmax(x, n);
+}
 size_t kern_topk_f32(float *vals, int32_t *idx, const float *x, size_t n, size_t k) {
     return kern_ops_table_get()->topk(vals, idx, x, n, k);
 }

@@ -16,8 +16,8 @@ typedef struct kern_ops_table {
                       const float *b, size_t T, size_t C, float eps);
     void (*softmax)(float *y, float *lse, const float *x, const float *mask, size_t mask_stride,
                     size_t T, size_t N, size_t n_valid);
-    void (*log_softmax)(float *y, float *lse, const float *x, const float *mask,
-                        size_t mask_stride, size_t T, size_t N, size_t n_valid);
+    void (*log_softmax)(float *y, float *lse, const float *x, const float *mask, size_t mask_stride,
+                        size_t T, size_t N, size_t n_valid);
     void (*rope)(float *y, const float *x, size_t stride, const int32_t *pos, size_t T, size_t H,
                  size_t D, const kern_rope_cfg *cfg, bool inverse);
     void (*exp)(float *y, const float *x, size_t n);
@@ -48,12 +48,13 @@ extern const kern_ops_table kern_ops_table_avx512;
 
 /* Per-ISA attention (attention_avx2.c, attention_avx512.c). */
 void kern_attention_f32_avx2(const kern_attn_args *a, size_t h0, size_t h1, size_t t0, size_t t1);
-void kern_attention_f32_avx512(const kern_attn_args *a, size_t h0, size_t h1, size_t t0,
-                               size_t t1);
+void kern_attention_f32_avx512(const kern_attn_args *a, size_t h0, size_t h1, size_t t0, size_t t1);
 
-/* Shared by the rope variants: for pairs i in [i0, i0+n) of position pos, cs[i-i0] = cos
- * and sn[i-i0] = sin (or -sin when inverse) of theta_i, computed in double. cs, sn: [n]. */
-void kern_rope_cos_sin(float *cs, float *sn, size_t i0, size_t n, int32_t pos,
+/* Shared by the rope variants: f[i] = freq_base^(-2(i0+i)/n_rot) for i in [0, n) (double,
+ * as the reference computes it), then for one position cs[i] = cos and sn[i] = sin (or -sin
+ * when inverse) of theta_i = (pos * freq_scale) * f[i]. f, cs, sn: [n]. */
+void kern_rope_inv_freq(double *f, size_t i0, size_t n, const kern_rope_cfg *cfg);
+void kern_rope_cos_sin(float *cs, float *sn, const double *f, size_t n, int32_t pos,
                        const kern_rope_cfg *cfg, bool inverse);
 /* Pairs processed per cos/sin chunk by the rope variants (bounds their stack arrays). */
 enum { KERN_ROPE_CHUNK = 64 };

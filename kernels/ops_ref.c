@@ -16,14 +16,15 @@
 
 /* ---- norms ---------------------------------------------------------------------------- */
 
-void kern_rmsnorm_f32_ref(float *y, float *rstd, const float *x, const float *w, size_t T,
-                          size_t C, float eps) {
+void kern_rmsnorm_f32_ref(float *y, float *rstd, const float *x, const float *w, size_t T, size_t C,
+                          float eps) {
     RW_ASSERT(C > 0, "rmsnorm: C must be positive");
     for (size_t t = 0; t < T; t++) {
         const float *xr = x + t * C; /* [C] */
         float *yr = y + t * C;       /* [C] */
         double ss = 0.0;
-        for (size_t c = 0; c < C; c++) ss += (double)xr[c] * (double)xr[c];
+        for (size_t c = 0; c < C; c++)
+            ss += (double)xr[c] * (double)xr[c];
         double r = 1.0 / sqrt(ss / (double)C + (double)eps);
         for (size_t c = 0; c < C; c++) {
             double v = (double)xr[c] * r;
@@ -41,7 +42,8 @@ void kern_layernorm_f32_ref(float *y, float *mean, float *rstd, const float *x, 
         const float *xr = x + t * C; /* [C] */
         float *yr = y + t * C;       /* [C] */
         double mu = 0.0;
-        for (size_t c = 0; c < C; c++) mu += (double)xr[c];
+        for (size_t c = 0; c < C; c++)
+            mu += (double)xr[c];
         mu /= (double)C;
         double var = 0.0;
         for (size_t c = 0; c < C; c++) {
@@ -76,12 +78,17 @@ static double softmax_row_stats(const float *xr, const float *mr, size_t n_valid
     double m = -HUGE_VAL;
     for (size_t j = 0; j < n_valid; j++) {
         double z = softmax_z(xr, mr, j);
+        if (isnan(z)) { /* poisons the row even when everything else is excluded */
+            *mx = z;
+            return z;
+        }
         if (z > m) m = z;
     }
     *mx = m;
     if (m == -HUGE_VAL) return -HUGE_VAL;
     double s = 0.0;
-    for (size_t j = 0; j < n_valid; j++) s += exp(softmax_z(xr, mr, j) - m);
+    for (size_t j = 0; j < n_valid; j++)
+        s += exp(softmax_z(xr, mr, j) - m);
     return m + log(s);
 }
 
@@ -93,20 +100,22 @@ void kern_softmax_f32_ref(float *y, float *lse, const float *x, const float *mas
                           size_t mask_stride, size_t T, size_t N, size_t n_valid) {
     softmax_check(N, n_valid);
     for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * N;                             /* [N] */
+        const float *xr = x + t * N;                            /* [N] */
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
-        float *yr = y + t * N;                                   /* [N] */
+        float *yr = y + t * N;                                  /* [N] */
         double m;
         double l = softmax_row_stats(xr, mr, n_valid, &m);
         if (m == -HUGE_VAL) {
-            for (size_t j = 0; j < N; j++) yr[j] = 0.0f;
+            for (size_t j = 0; j < N; j++)
+                yr[j] = 0.0f;
         } else {
             /* exp(z - lse) == exp(z - m) / sum; NaN/+inf rows propagate through l. */
             for (size_t j = 0; j < n_valid; j++) {
                 double z = softmax_z(xr, mr, j);
                 yr[j] = z == -HUGE_VAL ? 0.0f : (float)exp(z - l);
             }
-            for (size_t j = n_valid; j < N; j++) yr[j] = 0.0f;
+            for (size_t j = n_valid; j < N; j++)
+                yr[j] = 0.0f;
         }
         if (lse) lse[t] = (float)l;
     }
@@ -116,27 +125,33 @@ void kern_log_softmax_f32_ref(float *y, float *lse, const float *x, const float 
                               size_t mask_stride, size_t T, size_t N, size_t n_valid) {
     softmax_check(N, n_valid);
     for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * N;                             /* [N] */
+        const float *xr = x + t * N;                            /* [N] */
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
-        float *yr = y + t * N;                                   /* [N] */
+        float *yr = y + t * N;                                  /* [N] */
         double m;
         double l = softmax_row_stats(xr, mr, n_valid, &m);
         for (size_t j = 0; j < n_valid; j++) {
             double z = softmax_z(xr, mr, j);
             yr[j] = (m == -HUGE_VAL || z == -HUGE_VAL) ? -INFINITY : (float)(z - l);
         }
-        for (size_t j = n_valid; j < N; j++) yr[j] = -INFINITY;
+        for (size_t j = n_valid; j < N; j++)
+            yr[j] = -INFINITY;
         if (lse) lse[t] = (float)l;
     }
 }
 
 /* ---- rope ----------------------------------------------------------------------------- */
 
-void kern_rope_cos_sin(float *cs, float *sn, size_t i0, size_t n, int32_t pos,
+void kern_rope_inv_freq(double *f, size_t i0, size_t n, const kern_rope_cfg *cfg) {
+    for (size_t i = 0; i < n; i++)
+        f[i] = pow((double)cfg->freq_base, -2.0 * (double)(i0 + i) / (double)cfg->n_rot);
+}
+
+void kern_rope_cos_sin(float *cs, float *sn, const double *f, size_t n, int32_t pos,
                        const kern_rope_cfg *cfg, bool inverse) {
     double p = (double)pos * (double)cfg->freq_scale;
     for (size_t i = 0; i < n; i++) {
-        double th = p * pow((double)cfg->freq_base, -2.0 * (double)(i0 + i) / (double)cfg->n_rot);
+        double th = p * f[i];
         cs[i] = (float)cos(th);
         double s = sin(th);
         sn[i] = (float)(inverse ? -s : s);
@@ -172,7 +187,8 @@ void kern_rope_f32_ref(float *y, const float *x, size_t stride, const int32_t *p
                 yh[b] = (float)(xa * s + xb * c);
             }
             if (yh != xh)
-                for (size_t d = cfg->n_rot; d < D; d++) yh[d] = xh[d];
+                for (size_t d = cfg->n_rot; d < D; d++)
+                    yh[d] = xh[d];
         }
     }
 }
@@ -180,12 +196,19 @@ void kern_rope_f32_ref(float *y, const float *x, size_t stride, const int32_t *p
 /* ---- activations ---------------------------------------------------------------------- */
 
 void kern_exp_f32_ref(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)exp((double)x[i]);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)exp((double)x[i]);
+}
+
+/* The activations' formulas give -inf/inf = NaN at x = -inf; their limit there is -0, which
+ * the formula already yields for any x below -1e30, so inputs are clamped to -1e30. */
+static double act_in(float x) {
+    return x < -1e30f ? -1e30 : (double)x;
 }
 
 void kern_silu_f32_ref(float *y, const float *x, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        double v = (double)x[i];
+        double v = act_in(x[i]);
         y[i] = (float)(v / (1.0 + exp(-v)));
     }
 }
@@ -201,49 +224,59 @@ static double gelu_tanh_d(double v) {
 
 /* 0.5 x (1 + erf(x/sqrt2)) written with erfc so the x << 0 tail keeps its relative
  * accuracy (1 + erf cancels there). */
-static double gelu_erf_d(double v) { return 0.5 * v * erfc(-v * 0.7071067811865476); }
+static double gelu_erf_d(double v) {
+    return 0.5 * v * erfc(-v * 0.7071067811865476);
+}
 
 void kern_gelu_tanh_f32_ref(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)gelu_tanh_d((double)x[i]);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)gelu_tanh_d(act_in(x[i]));
 }
 
 void kern_gelu_erf_f32_ref(float *y, const float *x, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)gelu_erf_d((double)x[i]);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)gelu_erf_d(act_in(x[i]));
 }
 
 void kern_swiglu_f32_ref(float *y, const float *gate, const float *up, size_t n) {
     for (size_t i = 0; i < n; i++) {
-        double g = (double)gate[i];
+        double g = act_in(gate[i]);
         y[i] = (float)(g / (1.0 + exp(-g)) * (double)up[i]);
     }
 }
 
 void kern_geglu_f32_ref(float *y, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)(gelu_tanh_d((double)gate[i]) * (double)up[i]);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)(gelu_tanh_d(act_in(gate[i])) * (double)up[i]);
 }
 
 void kern_geglu_erf_f32_ref(float *y, const float *gate, const float *up, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = (float)(gelu_erf_d((double)gate[i]) * (double)up[i]);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)(gelu_erf_d(act_in(gate[i])) * (double)up[i]);
 }
 
 /* ---- elementwise ---------------------------------------------------------------------- */
 
 void kern_add_f32_ref(float *y, const float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = a[i] + b[i];
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] + b[i];
 }
 
 void kern_mul_f32_ref(float *y, const float *a, const float *b, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = a[i] * b[i];
+    for (size_t i = 0; i < n; i++)
+        y[i] = a[i] * b[i];
 }
 
 void kern_scale_f32_ref(float *y, const float *x, float s, size_t n) {
-    for (size_t i = 0; i < n; i++) y[i] = s * x[i];
+    for (size_t i = 0; i < n; i++)
+        y[i] = s * x[i];
 }
 
 void kern_axpy_f32_ref(float *y, float a, const float *x, size_t n) {
     /* The product of two f32 is exact in double: one rounding of the sum, like an FMA
      * (up to a rare double-rounding tie). */
-    for (size_t i = 0; i < n; i++) y[i] = (float)((double)y[i] + (double)a * (double)x[i]);
+    for (size_t i = 0; i < n; i++)
+        y[i] = (float)((double)y[i] + (double)a * (double)x[i]);
 }
 
 /* ---- selection ------------------------------------------------------------------------ */
@@ -312,7 +345,8 @@ static size_t topk_finish(float *vals, int32_t *idx, const float *x, size_t m) {
         topk_sift_down(x, idx, e - 1, 0);
     }
     if (vals)
-        for (size_t i = 0; i < m; i++) vals[i] = x[idx[i]];
+        for (size_t i = 0; i < m; i++)
+            vals[i] = x[idx[i]];
     return m;
 }
 

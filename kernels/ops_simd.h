@@ -28,7 +28,8 @@ static double SFX(sum_sq_f64)(const float *x, size_t n) {
         a1 = vdfmadd(hi, hi, a1);
     }
     double s = vdhsum(vdadd(a0, a1));
-    for (; i < n; i++) s += (double)x[i] * (double)x[i];
+    for (; i < n; i++)
+        s += (double)x[i] * (double)x[i];
     return s;
 }
 
@@ -41,7 +42,8 @@ static double SFX(sum_f64)(const float *x, size_t n) {
         a1 = vdadd(vcvthi(v), a1);
     }
     double s = vdhsum(vdadd(a0, a1));
-    for (; i < n; i++) s += (double)x[i];
+    for (; i < n; i++)
+        s += (double)x[i];
     return s;
 }
 
@@ -73,19 +75,22 @@ static void SFX(kern_rmsnorm_f32)(float *y, float *rstd, const float *x, const f
         vf rv = vset1(rf);
         size_t c = 0;
         if (w) {
-            for (; c + VW <= C; c += VW) vstore(yr + c, vmul(vmul(vload(xr + c), rv), vload(w + c)));
-            for (; c < C; c++) yr[c] = xr[c] * rf * w[c];
+            for (; c + VW <= C; c += VW)
+                vstore(yr + c, vmul(vmul(vload(xr + c), rv), vload(w + c)));
+            for (; c < C; c++)
+                yr[c] = xr[c] * rf * w[c];
         } else {
-            for (; c + VW <= C; c += VW) vstore(yr + c, vmul(vload(xr + c), rv));
-            for (; c < C; c++) yr[c] = xr[c] * rf;
+            for (; c + VW <= C; c += VW)
+                vstore(yr + c, vmul(vload(xr + c), rv));
+            for (; c < C; c++)
+                yr[c] = xr[c] * rf;
         }
         if (rstd) rstd[t] = rf;
     }
 }
 
 static void SFX(kern_layernorm_f32)(float *y, float *mean, float *rstd, const float *x,
-                                    const float *w, const float *b, size_t T, size_t C,
-                                    float eps) {
+                                    const float *w, const float *b, size_t T, size_t C, float eps) {
     RW_ASSERT(C > 0, "layernorm: C must be positive");
     for (size_t t = 0; t < T; t++) {
         const float *xr = x + t * C; /* [C] */
@@ -125,7 +130,8 @@ static inline vf SFX(sm_zv)(const float *xr, const float *mr, size_t j) {
 static float SFX(sm_max)(const float *xr, const float *mr, size_t n) {
     vf m = vset1(-INFINITY);
     size_t j = 0;
-    for (; j + VW <= n; j += VW) m = vmax(SFX(sm_zv)(xr, mr, j), m);
+    for (; j + VW <= n; j += VW)
+        m = vmax(SFX(sm_zv)(xr, mr, j), m);
     float mx = vhmax(m);
     for (; j < n; j++) {
         float z = SFX(sm_z)(xr, mr, j);
@@ -156,13 +162,12 @@ static void SFX(kern_softmax_f32)(float *y, float *lse, const float *x, const fl
                                   size_t mask_stride, size_t T, size_t N, size_t n_valid) {
     RW_ASSERT(n_valid <= N, "softmax: n_valid %zu > N %zu", n_valid, N);
     for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * N;                             /* [N] */
+        const float *xr = x + t * N;                            /* [N] */
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
-        float *yr = y + t * N;                                   /* [N] */
+        float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
-        if (mx == -INFINITY) {
-            for (size_t j = 0; j < N; j++) yr[j] = 0.0f;
-            if (lse) lse[t] = -INFINITY;
+        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+            kern_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
             continue;
         }
         float sum = SFX(sm_sumexp)(yr, xr, mr, n_valid, mx);
@@ -173,9 +178,12 @@ static void SFX(kern_softmax_f32)(float *y, float *lse, const float *x, const fl
         float inv = 1.0f / sum;
         vf iv = vset1(inv);
         size_t j = 0;
-        for (; j + VW <= n_valid; j += VW) vstore(yr + j, vmul(vload(yr + j), iv));
-        for (; j < n_valid; j++) yr[j] *= inv;
-        for (j = n_valid; j < N; j++) yr[j] = 0.0f;
+        for (; j + VW <= n_valid; j += VW)
+            vstore(yr + j, vmul(vload(yr + j), iv));
+        for (; j < n_valid; j++)
+            yr[j] *= inv;
+        for (j = n_valid; j < N; j++)
+            yr[j] = 0.0f;
         if (lse) lse[t] = mx + logf(sum);
     }
 }
@@ -184,12 +192,16 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
                                       size_t mask_stride, size_t T, size_t N, size_t n_valid) {
     RW_ASSERT(n_valid <= N, "softmax: n_valid %zu > N %zu", n_valid, N);
     for (size_t t = 0; t < T; t++) {
-        const float *xr = x + t * N;                             /* [N] */
+        const float *xr = x + t * N;                            /* [N] */
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
-        float *yr = y + t * N;                                   /* [N] */
+        float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
         float l = -INFINITY;
-        if (mx != -INFINITY) {
+        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+            kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
+            continue;
+        }
+        {
             l = mx + logf(SFX(sm_sumexp)(NULL, xr, mr, n_valid, mx));
             if (l != l) { /* NaN/+inf row: the reference keeps excluded entries at -inf */
                 kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
@@ -201,11 +213,11 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
             size_t j = 0;
             for (; j + VW <= n_valid; j += VW)
                 vstore(yr + j, vsub(vsub(SFX(sm_zv)(xr, mr, j), mv), lv));
-            for (; j < n_valid; j++) yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - (l - mx);
-        } else {
-            for (size_t j = 0; j < n_valid; j++) yr[j] = -INFINITY;
+            for (; j < n_valid; j++)
+                yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - (l - mx);
         }
-        for (size_t j = n_valid; j < N; j++) yr[j] = -INFINITY;
+        for (size_t j = n_valid; j < N; j++)
+            yr[j] = -INFINITY;
         if (lse) lse[t] = l;
     }
 }
@@ -220,13 +232,15 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
     RW_ASSERT(stride >= H * D, "rope: stride %zu < H*D %zu", stride, H * D);
     size_t half = cfg->n_rot / 2;
     float cs[KERN_ROPE_CHUNK], sn[KERN_ROPE_CHUNK];
+    double f[KERN_ROPE_CHUNK]; /* inverse frequencies of the chunk, shared by all tokens */
     /* NORMAL: element 2i+e pairs with its neighbour; cos/sin are spread to both lanes and
      * the sin of the even lane negated. NEOX: element i pairs with i + half. */
     float csd[2 * KERN_ROPE_CHUNK], snd[2 * KERN_ROPE_CHUNK];
-    for (size_t t = 0; t < T; t++) {
-        for (size_t i0 = 0; i0 < half; i0 += KERN_ROPE_CHUNK) {
-            size_t nc = half - i0 < KERN_ROPE_CHUNK ? half - i0 : KERN_ROPE_CHUNK;
-            kern_rope_cos_sin(cs, sn, i0, nc, pos[t], cfg, inverse);
+    for (size_t i0 = 0; i0 < half; i0 += KERN_ROPE_CHUNK) {
+        size_t nc = half - i0 < KERN_ROPE_CHUNK ? half - i0 : KERN_ROPE_CHUNK;
+        kern_rope_inv_freq(f, i0, nc, cfg);
+        for (size_t t = 0; t < T; t++) {
+            kern_rope_cos_sin(cs, sn, f, nc, pos[t], cfg, inverse);
             if (cfg->mode == KERN_ROPE_NORMAL) {
                 for (size_t i = 0; i < nc; i++) {
                     csd[2 * i] = csd[2 * i + 1] = cs[i];
@@ -243,7 +257,8 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
                     size_t n2 = 2 * nc, j = 0;
                     for (; j + VW <= n2; j += VW) {
                         vf v = vload(xs + j);
-                        vstore(ys + j, vfmadd(v, vload(csd + j), vmul(vswap_pairs(v), vload(snd + j))));
+                        vstore(ys + j,
+                               vfmadd(v, vload(csd + j), vmul(vswap_pairs(v), vload(snd + j))));
                     }
                     for (; j < n2; j += 2) {
                         float a = xs[j], b = xs[j + 1];
@@ -255,7 +270,8 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
                     float *ya = yh + i0, *yb = yh + i0 + half;
                     size_t j = 0;
                     for (; j + VW <= nc; j += VW) {
-                        vf a = vload(xa + j), b = vload(xb + j), c = vload(cs + j), s = vload(sn + j);
+                        vf a = vload(xa + j), b = vload(xb + j), c = vload(cs + j),
+                           s = vload(sn + j);
                         vstore(ya + j, vfnmadd(b, s, vmul(a, c)));
                         vstore(yb + j, vfmadd(a, s, vmul(b, c)));
                     }
@@ -267,11 +283,12 @@ static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const in
                 }
             }
         }
-        if (y != x && cfg->n_rot < D)
+    }
+    if (y != x && cfg->n_rot < D)
+        for (size_t t = 0; t < T; t++)
             for (size_t h = 0; h < H; h++)
                 for (size_t d = cfg->n_rot; d < D; d++)
                     y[t * stride + h * D + d] = x[t * stride + h * D + d];
-    }
 }
 
 /* ---- activations ---------------------------------------------------------------------- */
@@ -280,18 +297,43 @@ static inline vf SFX(v_sigmoid_mul)(vf x, vf g) { /* x / (1 + e^-g) */
     return vdiv(x, vadd(vset1(1.0f), vexp(vsub(vzero(), g))));
 }
 
-static inline vf SFX(v_silu)(vf x) { return SFX(v_sigmoid_mul)(x, x); }
+/* x clamped to >= -1e30 (NaN kept): the limit act(-inf) = -0 instead of -inf/inf. */
+static inline vf SFX(v_act_in)(vf x) {
+    return vmax(vset1(-1e30f), x);
+}
+
+/* x clamped to [-100, 100] (NaN kept) for the gate of gelu: beyond it the gate is exactly
+ * 0 or 1 in f32, and inside it no intermediate overflows (inf - inf would give NaN). */
+static inline vf SFX(v_gate_in)(vf x) {
+    return vmax(vset1(-100.0f), vmin(vset1(100.0f), x));
+}
+
+static inline vf SFX(v_silu)(vf x) {
+    x = SFX(v_act_in)(x);
+    return SFX(v_sigmoid_mul)(x, x);
+}
 
 static inline vf SFX(v_gelu_tanh)(vf x) {
-    /* 2u = 2 sqrt(2/pi) (x + 0.044715 x^3) */
-    vf x2 = vmul(x, x);
-    vf u2 = vmul(vmul(x, vset1(1.5957691216057308f)), vfmadd(x2, vset1(0.044715f), vset1(1.0f)));
-    return SFX(v_sigmoid_mul)(x, u2);
+    /* x / (1 + e^(-2u)), 2u = c1 x + c3 x^3. The exponent reaches ~90 before the result
+     * underflows, so an f32 rounding of it alone would cost up to 4e-6 relative: 2u is
+     * formed in double and split as hi + lo (both f32), e^(-2u) = e^(-hi) (1 - lo). */
+    vf xn = SFX(v_act_in)(x);
+    x = SFX(v_gate_in)(x);
+    const vd c1 = vdset1(1.5957691216057308), c3 = vdset1(0.07135481627260025);
+    vd xl = vcvtlo(x), xh = vcvthi(x);
+    vd al = vdmul(xl, vdfmadd(vdmul(xl, xl), c3, c1));
+    vd ah = vdmul(xh, vdfmadd(vdmul(xh, xh), c3, c1));
+    vf hi = vcvt_pd2(al, ah);
+    vf lo = vcvt_pd2(vdsub(al, vcvtlo(hi)), vdsub(ah, vcvthi(hi)));
+    vf e = vmul(vexp(vsub(vzero(), hi)), vsub(vset1(1.0f), lo));
+    return vdiv(xn, vadd(vset1(1.0f), e));
 }
 
 static inline vf SFX(v_gelu_erf)(vf x) {
     /* Phi(x) = 0.5 erfc(-x/sqrt2): with u = |x|/sqrt2, Phi = h for x < 0 and 1 - h else,
      * h = 0.5 erfc(u). */
+    vf xn = SFX(v_act_in)(x);
+    x = SFX(v_gate_in)(x);
     vf u = vmul(vmax(vsub(vzero(), x), x), vset1(0.70710678118654752f));
     vf t = vdiv(vset1(1.0f), vfmadd(u, vset1(0.5f), vset1(1.0f)));
     vf p = vset1(0.17087277f);
@@ -304,31 +346,39 @@ static inline vf SFX(v_gelu_erf)(vf x) {
     p = vfmadd(p, t, vset1(0.37409196f));
     p = vfmadd(p, t, vset1(1.00002368f));
     p = vfmadd(p, t, vset1(-1.26551223f));
-    vf h = vmul(vmul(t, vset1(0.5f)), vexp(vfnmadd(u, u, p)));
-    return vmul(x, vsel_neg(x, h, vsub(vset1(1.0f), h)));
+    /* e^(-u^2 + p) with u^2 = x^2/2 taken exactly: x^2 = sh + sl (FMA split), then
+     * e^(-sh/2) e^(p - sl/2); rounding u^2 itself would cost up to 1e-5 relative. */
+    vf sh = vmul(x, x), sl = vfmsub(x, x, sh);
+    vf e = vmul(vexp(vmul(sh, vset1(-0.5f))), vexp(vfnmadd(sl, vset1(0.5f), p)));
+    vf h = vmul(vmul(t, vset1(0.5f)), e);
+    return vmul(xn, vsel_neg(x, h, vsub(vset1(1.0f), h)));
 }
 
 static void SFX(kern_exp_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vexp(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vexp(vload(x + i)));
     kern_exp_f32_ref(y + i, x + i, n - i);
 }
 
 static void SFX(kern_silu_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, SFX(v_silu)(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, SFX(v_silu)(vload(x + i)));
     kern_silu_f32_ref(y + i, x + i, n - i);
 }
 
 static void SFX(kern_gelu_tanh_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, SFX(v_gelu_tanh)(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, SFX(v_gelu_tanh)(vload(x + i)));
     kern_gelu_tanh_f32_ref(y + i, x + i, n - i);
 }
 
 static void SFX(kern_gelu_erf_f32)(float *y, const float *x, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, SFX(v_gelu_erf)(vload(x + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, SFX(v_gelu_erf)(vload(x + i)));
     kern_gelu_erf_f32_ref(y + i, x + i, n - i);
 }
 
@@ -357,27 +407,34 @@ static void SFX(kern_geglu_erf_f32)(float *y, const float *gate, const float *up
 
 static void SFX(kern_add_f32)(float *y, const float *a, const float *b, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vadd(vload(a + i), vload(b + i)));
-    for (; i < n; i++) y[i] = a[i] + b[i];
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vadd(vload(a + i), vload(b + i)));
+    for (; i < n; i++)
+        y[i] = a[i] + b[i];
 }
 
 static void SFX(kern_mul_f32)(float *y, const float *a, const float *b, size_t n) {
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vmul(vload(a + i), vload(b + i)));
-    for (; i < n; i++) y[i] = a[i] * b[i];
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vmul(vload(a + i), vload(b + i)));
+    for (; i < n; i++)
+        y[i] = a[i] * b[i];
 }
 
 static void SFX(kern_scale_f32)(float *y, const float *x, float s, size_t n) {
     vf sv = vset1(s);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vmul(sv, vload(x + i)));
-    for (; i < n; i++) y[i] = s * x[i];
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vmul(sv, vload(x + i)));
+    for (; i < n; i++)
+        y[i] = s * x[i];
 }
 
 static void SFX(kern_axpy_f32)(float *y, float a, const float *x, size_t n) {
     vf av = vset1(a);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) vstore(y + i, vfmadd(av, vload(x + i), vload(y + i)));
+    for (; i + VW <= n; i += VW)
+        vstore(y + i, vfmadd(av, vload(x + i), vload(y + i)));
     kern_axpy_f32_ref(y + i, a, x + i, n - i);
 }
 
@@ -387,7 +444,8 @@ static size_t SFX(kern_argmax_f32)(const float *x, size_t n) {
     /* Pass 1: the maximum (NaN ignored). Pass 2: its first index. */
     vf m = vset1(-INFINITY);
     size_t i = 0;
-    for (; i + VW <= n; i += VW) m = vmax(vload(x + i), m);
+    for (; i + VW <= n; i += VW)
+        m = vmax(vload(x + i), m);
     float mx = vhmax(m);
     for (; i < n; i++)
         if (x[i] > mx) mx = x[i];
@@ -401,7 +459,8 @@ static size_t SFX(kern_argmax_f32)(const float *x, size_t n) {
 }
 
 static size_t SFX(topk_skip)(const float *x, size_t i, size_t n, float thr) {
-    while (i + VW <= n && !vany_gt(vload(x + i), thr)) i += VW;
+    while (i + VW <= n && !vany_gt(vload(x + i), thr))
+        i += VW;
     return i;
 }
 

@@ -26,6 +26,7 @@ typedef __m256d vd;
 #define vdiv(a, b) _mm256_div_ps((a), (b))
 #define vfmadd(a, b, c) _mm256_fmadd_ps((a), (b), (c))   /* a*b + c */
 #define vfnmadd(a, b, c) _mm256_fnmadd_ps((a), (b), (c)) /* c - a*b */
+#define vfmsub(a, b, c) _mm256_fmsub_ps((a), (b), (c))   /* a*b - c */
 /* vmax/vmin return b when either is NaN (x86 semantics): callers put the running value in
  * b to skip NaN, or the input in b to propagate it. */
 #define vmax(a, b) _mm256_max_ps((a), (b))
@@ -37,6 +38,13 @@ typedef __m256d vd;
 #define vcvthi(x) _mm256_cvtps_pd(_mm256_extractf128_ps((x), 1))
 #define vdset1(s) _mm256_set1_pd(s)
 #define vdsub(a, b) _mm256_sub_pd((a), (b))
+#define vdmul(a, b) _mm256_mul_pd((a), (b))
+
+/* Rounds two double vectors (lanes 0-3, 4-7) back to one float vector. */
+static inline vf vcvt_pd2(vd lo, vd hi) {
+    return _mm256_insertf128_ps(_mm256_castps128_ps256(_mm256_cvtpd_ps(lo)), _mm256_cvtpd_ps(hi),
+                                1);
+}
 
 static inline float vhsum(vf x) {
     __m128 s = _mm_add_ps(_mm256_castps256_ps128(x), _mm256_extractf128_ps(x, 1));
@@ -61,7 +69,9 @@ static inline double vdhsum(vd x) {
 }
 
 /* a where x has its sign bit set, else b. */
-static inline vf vsel_neg(vf x, vf a, vf b) { return _mm256_blendv_ps(b, a, x); }
+static inline vf vsel_neg(vf x, vf a, vf b) {
+    return _mm256_blendv_ps(b, a, x);
+}
 
 /* x + m, or -inf where m == -inf (whatever x holds). */
 static inline vf vmasked_add(vf x, vf m) {
@@ -80,7 +90,9 @@ static inline unsigned vmask_eq(vf x, float s) {
 }
 
 /* Swaps lanes (2i, 2i+1): the partner of each element in the NORMAL rope layout. */
-static inline vf vswap_pairs(vf x) { return _mm256_permute_ps(x, 0xB1); }
+static inline vf vswap_pairs(vf x) {
+    return _mm256_permute_ps(x, 0xB1);
+}
 
 static inline vf vexp(vf x) {
     const vf log2e = vset1(1.44269504088896341f);

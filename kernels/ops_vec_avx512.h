@@ -22,6 +22,7 @@ typedef __m512d vd;
 #define vdiv(a, b) _mm512_div_ps((a), (b))
 #define vfmadd(a, b, c) _mm512_fmadd_ps((a), (b), (c))
 #define vfnmadd(a, b, c) _mm512_fnmadd_ps((a), (b), (c))
+#define vfmsub(a, b, c) _mm512_fmsub_ps((a), (b), (c))
 #define vmax(a, b) _mm512_max_ps((a), (b))
 #define vmin(a, b) _mm512_min_ps((a), (b))
 #define vdzero() _mm512_setzero_pd()
@@ -31,6 +32,11 @@ typedef __m512d vd;
 #define vcvthi(x) _mm512_cvtps_pd(_mm512_extractf32x8_ps((x), 1))
 #define vdset1(s) _mm512_set1_pd(s)
 #define vdsub(a, b) _mm512_sub_pd((a), (b))
+#define vdmul(a, b) _mm512_mul_pd((a), (b))
+
+static inline vf vcvt_pd2(vd lo, vd hi) {
+    return _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtpd_ps(lo)), _mm512_cvtpd_ps(hi), 1);
+}
 
 static inline float vhsum(vf x) {
     __m256 h = _mm256_add_ps(_mm512_castps512_ps256(x), _mm512_extractf32x8_ps(x, 1));
@@ -74,7 +80,9 @@ static inline unsigned vmask_eq(vf x, float s) {
     return (unsigned)_mm512_cmp_ps_mask(x, _mm512_set1_ps(s), _CMP_EQ_OQ);
 }
 
-static inline vf vswap_pairs(vf x) { return _mm512_permute_ps(x, 0xB1); }
+static inline vf vswap_pairs(vf x) {
+    return _mm512_permute_ps(x, 0xB1);
+}
 
 static inline vf vexp(vf x) {
     const vf log2e = vset1(1.44269504088896341f);
