@@ -122,8 +122,17 @@ rw_tensor *infer_decoder_hidden(infer_ctx *ctx, const infer_model *m, infer_kv_c
     const int64_t p0 = kv ? kv->n_past : 0;
     for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)(p0 + t);
     rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, T);
-    for (int64_t il = 0; il < m->hp.n_layer; il++)
-        x = infer_decoder_layer(ctx, m, il, x, pos, kv);
+    for (int64_t il = 0; il < m->hp.n_layer; il++) {
+        const size_t mark = infer_mark(ctx);
+        rw_tensor *y = infer_decoder_layer(ctx, m, il, x, pos, kv);
+        if (y && !ctx->tape) {
+            /* inference: keep only the residual stream (x is dead once y exists) */
+            memcpy(x->data, y->data, rw_tensor_nbytes(y));
+            infer_rollback(ctx, mark);
+            y = x;
+        }
+        x = y;
+    }
     if (x && kv) kv->n_past += T;
     return x;
 }
@@ -192,7 +201,16 @@ rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int3
     x = infer_op_add(ctx, x, infer_op_embed(ctx, m->pos_embd, pos, total));
     if (m->type_embd) x = infer_op_add(ctx, x, infer_op_embed(ctx, m->type_embd, types, total));
     x = infer_op_layernorm(ctx, x, m->embd_norm, m->embd_norm_b, m->hp.norm_eps);
-    for (int64_t il = 0; il < m->hp.n_layer; il++) x = infer_encoder_layer(ctx, m, il, x, lens, n_seq);
+    for (int64_t il = 0; il < m->hp.n_layer; il++) {
+        const size_t mark = infer_mark(ctx);
+        rw_tensor *y = infer_encoder_layer(ctx, m, il, x, lens, n_seq);
+        if (y && !ctx->tape) {
+            memcpy(x->data, y->data, rw_tensor_nbytes(y));
+            infer_rollback(ctx, mark);
+            y = x;
+        }
+        x = y;
+    }
     return x;
 }
 

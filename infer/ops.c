@@ -40,6 +40,11 @@ void *infer_scratch(infer_ctx *ctx, size_t n) {
     return p;
 }
 
+void infer_rollback(infer_ctx *ctx, size_t mark) {
+    RW_ASSERT(!ctx->tape && mark <= ctx->arena->used, "rollback with a tape or past the end");
+    ctx->arena->used = mark;
+}
+
 rw_tensor *infer_new(infer_ctx *ctx, rw_dtype type, int n_dims, const int64_t *ne) {
     if (ctx->status != RW_OK) return NULL;
     rw_tensor *t = rw_arena_alloc(ctx->arena, sizeof(rw_tensor), 16);

@@ -56,6 +56,10 @@ rw_tensor *infer_zeros_2d(infer_ctx *ctx, int64_t c, int64_t t);
 /* A view of rows [t0, t0+n) of a contiguous {C, T} f32 tensor (shares data; recorded as
  * RW_OP_RESHAPE with i[0] = t0 so backward can route the gradient). */
 rw_tensor *infer_rows(infer_ctx *ctx, rw_tensor *x, int64_t t0, int64_t n);
+/* Arena position, and rollback to it (inference only: everything allocated after the mark
+ * is forgotten; never use with a tape, whose records point into the arena). */
+static inline size_t infer_mark(const infer_ctx *ctx) { return ctx->arena->used; }
+void infer_rollback(infer_ctx *ctx, size_t mark);
 /* Bytes from the arena for op scratch (64-aligned); NULL + ctx error when full. */
 void *infer_scratch(infer_ctx *ctx, size_t n);
 
