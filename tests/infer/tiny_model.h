@@ -12,14 +12,14 @@
 
 enum { TINY_C = 32, TINY_H = 2, TINY_HKV = 1, TINY_FF = 64, TINY_V = 64, TINY_L = 1 };
 
-static float *tiny_rand(rw_rng *r, size_t n, double sd, double mean) {
+static inline float *tiny_rand(rw_rng *r, size_t n, double sd, double mean) {
     float *p = malloc(n * sizeof(float));
     for (size_t i = 0; i < n; i++) p[i] = (float)(mean + sd * rw_rng_normal(r));
     return p;
 }
 
 /* Writes a llama model (F32, untied output) to path; returns 0 on success. */
-static int tiny_llama_write(const char *path, uint64_t seed) {
+static inline int tiny_llama_write(const char *path, uint64_t seed) {
     rw_rng r;
     rw_rng_seed(&r, seed);
     infer_gguf_writer *w = NULL;
@@ -75,7 +75,7 @@ typedef struct tiny_pair {
 } tiny_pair;
 
 /* Writes an adapter with the given pairs (random f32 A and B) and metadata. */
-static int tiny_lora_write(const char *path, const char *arch, const char *gtype, float alpha,
+static inline int tiny_lora_write(const char *path, const char *arch, const char *gtype, float alpha,
                            const tiny_pair *pairs, int n, uint64_t seed, const char *bad_name) {
     rw_rng r;
     rw_rng_seed(&r, seed);
