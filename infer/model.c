@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "kernels/matmul.h"
 #include "kernels/quant.h"
 
 static const char *const ARCH_NAMES[INFER_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "bert"};
@@ -294,3 +295,32 @@ rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor
     }
     return y;
 }
+
+static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+
+static size_t scratch_for(const rw_tensor *w, int64_t M, int nth, bool f32act) {
+    if (!w) return 0;
+    size_t s = max_size(kern_matmul_scratch_bytes(w->type, w->ne[1], w->ne[0], M, nth),
+                        kern_matvec_scratch_bytes(w->type, w->ne[0]));
+    if (f32act)
+        s = max_size(s, (size_t)(256 * w->ne[0] + 256 * M) * 4 +
+                            kern_matmul_scratch_bytes(RW_DTYPE_F32, 256, w->ne[0], M, nth) + 256);
+    return s;
+}
+
+size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int nth, bool f32act) {
+    const infer_hparams *hp = &m->hp;
+    const int64_t C = hp->n_embd, HD = hp->n_head * hp->head_dim,
+                  KVD = hp->n_head_kv * hp->head_dim, FF = hp->n_ff;
+    size_t per_tok = (size_t)(8 * C + 4 * HD + 6 * KVD + 4 * FF + 2 * hp->n_head) * 4;
+    size_t sc = 0;
+    const infer_layer *L = &m->layers[0];
+    const infer_linear *ls[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    for (int i = 0; i < 7; i++) {
+        sc = max_size(sc, scratch_for(ls[i]->w, T, nth, f32act));
+        for (int k = 0; k < ls[i]->n_lora; k++) sc += (size_t)(ls[i]->lora[k].a->ne[1] * T) * 16;
+    }
+    sc = max_size(sc, scratch_for(m->output.w, 1, nth, f32act));
+    return (size_t)T * per_tok * 2 + sc + (size_t)hp->n_vocab * 8 + ((size_t)8 << 20);
+}
+

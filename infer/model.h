@@ -105,6 +105,11 @@ infer_linear *infer_model_linear(infer_model *m, const char *name);
 /* Bytes of all weight tensors (for the weight-streaming bound). */
 uint64_t infer_model_weight_bytes(const infer_model *m);
 
+/* Step-arena bytes that an inference forward (no tape) of T tokens needs: the residual
+ * stream, one layer's activations (layers roll the arena back), matmul scratch of the
+ * largest weight at M = T and the logits row. */
+size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int n_threads, bool f32_act);
+
 /* y{n_out,T} = W x + b + sum_i s_i B_i (A_i x) for x{n_in,T}. */
 rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor *x);
 
