@@ -127,6 +127,19 @@ rw_status infer_logprobs_after(infer_session *s, const int32_t *prompt, int64_t 
     return RW_OK;
 }
 
+rw_status infer_yes_no_score(infer_session *s, const int32_t *prompt, int64_t n_prompt,
+                             int32_t yes_id, int32_t no_id, double *score, float *logprobs,
+                             rw_err *err) {
+    int32_t cand[2] = {yes_id, no_id};
+    float lp[2];
+    rw_status st = infer_logprobs_after(s, prompt, n_prompt, cand, 2, lp, err);
+    if (st != RW_OK) return st;
+    /* p_y / (p_y + p_n) = 1 / (1 + exp(lp_n - lp_y)), stable for very negative log-probs */
+    *score = 1.0 / (1.0 + exp((double)lp[1] - (double)lp[0]));
+    if (logprobs) memcpy(logprobs, lp, sizeof(lp));
+    return RW_OK;
+}
+
 rw_status infer_continuation_logprob(infer_session *s, const int32_t *prompt, int64_t n_prompt,
                                      const int32_t *cont, int64_t n_cont, double *out,
                                      rw_err *err) {

@@ -62,6 +62,12 @@ rw_status infer_continuation_logprob(infer_session *s, const int32_t *prompt, in
                                      const int32_t *cont, int64_t n_cont, double *out,
                                      rw_err *err);
 
+/* Critic score p(yes) / (p(yes) + p(no)) at the position after `prompt` (session reset
+ * first); logprobs[2] (may be NULL) receives log p(yes), log p(no). */
+rw_status infer_yes_no_score(infer_session *s, const int32_t *prompt, int64_t n_prompt,
+                             int32_t yes_id, int32_t no_id, double *score, float *logprobs,
+                             rw_err *err);
+
 /* ---- sampling ------------------------------------------------------------------------ */
 typedef struct infer_sampler_cfg {
     float temp;  /* <= 0: greedy */

@@ -13,6 +13,7 @@
 #include "core/arena.h"
 #include "infer/generate.h"
 #include "infer/model.h"
+#include "infer/tokenizer.h"
 #include "rw_test.h"
 #include "tiny_model.h"
 
@@ -205,11 +206,65 @@ static void test_cli_json(void **state) {
     free(out);
 }
 
+/* rag-score: p(yes)/(p(yes)+p(no)) from a full forward + naive log-softmax computed here. */
+static void test_cli_score(void **state) {
+    (void)state;
+    char mp[1024], bin[1024], cmd[4096], in[1024];
+    if (!rw_test_shared_path("refs/models/qwen3-tiny-q8_0.gguf", mp, sizeof(mp))) skip();
+    snprintf(in, sizeof(in), "%s/pairs.tsv", rw_test_tmpdir());
+    FILE *f = fopen(in, "w");
+    fprintf(f, "what boils water\theat boils water\n{\"query\":\"cats\",\"document\":\"dogs\"}\n");
+    fclose(f);
+    snprintf(cmd, sizeof(cmd), "%s '%s' '%s' --template 'Q: {query} D: {document} A:' "
+             "--yes-id 9693 --no-id 2152 --f32 --threads 2",
+             rw_test_bin("rag-score", bin, sizeof(bin)), mp, in);
+    char *out = NULL;
+    assert_int_equal(rw_test_run(cmd, &out), 0);
+    infer_model *m = NULL;
+    infer_tokenizer *tok = NULL;
+    assert_int_equal(infer_model_load(mp, &m, NULL), RW_OK);
+    assert_int_equal(infer_tokenizer_load(mp, &tok, NULL), RW_OK);
+    const char *prompts[2] = {"Q: what boils water D: heat boils water A:", "Q: cats D: dogs A:"};
+    char *line = out;
+    rw_arena ar;
+    assert_int_equal(rw_arena_init(&ar, 64u << 20, NULL), RW_OK);
+    for (int i = 0; i < 2; i++) {
+        infer_tok_ids ids = {0};
+        assert_int_equal(infer_tokenize(tok, prompts[i], strlen(prompts[i]), INFER_TOK_ADD_SPECIAL,
+                                        &ids, NULL), RW_OK);
+        rw_arena_reset(&ar);
+        infer_ctx ctx;
+        infer_ctx_init(&ctx, &ar, NULL, NULL);
+        ctx.f32_activations = true;
+        rw_tensor *lg = infer_decoder_forward(&ctx, m, NULL, ids.v, (int64_t)ids.n, false);
+        assert_non_null(lg);
+        double ly = naive_logsoftmax(lg->data, (int)m->hp.n_vocab, 9693);
+        double ln = naive_logsoftmax(lg->data, (int)m->hp.n_vocab, 2152);
+        double want = exp(ly) / (exp(ly) + exp(ln));
+        char *nl = strchr(line, '\n');
+        assert_non_null(nl);
+        *nl = 0;
+        json_t *o = json_loads(line, 0, NULL);
+        assert_non_null(o);
+        assert_int_equal(json_integer_value(json_object_get(o, "index")), i);
+        assert_true(fabs(json_number_value(json_object_get(o, "score")) - want) < 1e-4);
+        assert_true(fabs(json_number_value(json_object_get(o, "logprob_yes")) - ly) < 1e-4);
+        json_decref(o);
+        infer_tok_ids_deinit(&ids);
+        line = nl + 1;
+    }
+    rw_arena_deinit(&ar);
+    infer_tokenizer_destroy(tok);
+    infer_model_destroy(m);
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_matches_full_forward),
         cmocka_unit_test(test_sampler),
         cmocka_unit_test(test_cli_json),
+        cmocka_unit_test(test_cli_score),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
