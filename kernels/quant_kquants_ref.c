@@ -7,7 +7,11 @@
  * quantized to 6 (Q4_K/Q5_K) or 8 (Q6_K) bits, then every element re-rounded against the
  * stored scales. Operation order is kept expression by expression: the f32 results (and so
  * the bytes) depend on it. This file must be compiled without FMA contraction (baseline
- * x86-64 flags, -std=c11), as the default build does.
+ * x86-64 flags, -std=c11), as the default build does: the result is then the exact C
+ * semantics of ggml's reference. A llama.cpp built with -march=native lets gcc contract
+ * a*b+c into FMAs, which moves ~7% of Q4_K blocks by one level (checked: this same source
+ * built with gcc -O2 -march=native -ffp-contract=fast reproduces bert-tiny-q4_k_m.gguf's
+ * Q4_K tensors bit for bit). See docs/kernels.md.
  * Q8_K (activations only): x ~ d * q with q in -127..127, d = max|x| / 127 signed so that
  * the element of largest magnitude maps to -127. */
 #include "kernels/quant_internal.h"
