@@ -72,8 +72,8 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
         k = infer_op_reshape_2d(ctx, infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, k, D, Hkv * T),
                                                       L->k_norm, hp->norm_eps), Hkv * D, T);
     }
-    q = infer_op_rope(ctx, q, H, D, pos, &hp->rope);
-    k = infer_op_rope(ctx, k, Hkv, D, pos, &hp->rope);
+    q = infer_op_rope(ctx, q, H, D, pos, &hp->rope, m->rope_freqs);
+    k = infer_op_rope(ctx, k, Hkv, D, pos, &hp->rope, m->rope_freqs);
     if (!q || !k || !v) return NULL;
 
     infer_attn_cfg ac = {.n_head = H, .n_head_kv = Hkv, .head_dim = D,

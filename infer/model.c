@@ -186,6 +186,8 @@ static rw_status load_tensors(infer_model *m, rw_err *err) {
         TRY(tensor(m, "token_embd_norm.bias", C, -1, true, &m->embd_norm_b, err));
     } else {
         TRY(tensor(m, "output_norm.weight", C, -1, true, &m->out_norm, err));
+        TRY(tensor(m, "rope_freqs.weight", (int64_t)hp->rope.n_rot / 2, -1, false, &m->rope_freqs,
+                   err));
         memset(&m->output, 0, sizeof(m->output));
         TRY(tensor(m, "output.weight", C, hp->n_vocab, false, &m->output.w, err));
     }

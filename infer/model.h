@@ -90,6 +90,7 @@ typedef struct infer_model {
     rw_tensor *type_embd;     /* bert {C, n_types} */
     rw_tensor *embd_norm, *embd_norm_b; /* bert */
     rw_tensor *out_norm;      /* decoders */
+    rw_tensor *rope_freqs;    /* decoders, optional {n_rot/2}: Llama 3 rope frequency factors */
     infer_linear output;      /* logits; w == tok_embd when tied */
     infer_layer *layers;      /* owned [n_layer] */
 } infer_model;
