@@ -225,11 +225,15 @@ fail:
     return st;
 }
 
-rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
+rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out,
+                                rw_err *err) {
     rw_status st;
     infer_model *m = rw_calloc(1, sizeof(*m));
-    if (!m) return rw_err_set(err, RW_E_NOMEM, "model");
-    TRY(infer_gguf_open(path, &m->gguf, err));
+    if (!m) {
+        infer_gguf_close(g);
+        return rw_err_set(err, RW_E_NOMEM, "model");
+    }
+    m->gguf = g;
     infer_gguf_str s;
     TRY(infer_gguf_get_str(m->gguf, "general.architecture", &s, err));
     infer_gguf_str gt;
@@ -265,9 +269,19 @@ rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
     *out = m;
     return RW_OK;
 fail:
-    rw_err_prefix(err, "%s: ", path);
+    rw_err_prefix(err, "%s: ", label ? label : "model");
     infer_model_destroy(m);
     return st;
+}
+
+rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
+    infer_gguf *g = NULL;
+    rw_status st = infer_gguf_open(path, &g, err);
+    if (st != RW_OK) {
+        rw_err_prefix(err, "%s: ", path);
+        return st;
+    }
+    return infer_model_open_gguf(g, path, out, err);
 }
 
 infer_linear *infer_model_linear(infer_model *m, const char *name) {

@@ -98,6 +98,10 @@ typedef struct infer_model {
 /* Opens and validates path. RW_E_UNSUPPORTED for an unknown architecture or tensor type,
  * RW_E_FORMAT / RW_E_NOTFOUND naming the key or tensor that is wrong or missing. */
 rw_status infer_model_load(const char *path, infer_model **out, rw_err *err);
+/* The same over an already open GGUF; takes ownership of g (closed on failure too). label
+ * prefixes error messages (the path). */
+rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out,
+                                rw_err *err);
 void infer_model_destroy(infer_model *m);
 const char *infer_arch_name(infer_arch a);
 /* The linear layer whose weight is the GGUF tensor `name` (e.g. "blk.0.attn_q.weight"),
