@@ -195,10 +195,15 @@ int main(int argc, char **argv) {
                     stopped = true;
                 }
             }
-            if (!o.json && text_len > printed) {
-                fwrite(text + printed, 1, text_len - printed, stdout);
+            /* stream, holding back what could still become the start of a stop string */
+            size_t hold = 0;
+            for (int k = 0; k < o.n_stop && !stopped; k++)
+                if (strlen(o.stop[k]) - 1 > hold) hold = strlen(o.stop[k]) - 1;
+            size_t safe = text_len > hold ? text_len - hold : 0;
+            if (!o.json && safe > printed) {
+                fwrite(text + printed, 1, safe - printed, stdout);
                 fflush(stdout);
-                printed = text_len;
+                printed = safe;
             }
         }
         if (stopped || g + 1 == o.n_predict) break;
@@ -223,6 +228,7 @@ int main(int argc, char **argv) {
         free(out);
         json_decref(j);
     } else {
+        if (text_len > printed) fwrite(text + printed, 1, text_len - printed, stdout);
         putchar('\n');
     }
     rc = 0;
