@@ -33,6 +33,7 @@ typedef enum infer_arch {
     INFER_ARCH_QWEN2,
     INFER_ARCH_QWEN3,
     INFER_ARCH_BERT,
+    INFER_ARCH_GEMMA3,
     INFER_ARCH_COUNT
 } infer_arch;
 
@@ -52,6 +53,11 @@ typedef struct infer_hparams {
     bool tied_output;   /* logits use token_embd (no output.weight) */
     infer_pooling pooling; /* encoders: from <arch>.pooling_type (default mean) */
     int64_t n_pos;      /* bert: learned positions */
+    float attn_scale;   /* q.k scale: 1/sqrt(head_dim) (gemma3 27B: 1/sqrt(n_embd/n_head)) */
+    float embd_scale;   /* input embedding multiplier (gemma3: sqrt(n_embd)), else 1 */
+    int64_t n_swa;      /* gemma3: sliding window of local layers (0: none) */
+    int swa_pattern;    /* gemma3: layer il is local when il % pattern < pattern - 1 */
+    float rope_base_swa; /* rope base of local layers (gemma3: 10000) */
 } infer_hparams;
 
 enum { INFER_MAX_LORA = 8 };
@@ -73,7 +79,8 @@ typedef struct infer_layer {
     /* decoder: attn_norm, ffn_norm (rms, no bias); bert: attn_output_norm, layer_output_norm */
     rw_tensor *attn_norm, *attn_norm_b;
     rw_tensor *ffn_norm, *ffn_norm_b;
-    rw_tensor *q_norm, *k_norm; /* qwen3: per-head rms weights {head_dim} */
+    rw_tensor *q_norm, *k_norm; /* qwen3, gemma3: per-head rms weights {head_dim} */
+    rw_tensor *post_attn_norm, *post_ffn_norm; /* gemma3: rms after attention / FFN */
     infer_linear q, k, v, o;
     infer_linear gate, up, down; /* gate.w NULL for bert (GELU FFN) */
 } infer_layer;

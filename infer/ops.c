@@ -443,6 +443,16 @@ rw_tensor *infer_op_attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_ten
     a.causal = cfg->causal;
     a.pos0 = (size_t)cfg->pos0;
     a.n_valid = (size_t)(cfg->n_valid > 0 && cfg->n_valid < S ? cfg->n_valid : S);
+    if (cfg->window > 0 && cfg->window < S) {
+        RW_ASSERT(cfg->n_seq == 0, "attention: sliding window with a packed batch");
+        float *mask = infer_scratch(ctx, (size_t)(T * S) * sizeof(float));
+        if (!mask) return NULL;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < S; j++)
+                mask[t * S + j] = cfg->pos0 + t - j >= cfg->window ? -INFINITY : 0.0f;
+        a.add = mask;
+        a.add_stride = (size_t)S;
+    }
     if (cfg->n_seq > 0) {
         RW_ASSERT(T == S, "attention: packed batch needs T == S");
         int64_t off = 0;
@@ -468,9 +478,10 @@ rw_tensor *infer_op_attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_ten
         float f[RW_TAPE_NF] = {cfg->scale, 0, 0, 0};
         int32_t iv[RW_TAPE_NI] = {(int32_t)H, (int32_t)Hkv, (int32_t)D,
                                   (int32_t)(cfg->causal ? 1 : 0)};
-        /* saved: lse[T*H] (f32), then int64 pos0, n_valid, n_seq, then int32 seq_lens[n_seq] */
+        /* saved: lse[T*H] (f32), then int64 pos0, n_valid, n_seq, window, then int32
+         * seq_lens[n_seq] */
         size_t len = (size_t)(T * H) * sizeof(float);
-        int64_t extra[3] = {cfg->pos0, (int64_t)a.n_valid, cfg->n_seq};
+        int64_t extra[4] = {cfg->pos0, (int64_t)a.n_valid, cfg->n_seq, cfg->window};
         size_t ls = (size_t)cfg->n_seq * sizeof(int32_t);
         unsigned char *s = infer_scratch(ctx, len + sizeof(extra) + ls);
         if (!s) return NULL;

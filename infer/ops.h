@@ -105,6 +105,9 @@ typedef struct infer_attn_cfg {
      * n_valid are then ignored (causal still applies per sequence from position 0). */
     const int32_t *seq_lens;
     int64_t n_seq;
+    /* Sliding window (gemma3 local layers): > 0 hides key s from query t when
+     * (pos0 + t) - s >= window. Not combined with packed batches. */
+    int64_t window;
 } infer_attn_cfg;
 /* q{H*D, T}, k{Hkv*D, S}, v{Hkv*D, S} -> out{H*D, T}. Saves lse[T*H] for backward. */
 rw_tensor *infer_op_attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_tensor *v,

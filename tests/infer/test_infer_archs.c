@@ -1,7 +1,9 @@
 /* Architecture variants the shared refs do not cover, against a naive float64 decoder written
  * here from the GGUF tensors (no infer/ code in the reference path): qwen2 (q/k/v biases,
  * NEOX rope, tied output), qwen3 (per-head q/k RMSNorm, explicit key_length != n_embd/H),
- * llama with Llama 3 rope frequency factors and partial rotary dims, GQA ratios 1 and 4. */
+ * llama with Llama 3 rope frequency factors and partial rotary dims, GQA ratios 1 and 4,
+ * gemma3 (post norms, GEGLU, embedding scale, sliding-window local layers with rope base 1e4
+ * and a global layer). */
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
 
 #include <math.h>
@@ -20,6 +22,7 @@ typedef struct variant {
     int C, H, Hkv, D, FF, V, L, n_rot;
     bool tied, qkv_bias, qk_norm, rope_freqs, neox;
     float base;
+    int swa; /* gemma3: sliding window (post norms, GEGLU, embedding scale, local rope 1e4) */
 } variant;
 
 typedef struct wbuf {
@@ -29,7 +32,7 @@ typedef struct wbuf {
 } wbuf;
 
 typedef struct tiny {
-    wbuf w[64];
+    wbuf w[128];
     int n;
 } tiny;
 
@@ -70,6 +73,7 @@ static void build(const variant *v, const char *path, tiny *t) {
     infer_gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)v->n_rot, NULL);
     infer_gguf_writer_set_f32(w, KEY("rope.freq_base"), v->base, NULL);
     infer_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f, NULL);
+    if (v->swa) infer_gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)v->swa, NULL);
 #undef KEY
     add(t, &r, "token_embd.weight", v->C, v->V, 0.5, 0);
     add(t, &r, "output_norm.weight", v->C, 0, 0.05, 1);
@@ -95,6 +99,10 @@ static void build(const variant *v, const char *path, tiny *t) {
         }
         add(t, &r, N("attn_output.weight"), v->H * v->D, v->C, 0.2, 0);
         add(t, &r, N("ffn_norm.weight"), v->C, 0, 0.05, 1);
+        if (v->swa) {
+            add(t, &r, N("post_attention_norm.weight"), v->C, 0, 0.1, 1);
+            add(t, &r, N("post_ffw_norm.weight"), v->C, 0, 0.1, 1);
+        }
         add(t, &r, N("ffn_gate.weight"), v->C, v->FF, 0.2, 0);
         add(t, &r, N("ffn_up.weight"), v->C, v->FF, 0.2, 0);
         add(t, &r, N("ffn_down.weight"), v->FF, v->C, 0.15, 0);
@@ -128,9 +136,9 @@ static void rms(double *y, const double *x, const float *w, int C, double eps) {
     for (int c = 0; c < C; c++) y[c] = x[c] * r * w[c];
 }
 
-static void rope(double *v, const variant *V, int pos, const float *ff) {
+static void rope(double *v, const variant *V, int pos, const float *ff, double base) {
     for (int i = 0; i < V->n_rot / 2; i++) {
-        double th = pos * pow(V->base, -2.0 * i / V->n_rot) / (ff ? ff[i] : 1.0);
+        double th = pos * pow(base, -2.0 * i / V->n_rot) / (ff ? ff[i] : 1.0);
         int a = V->neox ? i : 2 * i, b = V->neox ? i + V->n_rot / 2 : 2 * i + 1;
         double xa = v[a], xb = v[b];
         v[a] = xa * cos(th) - xb * sin(th);
@@ -147,9 +155,12 @@ static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, i
     double n[256], a[256], o[256], g[256], u[256];
     char nm[64];
     const float *emb = get(t, "token_embd.weight"), *ff = get(t, "rope_freqs.weight");
+    const double escale = v->swa ? sqrt((double)C) : 1.0;
     for (int s = 0; s < T; s++)
-        for (int c = 0; c < C; c++) x[s * C + c] = emb[ids[s] * C + c];
+        for (int c = 0; c < C; c++) x[s * C + c] = emb[ids[s] * C + c] * escale;
     for (int l = 0; l < v->L; l++) {
+        const bool local = v->swa && l % 6 < 5;
+        const double base = local ? 10000.0 : v->base;
 #define W(s) (snprintf(nm, sizeof(nm), "blk.%d.%s", l, s), get(t, nm))
         for (int s = 0; s < T; s++) {
             rms(n, x + s * C, W("attn_norm.weight"), C, 1e-6);
@@ -161,14 +172,14 @@ static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, i
                     rms(a, Q + s * H * D + h * D, W("attn_q_norm.weight"), D, 1e-6);
                     memcpy(Q + s * H * D + h * D, a, sizeof(double) * (size_t)D);
                 }
-                rope(Q + s * H * D + h * D, v, s, ff);
+                rope(Q + s * H * D + h * D, v, s, ff, base);
             }
             for (int h = 0; h < Hk; h++) {
                 if (v->qk_norm) {
                     rms(a, K + s * Hk * D + h * D, W("attn_k_norm.weight"), D, 1e-6);
                     memcpy(K + s * Hk * D + h * D, a, sizeof(double) * (size_t)D);
                 }
-                rope(K + s * Hk * D + h * D, v, s, ff);
+                rope(K + s * Hk * D + h * D, v, s, ff, base);
             }
         }
         double *nx = calloc((size_t)(T * C), sizeof(double));
@@ -176,7 +187,9 @@ static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, i
             for (int h = 0; h < H; h++) {
                 int gk = h / (H / Hk);
                 double sc[64], mx = -1e300, z = 0;
-                for (int j = 0; j <= s; j++) {
+                const int j0 = local && s - v->swa + 1 > 0 ? s - v->swa + 1 : 0;
+                for (int j = 0; j < j0; j++) sc[j] = -INFINITY;
+                for (int j = j0; j <= s; j++) {
                     double d = 0;
                     for (int e = 0; e < D; e++) d += Q[s * H * D + h * D + e] * K[j * Hk * D + gk * D + e];
                     sc[j] = d / sqrt((double)D);
@@ -190,12 +203,25 @@ static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, i
                 }
             }
             mv(o, W("attn_output.weight"), NULL, a, C, H * D);
+            if (v->swa) {
+                rms(n, o, W("post_attention_norm.weight"), C, 1e-6);
+                memcpy(o, n, sizeof(double) * (size_t)C);
+            }
             for (int c = 0; c < C; c++) nx[s * C + c] = x[s * C + c] + o[c];
             rms(n, nx + s * C, W("ffn_norm.weight"), C, 1e-6);
             mv(g, W("ffn_gate.weight"), NULL, n, F, C);
             mv(u, W("ffn_up.weight"), NULL, n, F, C);
-            for (int i = 0; i < F; i++) g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+            for (int i = 0; i < F; i++) {
+                double gl = v->swa ? 0.5 * g[i] * (1 + tanh(sqrt(2 / 3.14159265358979323846) *
+                                                             (g[i] + 0.044715 * g[i] * g[i] * g[i])))
+                                   : g[i] / (1 + exp(-g[i]));
+                g[i] = gl * u[i];
+            }
             mv(o, W("ffn_down.weight"), NULL, g, C, F);
+            if (v->swa) {
+                rms(n, o, W("post_ffw_norm.weight"), C, 1e-6);
+                memcpy(o, n, sizeof(double) * (size_t)C);
+            }
             for (int c = 0; c < C; c++) nx[s * C + c] += o[c];
         }
         memcpy(x, nx, sizeof(double) * (size_t)(T * C));
@@ -252,17 +278,23 @@ static void run_variant(const variant *v) {
 
 static void test_qwen2(void **s) {
     (void)s;
-    variant v = {"qwen2", 32, 4, 2, 8, 48, 40, 2, 8, true, true, false, false, true, 1e6f};
+    variant v = {"qwen2", 32, 4, 2, 8, 48, 40, 2, 8, true, true, false, false, true, 1e6f, 0};
     run_variant(&v);
 }
 static void test_qwen3(void **s) {
     (void)s;
-    variant v = {"qwen3", 32, 4, 1, 16, 48, 40, 2, 16, true, false, true, false, true, 1e6f};
+    variant v = {"qwen3", 32, 4, 1, 16, 48, 40, 2, 16, true, false, true, false, true, 1e6f, 0};
     run_variant(&v);
 }
 static void test_llama3_rope_freqs_partial(void **s) {
     (void)s;
-    variant v = {"llama", 32, 4, 4, 8, 48, 40, 2, 6, false, false, false, true, false, 5e5f};
+    variant v = {"llama", 32, 4, 4, 8, 48, 40, 2, 6, false, false, false, true, false, 5e5f, 0};
+    run_variant(&v);
+}
+/* 7 layers: local layers 0-4 and 6 (window 3), global layer 5 */
+static void test_gemma3(void **s) {
+    (void)s;
+    variant v = {"gemma3", 32, 4, 2, 16, 48, 40, 7, 16, true, false, true, false, true, 1e6f, 3};
     run_variant(&v);
 }
 
@@ -271,6 +303,7 @@ int main(void) {
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),
         cmocka_unit_test(test_llama3_rope_freqs_partial),
+        cmocka_unit_test(test_gemma3),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
