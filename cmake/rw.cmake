@@ -6,6 +6,14 @@ if(RW_WERROR)
   list(APPEND RW_WARNINGS -Werror)
 endif()
 add_compile_options(${RW_WARNINGS})
+# With fuzzing on, every library carries coverage instrumentation; otherwise libFuzzer sees
+# only the harness and mutates blind. The fuzz executables add -fsanitize=fuzzer to link.
+if(RW_FUZZ)
+  if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+    message(FATAL_ERROR "RW_FUZZ=ON needs clang (libFuzzer)")
+  endif()
+  add_compile_options(-fsanitize=fuzzer-no-link)
+endif()
 add_compile_definitions(_POSIX_C_SOURCE=200809L)
 
 # Build types. No -Ofast/-ffast-math anywhere: references and tests keep IEEE semantics.
