@@ -150,7 +150,10 @@ static rw_status load_hparams(infer_model *m, rw_err *err) {
     } else {
         TRY(key_f32(m, "attention.layer_norm_rms_epsilon", 1e-5f, &hp->norm_eps, err));
         hp->causal = true;
-        hp->pooling = INFER_POOL_LAST;
+        /* embedding decoders (e.g. Qwen3-Embedding) may name their pooling; default last */
+        int64_t pt;
+        TRY(key_i64(m, "pooling_type", false, INFER_POOL_LAST, &pt, err));
+        hp->pooling = pt >= 1 && pt <= 3 ? (infer_pooling)pt : INFER_POOL_LAST;
         int64_t n_rot;
         TRY(key_i64(m, "rope.dimension_count", false, hp->head_dim, &n_rot, err));
         if (n_rot <= 0 || n_rot > hp->head_dim || n_rot % 2)
