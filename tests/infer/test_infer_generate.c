@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "infer/generate.h"
+#include "infer/lora.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
 #include "rw_test.h"
@@ -305,12 +306,63 @@ static void test_cli_score(void **state) {
     free(out);
 }
 
+/* rag-generate --prompt-ids with --lora FILE:SCALE (twice) on the tiny model: top10 logits
+ * equal the library forward with both adapters attached; a mismatched adapter is refused. */
+static void test_cli_lora(void **state) {
+    (void)state;
+    char a1[512], a2[512], bin[1024], cmd[4096];
+    const int D = TINY_C / TINY_H;
+    tiny_pair p1[] = {{"blk.0.attn_q.weight", TINY_C, TINY_H * D, 4, false}};
+    tiny_pair p2[] = {{"output.weight", TINY_C, TINY_V, 2, false}};
+    snprintf(a1, sizeof(a1), "%s/cli-a1.gguf", rw_test_tmpdir());
+    snprintf(a2, sizeof(a2), "%s/cli-a2.gguf", rw_test_tmpdir());
+    assert_int_equal(tiny_lora_write(a1, "llama", "adapter", 8.0f, p1, 1, 21, NULL), 0);
+    assert_int_equal(tiny_lora_write(a2, "llama", "adapter", 0.0f, p2, 1, 22, NULL), 0);
+    snprintf(cmd, sizeof(cmd),
+             "%s '%s' --prompt-ids 3,14,15,9 -n 3 --json --threads 1 --lora "
+             "'%s:0.5' --lora '%s'",
+             rw_test_bin("rag-generate", bin, sizeof(bin)), g_model, a1, a2);
+    char *out = NULL;
+    assert_int_equal(rw_test_run(cmd, &out), 0);
+    json_t *got = json_loads(out, 0, NULL);
+    assert_non_null(got);
+    infer_model *m = load();
+    infer_lora *l1 = NULL, *l2 = NULL;
+    assert_int_equal(infer_lora_load(a1, m, &l1, NULL), RW_OK);
+    assert_int_equal(infer_lora_load(a2, m, &l2, NULL), RW_OK);
+    assert_int_equal(infer_model_attach_lora(m, l1, 0.5f, NULL), RW_OK);
+    assert_int_equal(infer_model_attach_lora(m, l2, 1.0f, NULL), RW_OK);
+    int32_t ids[4] = {3, 14, 15, 9};
+    float *ref = full_logits(m, ids, 4);
+    json_t *top = json_object_get(got, "top10");
+    assert_int_equal(json_array_size(top), 10);
+    for (size_t i = 0; i < 10; i++) {
+        json_t *pair = json_array_get(top, i);
+        int id = (int)json_integer_value(json_array_get(pair, 0));
+        assert_true(fabs(json_number_value(json_array_get(pair, 1)) - ref[3 * TINY_V + id]) < 1e-4);
+    }
+    json_decref(got);
+    free(out);
+    free(ref);
+    infer_model_detach_loras(m);
+    infer_lora_destroy(l1);
+    infer_lora_destroy(l2);
+    infer_model_destroy(m);
+    /* an adapter for another architecture is refused with the reason */
+    tiny_lora_write(a1, "qwen3", "adapter", 8.0f, p1, 1, 21, NULL);
+    snprintf(cmd, sizeof(cmd), "%s '%s' --prompt-ids 3,14 -n 1 --lora '%s' 2>&1", bin, g_model, a1);
+    assert_int_not_equal(rw_test_run(cmd, &out), 0);
+    assert_non_null(strstr(out, "general.architecture"));
+    free(out);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_matches_full_forward),
         cmocka_unit_test(test_sampler),
         cmocka_unit_test(test_cli_json),
         cmocka_unit_test(test_cli_score),
+        cmocka_unit_test(test_cli_lora),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }
