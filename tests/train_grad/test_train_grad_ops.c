@@ -134,6 +134,7 @@ static double run1(const char *label, gc_input **ins, int n, gc_fwd f, void *ud,
 
 static void test_linear_ops(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 1);
     gc_input w, x, x1, b, bb;
@@ -215,6 +216,7 @@ static void test_linear_ops(void **state) {
 
 static void test_activations_norms(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 2);
     op_ud u = {0};
@@ -261,6 +263,7 @@ static void test_activations_norms(void **state) {
 
 static void test_rope_attention(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 3);
     op_ud u = {0};
@@ -325,6 +328,7 @@ static void test_rope_attention(void **state) {
 
 static void test_heads_losses(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 4);
     op_ud u = {0};
