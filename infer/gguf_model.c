@@ -9,6 +9,7 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "infer/vocab_default.h"
+#include "kernels/quant.h"
 
 static const char *const g_arch_names[] = {"llama", "qwen3", "bert"};
 
@@ -89,14 +90,23 @@ static rw_status add(gen *g, const char *name, int n_dims, int64_t ne0, int64_t 
         default: f[i] = (float)(sd * rw_rng_normal(&r)); break;
         }
     }
-    rw_dtype type = n_dims >= 2 ? g->spec->type : RW_DTYPE_F32;
+    /* 1-D tensors, position and token-type embeddings stay F32 (as in the reference files;
+     * llama.cpp adds the token-type row to F32 activations directly). */
+    rw_dtype type = n_dims >= 2 && strcmp(name, "position_embd.weight") != 0 &&
+                            strcmp(name, "token_types.weight") != 0
+                        ? g->spec->type
+                        : RW_DTYPE_F32;
     if (type == RW_DTYPE_F32) {
         out = f;
         f = NULL;
     } else {
-        /* TODO(foundation): f16 storage through kernels/quant.h once merged. */
-        st = rw_err_set(err, RW_E_UNSUPPORTED, "tensor '%s': f16 output needs kernels/quant.h", name);
-        goto done;
+        size_t bytes = kern_row_bytes(type, ne0) * (size_t)ne1;
+        out = rw_malloc(bytes);
+        if (!out) {
+            st = rw_err_set(err, RW_E_NOMEM, "tensor '%s': out of memory", name);
+            goto done;
+        }
+        kern_quantize(type, f, out, ne1, ne0);
     }
     if (g->n_bufs == g->cap_bufs) {
         size_t cap = g->cap_bufs ? 2 * g->cap_bufs : 64;

@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "core/alloc.h"
+#include "kernels/quant.h"
 
 static const struct {
     infer_gguf_ftype ft;
@@ -113,6 +114,74 @@ rw_status infer_gguf_quant_plan(const infer_gguf *in, infer_gguf_ftype ft, rw_dt
 
 rw_status infer_gguf_quantize(const infer_gguf *in, const char *path, infer_gguf_ftype ftype,
                               infer_gguf_quant_stats *stats, rw_err *err) {
-    (void)in, (void)path, (void)ftype, (void)stats;
-    return rw_err_set(err, RW_E_UNSUPPORTED, "quantize needs kernels/quant.h (not merged yet)");
+    const uint64_t n = infer_gguf_n_tensors(in);
+    infer_gguf_quant_stats s = {.n_tensors = n};
+    infer_gguf_writer *w = NULL;
+    void **bufs = NULL; /* owned outputs, freed after the write */
+    float *tmp = NULL;
+    rw_status st;
+    rw_dtype *types = rw_alloc_array(n ? (size_t)n : 1, sizeof *types);
+    bufs = rw_calloc(n ? (size_t)n : 1, sizeof *bufs);
+    if (!types || !bufs) {
+        st = rw_err_set(err, RW_E_NOMEM, "out of memory planning %llu tensors", (unsigned long long)n);
+        goto done;
+    }
+    if ((st = infer_gguf_quant_plan(in, ftype, types, err))) goto done;
+    if ((st = infer_gguf_writer_create(&w, err))) goto done;
+    if ((st = infer_gguf_writer_copy_kv(w, in, "", err)) ||
+        (st = infer_gguf_writer_set_u32(w, "general.file_type", (uint32_t)ftype, err)) ||
+        (st = infer_gguf_writer_set_u32(w, "general.quantization_version", 2, err)))
+        goto done;
+    for (uint64_t i = 0; i < n; i++) {
+        rw_tensor t;
+        if (infer_gguf_tensor_at(in, i, &t) != RW_OK) {
+            st = rw_err_set(err, RW_E_RANGE, "tensor #%llu does not fit in memory", (unsigned long long)i);
+            goto done;
+        }
+        const void *data = t.data;
+        size_t in_bytes = rw_tensor_nbytes(&t), out_bytes = in_bytes;
+        if (types[i] != t.type) {
+            if (t.type != RW_DTYPE_F32 && t.type != RW_DTYPE_F16 && t.type != RW_DTYPE_BF16) {
+                st = rw_err_set(err, RW_E_UNSUPPORTED,
+                                "tensor '%s' is already %s: requantizing is not supported (start "
+                                "from an F32/F16/BF16 file)", t.name, rw_dtype_get((uint32_t)t.type)->name);
+                goto done;
+            }
+            const int64_t nrows = rw_tensor_nrows(&t), npr = t.ne[0];
+            const float *src = t.data;
+            if (t.type != RW_DTYPE_F32) {
+                tmp = rw_alloc_array((size_t)rw_tensor_nelements(&t), sizeof *tmp);
+                if (!tmp) {
+                    st = rw_err_set(err, RW_E_NOMEM, "tensor '%s': out of memory", t.name);
+                    goto done;
+                }
+                kern_dequantize(t.type, t.data, tmp, nrows, npr);
+                src = tmp;
+            }
+            out_bytes = kern_row_bytes(types[i], npr) * (size_t)nrows;
+            bufs[i] = rw_malloc(out_bytes ? out_bytes : 1);
+            if (!bufs[i]) {
+                st = rw_err_set(err, RW_E_NOMEM, "tensor '%s': out of memory (%zu bytes)", t.name, out_bytes);
+                goto done;
+            }
+            kern_quantize(types[i], src, bufs[i], nrows, npr);
+            rw_free(tmp);
+            tmp = NULL;
+            data = bufs[i];
+            s.n_quantized++;
+        }
+        s.bytes_in += in_bytes;
+        s.bytes_out += out_bytes;
+        if ((st = infer_gguf_writer_add_tensor(w, t.name, types[i], t.n_dims, t.ne, data, err))) goto done;
+    }
+    if ((st = infer_gguf_writer_write(w, path, err))) goto done;
+    if (stats) *stats = s;
+done:
+    infer_gguf_writer_destroy(w);
+    if (bufs)
+        for (uint64_t i = 0; i < n; i++) rw_free(bufs[i]);
+    rw_free(bufs);
+    rw_free(tmp);
+    rw_free(types);
+    return st;
 }

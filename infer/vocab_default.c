@@ -165,15 +165,15 @@ static rw_status add_bpe(infer_gguf_writer *w, uint32_t *n_vocab, rw_err *err) {
     for (int m = 0; m < BPE_MERGES; m++) {
         /* Most frequent adjacent pair (counted over word occurrences); ties: the pair whose
          * left then right token text sorts first. */
-        memset(counts, 0, (size_t)V * V * sizeof *counts);
         for (int wi = 0; wi < nw; wi++)
             for (int k = 0; k + 1 < words[wi].n; k++)
                 counts[words[wi].sym[k] * V + words[wi].sym[k + 1]] += words[wi].count;
         int best_a = -1, best_b = -1, best_c = 1;
-        for (int a = 0; a < (int)tokens.n; a++)
-            for (int b = 0; b < (int)tokens.n; b++) {
+        for (int wi = 0; wi < nw; wi++)
+            for (int q = 0; q + 1 < words[wi].n; q++) {
+                int a = words[wi].sym[q], b = words[wi].sym[q + 1];
                 int c = counts[a * V + b];
-                if (c < best_c) continue;
+                if (c < best_c || (a == best_a && b == best_b)) continue;
                 bool better = c > best_c || best_a < 0;
                 if (!better) {
                     int o = strcmp(tokens.s[a], tokens.s[best_a]);
@@ -185,7 +185,10 @@ static rw_status add_bpe(infer_gguf_writer *w, uint32_t *n_vocab, rw_err *err) {
                     best_c = c;
                 }
             }
-        if (best_a < 0) break; /* no pair occurs twice */
+        /* back to all zeros for the next round (cheaper than clearing V*V entries) */
+        for (int wi = 0; wi < nw; wi++)
+            for (int k = 0; k + 1 < words[wi].n; k++) counts[words[wi].sym[k] * V + words[wi].sym[k + 1]] = 0;
+        if (best_a < 0) break; /* no adjacent pair left */
         char tok[2 * MAX_TOK * 2 + 2], mrg[sizeof tok + 1];
         snprintf(tok, sizeof tok, "%s%s", tokens.s[best_a], tokens.s[best_b]);
         snprintf(mrg, sizeof mrg, "%s %s", tokens.s[best_a], tokens.s[best_b]);

@@ -16,6 +16,7 @@
 #include "core/alloc.h"
 #include "infer/gguf.h"
 #include "infer/gguf_quant.h"
+#include "kernels/quant.h"
 #include "rw_test.h"
 
 static const char *const g_vocabs[] = {"bert-bge", "deepseek-coder", "falcon", "gpt-2", "llama-spm"};
@@ -290,6 +291,18 @@ static void test_new_default_vocab(void **state) {
         assert_int_equal(infer_gguf_get_tensor(g, "token_embd.weight", &emb, &err), RW_OK);
         assert_int_equal(emb.ne[1], (int64_t)toks.count);
         infer_gguf_str s, model;
+        /* llama.cpp maps token text -> id: every token string must be unique */
+        for (uint64_t x = 0; x < toks.count; x++) {
+            infer_gguf_str tx, ty;
+            infer_gguf_arr_str(&toks, x, &tx);
+            assert_true(tx.len > 0);
+            for (uint64_t y = x + 1; y < toks.count; y++) {
+                infer_gguf_arr_str(&toks, y, &ty);
+                if (tx.len == ty.len && memcmp(tx.ptr, ty.ptr, (size_t)tx.len) == 0)
+                    fail_msg("%s: tokens %llu and %llu are both '%.*s'", arch[a], (unsigned long long)x,
+                             (unsigned long long)y, (int)tx.len, tx.ptr);
+            }
+        }
         assert_int_equal(infer_gguf_get_str(g, "tokenizer.ggml.model", &model, &err), RW_OK);
         if (a < 2) {
             assert_true(infer_gguf_str_eq(model, "gpt2"));
@@ -372,16 +385,152 @@ static void test_cli_errors(void **state) {
     free(out);
 }
 
+/* Relative RMS error of a quantized tensor against f32 values. */
+static double rel_rmse(const rw_tensor *q, const float *ref) {
+    int64_t n = rw_tensor_nelements(q);
+    float *d = malloc((size_t)n * sizeof *d);
+    assert_non_null(d);
+    kern_dequantize(q->type, q->data, d, rw_tensor_nrows(q), q->ne[0]);
+    double e = 0, r = 0;
+    for (int64_t i = 0; i < n; i++) {
+        double x = (double)d[i] - (double)ref[i];
+        e += x * x;
+        r += (double)ref[i] * (double)ref[i];
+    }
+    free(d);
+    return sqrt(e / (r > 0 ? r : 1));
+}
+
+static float *to_f32(const rw_tensor *t) {
+    int64_t n = rw_tensor_nelements(t);
+    float *d = malloc((size_t)n * sizeof *d);
+    assert_non_null(d);
+    kern_dequantize(t->type, t->data, d, rw_tensor_nrows(t), t->ne[0]);
+    return d;
+}
+
+/* rag-gguf quantize Q4_K_M of bert-tiny-f16emb against llama-quantize's bert-tiny-q4_k_m:
+ * identical header (metadata, tensor infos, offsets), identical unquantized tensors, and
+ * quantized tensors at most 2% worse (relative RMS error vs the F16 source) than llama's. */
+static void test_quantize_matches_llama_quantize(void **state) {
+    (void)state;
+    char src[4096], ref[4096], out[4200], args[9000];
+    if (!shared_file(src, sizeof src, "models", "bert-tiny-f16emb") ||
+        !shared_file(ref, sizeof ref, "models", "bert-tiny-q4_k_m"))
+        skip();
+    snprintf(out, sizeof out, "%s/bert-q4km.gguf", rw_test_tmpdir());
+    snprintf(args, sizeof args, "quantize '%s' '%s' Q4_K_M", src, out);
+    char *txt = NULL;
+    if (run_cli(args, &txt) != 0) fail_msg("%s", txt);
+    free(txt);
+    rw_err err;
+    infer_gguf *gs = NULL, *gr = NULL, *go = NULL;
+    assert_int_equal(infer_gguf_open(src, &gs, &err), RW_OK);
+    assert_int_equal(infer_gguf_open(ref, &gr, &err), RW_OK);
+    assert_int_equal(infer_gguf_open(out, &go, &err), RW_OK);
+    assert_int_equal(infer_gguf_file_size(go), infer_gguf_file_size(gr));
+    assert_int_equal(infer_gguf_data_offset(go), infer_gguf_data_offset(gr));
+    assert_memory_equal(infer_gguf_base(go), infer_gguf_base(gr), infer_gguf_data_offset(gr));
+    for (uint64_t i = 0; i < infer_gguf_n_tensors(gr); i++) {
+        rw_tensor tr, to, ts;
+        assert_int_equal(infer_gguf_tensor_at(gr, i, &tr), RW_OK);
+        assert_int_equal(infer_gguf_tensor_at(go, i, &to), RW_OK);
+        assert_int_equal(infer_gguf_get_tensor(gs, tr.name, &ts, &err), RW_OK);
+        assert_int_equal(to.type, tr.type);
+        if (tr.type == ts.type) {
+            assert_memory_equal(to.data, tr.data, rw_tensor_nbytes(&tr));
+            continue;
+        }
+        float *f = to_f32(&ts);
+        double eo = rel_rmse(&to, f), er = rel_rmse(&tr, f);
+        if (eo > er * 1.02 + 1e-6) fail_msg("%s (%s): rel. RMSE %.5f vs llama-quantize %.5f", tr.name,
+                                          rw_dtype_get(tr.type)->name, eo, er);
+        if (getenv("RW_GGUF_VERBOSE"))
+            fprintf(stderr, "%-28s %-5s rel. RMSE ours %.6f, llama-quantize %.6f\n", tr.name,
+                    rw_dtype_get(tr.type)->name, eo, er);
+        free(f);
+    }
+    infer_gguf_close(gs);
+    infer_gguf_close(gr);
+    infer_gguf_close(go);
+}
+
+/* Every quantize target on a generated f32 llama: plan applied, error within the format's
+ * precision (bounds are loose multiples of the per-format step: 8-bit ~0.4%, 4-bit ~10%). */
+static void test_quantize_all_types(void **state) {
+    (void)state;
+    static const struct {
+        const char *name;
+        rw_dtype main;
+        double max_err;
+    } q[] = {{"Q8_0", RW_DTYPE_Q8_0, 0.01}, {"Q4_0", RW_DTYPE_Q4_0, 0.15},
+             {"Q4_1", RW_DTYPE_Q4_1, 0.15}, {"Q5_0", RW_DTYPE_Q5_0, 0.08},
+             {"Q5_1", RW_DTYPE_Q5_1, 0.08}, {"Q4_K_M", RW_DTYPE_Q4_K, 0.15},
+             {"Q5_K_M", RW_DTYPE_Q5_K, 0.08}, {"Q6_K", RW_DTYPE_Q6_K, 0.04}};
+    char src[4200], out[4200], args[9000], *txt = NULL;
+    snprintf(src, sizeof src, "%s/q-src.gguf", rw_test_tmpdir());
+    snprintf(args, sizeof args, "new --arch llama --preset tiny --layers 8 --seed 5 '%s'", src);
+    assert_int_equal(run_cli(args, NULL), 0);
+    rw_err err;
+    infer_gguf *gs = NULL;
+    assert_int_equal(infer_gguf_open(src, &gs, &err), RW_OK);
+    for (size_t k = 0; k < sizeof q / sizeof q[0]; k++) {
+        snprintf(out, sizeof out, "%s/q-%s.gguf", rw_test_tmpdir(), q[k].name);
+        snprintf(args, sizeof args, "quantize '%s' '%s' %s", src, out, q[k].name);
+        if (run_cli(args, &txt) != 0) fail_msg("%s", txt);
+        free(txt);
+        infer_gguf *g = NULL;
+        assert_int_equal(infer_gguf_open(out, &g, &err), RW_OK);
+        uint32_t ft, qv;
+        infer_gguf_ftype want_ft;
+        assert_int_equal(infer_gguf_ftype_parse(q[k].name, &want_ft, &err), RW_OK);
+        assert_int_equal(infer_gguf_get_u32(g, "general.file_type", &ft, &err), RW_OK);
+        assert_int_equal(ft, (uint32_t)want_ft);
+        assert_int_equal(infer_gguf_get_u32(g, "general.quantization_version", &qv, &err), RW_OK);
+        assert_int_equal(qv, 2);
+        bool km = strstr(q[k].name, "_K_M") != NULL;
+        int n_v6 = 0;
+        for (uint64_t i = 0; i < infer_gguf_n_tensors(g); i++) {
+            rw_tensor t, ts;
+            assert_int_equal(infer_gguf_tensor_at(g, i, &t), RW_OK);
+            assert_int_equal(infer_gguf_get_tensor(gs, t.name, &ts, &err), RW_OK);
+            rw_dtype want = q[k].main;
+            if (t.n_dims < 2) want = RW_DTYPE_F32;
+            else if (strcmp(t.name, "output.weight") == 0) want = q[k].main == RW_DTYPE_Q8_0 ? RW_DTYPE_Q8_0 : RW_DTYPE_Q6_K;
+            if (km && (strstr(t.name, "attn_v") || strstr(t.name, "ffn_down")) && t.type == RW_DTYPE_Q6_K) {
+                want = RW_DTYPE_Q6_K;
+                n_v6++;
+            }
+            if (t.type != want) fail_msg("%s: %s is %s, expected %s", q[k].name, t.name,
+                                         rw_dtype_get(t.type)->name, rw_dtype_get(want)->name);
+            if (t.type == RW_DTYPE_F32) continue;
+            double e = rel_rmse(&t, ts.data);
+            if (e > q[k].max_err) fail_msg("%s: %s rel. RMSE %g > %g", q[k].name, t.name, e, q[k].max_err);
+        }
+        /* use_more_bits over 8 layers picks layers 0, 2, 5, 7: 4 attn_v + 4 ffn_down */
+        if (km) assert_int_equal(n_v6, 8);
+        infer_gguf_close(g);
+    }
+    /* requantizing is refused with a message */
+    snprintf(args, sizeof args, "quantize '%s/q-Q8_0.gguf' '%s/x.gguf' Q4_0", rw_test_tmpdir(), rw_test_tmpdir());
+    assert_int_equal(run_cli(args, &txt), 1);
+    assert_non_null(strstr(txt, "requantiz"));
+    free(txt);
+    infer_gguf_close(gs);
+}
+
 int main(void) {
     const struct CMUnitTest local[] = {
         cmocka_unit_test(test_new_default_vocab),
         cmocka_unit_test(test_cli_errors),
+        cmocka_unit_test(test_quantize_all_types),
     };
     const struct CMUnitTest shared[] = {
         cmocka_unit_test(test_shared_vocabs),       cmocka_unit_test(test_shared_models),
         cmocka_unit_test(test_quant_plan_matches_llama_quantize),
         cmocka_unit_test(test_new_llama),           cmocka_unit_test(test_new_qwen3),
         cmocka_unit_test(test_new_bert),
+        cmocka_unit_test(test_quantize_matches_llama_quantize),
     };
     int rc = cmocka_run_group_tests_name("gguf_local", local, NULL, NULL);
     if (rc) return rc;
