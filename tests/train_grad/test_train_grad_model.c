@@ -31,11 +31,12 @@ enum { T_TOK = 7 };
 static const int32_t IDS[T_TOK] = {3, 17, 5, 9, 9, 21, 2};
 static const int32_t TGT[T_TOK] = {-1, -1, 5, 9, 9, 21, 2}; /* prompt masked */
 
-static infer_model *make_model(const char *arch, int L, uint64_t seed) {
+static infer_model *make_model_v(const char *arch, int L, uint64_t seed, int swa, bool ff) {
     char path[512];
-    snprintf(path, sizeof(path), "%s/%s_%d_%llu.gguf", rw_test_tmpdir(), arch, L,
-             (unsigned long long)seed);
-    tiny_dec d = {.arch = arch, .C = 16, .H = 2, .HKV = 1, .FF = 24, .V = 24, .L = L};
+    snprintf(path, sizeof(path), "%s/%s_%d_%llu_%d%d.gguf", rw_test_tmpdir(), arch, L,
+             (unsigned long long)seed, swa, ff ? 1 : 0);
+    tiny_dec d = {.arch = arch, .C = 16, .H = 2, .HKV = 1, .FF = 24, .V = 24, .L = L,
+                  .swa = swa, .rope_freqs = ff};
     assert_int_equal(tiny_dec_write(path, &d, seed), 0);
     infer_model *m = NULL;
     rw_err e;
@@ -43,6 +44,10 @@ static infer_model *make_model(const char *arch, int L, uint64_t seed) {
     if (st) fprintf(stderr, "%s\n", e.msg);
     assert_int_equal(st, RW_OK);
     return m;
+}
+
+static infer_model *make_model(const char *arch, int L, uint64_t seed) {
+    return make_model_v(arch, L, seed, 0, false);
 }
 
 typedef struct step_env {
@@ -150,8 +155,8 @@ static void randomize_b(train_lora *l, uint64_t seed) {
     }
 }
 
-static void model_gradcheck(const char *arch, const char *full) {
-    infer_model *m = make_model(arch, 2, 5);
+static void model_gradcheck(const char *arch, const char *full, int swa, bool ff) {
+    infer_model *m = make_model_v(arch, 2, 5, swa, ff);
     train_lora_cfg cfg;
     train_lora_cfg_default(&cfg);
     cfg.rank = 4;
@@ -198,12 +203,24 @@ static void model_gradcheck(const char *arch, const char *full) {
 
 static void test_model_llama(void **state) {
     (void)state;
-    model_gradcheck("llama", "output_norm,blk.1.attn_norm");
+    model_gradcheck("llama", "output_norm,blk.1.attn_norm", 0, false);
 }
 
 static void test_model_qwen3(void **state) {
     (void)state;
-    model_gradcheck("qwen3", "blk.0.attn_q_norm");
+    model_gradcheck("qwen3", "blk.0.attn_q_norm", 0, false);
+}
+
+/* llama 3 rope frequency factors */
+static void test_model_llama3(void **state) {
+    (void)state;
+    model_gradcheck("llama", "blk.0.ffn_norm", 0, true);
+}
+
+/* gemma3: post norms, GEGLU, embedding scale, sliding window 3 < T */
+static void test_model_gemma3(void **state) {
+    (void)state;
+    model_gradcheck("gemma3", "blk.0.post_attention_norm,blk.1.post_ffw_norm", 3, false);
 }
 
 static void test_lora_rules(void **state) {
@@ -475,6 +492,8 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_llama),
         cmocka_unit_test(test_model_qwen3),
+        cmocka_unit_test(test_model_llama3),
+        cmocka_unit_test(test_model_gemma3),
         cmocka_unit_test(test_model_bert_mnrl),
         cmocka_unit_test(test_model_critic_bce),
         cmocka_unit_test(test_lora_rules),

@@ -4,6 +4,8 @@
 #ifndef TESTS_TRAIN_GRAD_TINY_DECODER_H
 #define TESTS_TRAIN_GRAD_TINY_DECODER_H
 
+#include <math.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,8 +14,10 @@
 #include "infer/gguf.h"
 
 typedef struct tiny_dec {
-    const char *arch; /* "llama" or "qwen3" */
+    const char *arch; /* "llama", "qwen3" or "gemma3" */
     int C, H, HKV, FF, V, L;
+    int swa;         /* gemma3: sliding window (post norms, GEGLU, embedding scale) */
+    bool rope_freqs; /* llama 3 rope frequency factors */
 } tiny_dec;
 
 static inline int tiny_dec_write(const char *path, const tiny_dec *d, uint64_t seed) {
@@ -31,9 +35,11 @@ static inline int tiny_dec_write(const char *path, const tiny_dec *d, uint64_t s
     infer_gguf_writer_set_u32(w, KEY("attention.head_count_kv"), (uint32_t)d->HKV, NULL);
     infer_gguf_writer_set_u32(w, KEY("context_length"), 128, NULL);
     infer_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-5f, NULL);
+    if (d->swa)
+        infer_gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)d->swa, NULL);
 #undef KEY
     const int D = d->C / d->H;
-    const bool qk = strcmp(d->arch, "qwen3") == 0;
+    const bool qk = strcmp(d->arch, "qwen3") == 0 || strcmp(d->arch, "gemma3") == 0;
     float *bufs[64];
     int nb = 0;
     char name[96];
@@ -49,6 +55,10 @@ static inline int tiny_dec_write(const char *path, const tiny_dec *d, uint64_t s
     ADD("token_embd.weight", d->C, d->V, 0.5, 0.0);
     ADD("output_norm.weight", d->C, 0, 0.1, 1.0);
     ADD("output.weight", d->C, d->V, 0.3, 0.0);
+    if (d->rope_freqs) {
+        ADD("rope_freqs.weight", D / 2, 0, 0.5, 0.0);
+        for (int i = 0; i < D / 2; i++) bufs[nb - 1][i] = 1.0f + 4.0f * fabsf(bufs[nb - 1][i]);
+    }
     for (int il = 0; il < d->L; il++) {
 #define NM(s) (snprintf(name, sizeof(name), "blk.%d." s, il), name)
         ADD(NM("attn_norm.weight"), d->C, 0, 0.1, 1.0);
@@ -61,6 +71,10 @@ static inline int tiny_dec_write(const char *path, const tiny_dec *d, uint64_t s
             ADD(NM("attn_k_norm.weight"), D, 0, 0.1, 1.0);
         }
         ADD(NM("ffn_norm.weight"), d->C, 0, 0.1, 1.0);
+        if (d->swa) {
+            ADD(NM("post_attention_norm.weight"), d->C, 0, 0.1, 1.0);
+            ADD(NM("post_ffw_norm.weight"), d->C, 0, 0.1, 1.0);
+        }
         ADD(NM("ffn_gate.weight"), d->C, d->FF, 0.3, 0.0);
         ADD(NM("ffn_up.weight"), d->C, d->FF, 0.3, 0.0);
         ADD(NM("ffn_down.weight"), d->FF, d->C, 0.2, 0.0);
