@@ -2,7 +2,7 @@
  *
  * Reference for the initialisation and scaling: PEFT's LoraLayer (reset_lora_parameters:
  * kaiming_uniform_(A, a=sqrt(5)) -> bound 1/sqrt(fan_in), B zeros; scaling alpha/r, or
- * alpha/sqrt(r) with use_rslora). Read for facts only. */
+ * alpha/sqrt(r) with use_rslora; lora_dropout on the adapter input). Read for facts only. */
 #include "train/lora.h"
 
 #include <ctype.h>
@@ -31,6 +31,8 @@ struct train_lora {
     full_entry *full;
     size_t n_full;
     float alpha;
+    float dropout;   /* cfg->dropout */
+    rw_rng drop_rng; /* dropout masks */
     float *params, *grads; /* owned, n floats each */
     size_t n;
     bool attached;
@@ -78,6 +80,15 @@ size_t train_lora_n_params(const train_lora *l) { return l->n; }
 float *train_lora_params(train_lora *l) { return l->params; }
 float *train_lora_grads(train_lora *l) { return l->grads; }
 void train_lora_zero_grad(train_lora *l) { memset(l->grads, 0, l->n * sizeof(float)); }
+rw_rng *train_lora_dropout_rng(train_lora *l) { return &l->drop_rng; }
+
+void train_lora_set_dropout(train_lora *l, bool enabled) {
+    for (size_t k = 0; k < l->n_pairs; k++) {
+        infer_linear *lin = l->lins[k];
+        for (int i = 0; i < lin->n_lora; i++)
+            if (lin->lora[i].a == l->pairs[k].a) lin->lora[i].dropout = enabled ? l->dropout : 0.0f;
+    }
+}
 
 static void detach(train_lora *l) {
     if (!l->attached) return;
@@ -88,6 +99,7 @@ static void detach(train_lora *l) {
                 memmove(&lin->lora[i], &lin->lora[i + 1],
                         (size_t)(lin->n_lora - i - 1) * sizeof(lin->lora[0]));
                 lin->n_lora--;
+                memset(&lin->lora[lin->n_lora], 0, sizeof(lin->lora[0])); /* no stale dropout */
                 break;
             }
     }
@@ -169,9 +181,9 @@ rw_status train_lora_create(infer_model *m, const train_lora_cfg *cfg, train_lor
                           "0..%lld", (long long)lf, (long long)ll, (long long)(L - 1));
     if (!(cfg->alpha >= 0.0f) || !isfinite(cfg->alpha))
         return rw_err_set(err, RW_E_INVALID, "LoRA alpha %g must be >= 0", (double)cfg->alpha);
-    if (cfg->dropout != 0.0f)
-        return rw_err_set(err, RW_E_UNSUPPORTED, "LoRA dropout %g: not supported yet (needs a "
-                          "dropout hook in infer_linear_forward); use 0", (double)cfg->dropout);
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
+        return rw_err_set(err, RW_E_INVALID, "LoRA dropout %g outside [0, 1)",
+                          (double)cfg->dropout);
     l = rw_calloc(1, sizeof(*l));
     if (!l) return rw_err_set(err, RW_E_NOMEM, "train_lora");
     l->m = m;
@@ -284,8 +296,11 @@ rw_status train_lora_create(infer_model *m, const train_lora_cfg *cfg, train_lor
     for (size_t k = 0; k < np; k++) {
         infer_linear *lin = l->lins[k];
         lin->lora[lin->n_lora++] =
-            (infer_lora_ref){.a = l->pairs[k].a, .b = l->pairs[k].b, .scale = l->pairs[k].scale};
+            (infer_lora_ref){.a = l->pairs[k].a, .b = l->pairs[k].b, .scale = l->pairs[k].scale,
+                             .dropout = cfg->dropout, .rng = &l->drop_rng};
     }
+    l->dropout = cfg->dropout;
+    rw_rng_seed(&l->drop_rng, cfg->seed ^ 0x9e3779b97f4a7c15ull);
     l->attached = true;
     *out = l;
     return RW_OK;

@@ -6,6 +6,8 @@
  * Backward: the layer reruns with a private sub-tape on the same x, the sub-tape is walked
  * seeded with the output's gradient (x's gradient is allocated before the rerun so it
  * survives), then the arena is rolled back again: the peak holds one layer's activations.
+ * LoRA dropout RNGs used by the layer are snapshotted before the forward and replayed for the
+ * rerun (then put back), so the recomputed masks equal the forward's.
  * Invariant: nothing recorded inside the rerun is referenced after the rollback (parameter
  * gradients are persistent; x->grad predates the mark). */
 #include "train/autograd.h"
@@ -15,11 +17,40 @@
 #include "core/assert.h"
 #include "train/autograd_internal.h"
 
+enum { MAX_RNG = 8 };
+
+/* LoRA dropout RNGs used inside the layer and their states before its forward, so the
+ * rerun draws the same masks. */
+typedef struct rng_snap {
+    int n;
+    rw_rng *rng[MAX_RNG];
+    rw_rng state[MAX_RNG];
+} rng_snap;
+
 typedef struct recompute_saved {
     const infer_model *m;
     int64_t il;
     const int32_t *pos; /* [T] in the arena */
+    rng_snap rngs;
 } recompute_saved;
+
+static void snap_rngs(const infer_model *m, int64_t il, rng_snap *s) {
+    const infer_layer *L = &m->layers[il];
+    const infer_linear *ls[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
+    s->n = 0;
+    for (int i = 0; i < 7; i++)
+        for (int k = 0; k < ls[i]->n_lora; k++) {
+            rw_rng *r = ls[i]->lora[k].rng;
+            if (!r || ls[i]->lora[k].dropout <= 0.0f) continue;
+            bool seen = false;
+            for (int j = 0; j < s->n; j++) seen |= s->rng[j] == r;
+            if (seen) continue;
+            RW_ASSERT(s->n < MAX_RNG, "recompute: more than %d dropout RNGs in one layer", MAX_RNG);
+            s->rng[s->n] = r;
+            s->state[s->n] = *r;
+            s->n++;
+        }
+}
 
 static bool layer_has_param(const infer_model *m, int64_t il) {
     const infer_layer *L = &m->layers[il];
@@ -47,6 +78,7 @@ rw_tensor *train_recompute_decoder_layer(infer_ctx *ctx, const infer_model *m, i
     if (!y || !p || !sv) return NULL;
     memcpy(p, pos, (size_t)T * sizeof(int32_t));
     *sv = (recompute_saved){.m = m, .il = il, .pos = p};
+    snap_rngs(m, il, &sv->rngs);
     rw_tape *tape = ctx->tape;
     ctx->tape = NULL;
     const size_t mark = infer_mark(ctx);
@@ -82,7 +114,13 @@ void train_bwd_recompute_decoder(train_bwd *b, const rw_tape_rec *r, const float
     rw_tape *outer = ctx->tape;
     const size_t mark = infer_mark(ctx);
     ctx->tape = &sub;
+    rw_rng now[MAX_RNG]; /* replay the forward's dropout masks, then continue the stream */
+    for (int j = 0; j < sv->rngs.n; j++) {
+        now[j] = *sv->rngs.rng[j];
+        *sv->rngs.rng[j] = sv->rngs.state[j];
+    }
     rw_tensor *out = infer_decoder_layer(ctx, sv->m, sv->il, x, sv->pos, NULL);
+    for (int j = 0; j < sv->rngs.n; j++) *sv->rngs.rng[j] = now[j];
     if (!out || !infer_ctx_ok(ctx)) {
         b->st = infer_ctx_error(ctx, &b->err);
         if (b->st == RW_OK)

@@ -296,8 +296,10 @@ static void test_lora_rules(void **state) {
     cfg.rank = 0;
     assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
     cfg.rank = 4;
-    cfg.dropout = 0.1f;
-    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_UNSUPPORTED);
+    cfg.dropout = 1.0f;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
+    cfg.dropout = -0.1f;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
     cfg.dropout = 0;
     cfg.full_targets = "no_such_tensor";
     assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_NOTFOUND);
@@ -310,6 +312,69 @@ static void test_lora_rules(void **state) {
     train_lora_destroy(l);
     assert_memory_equal(m->out_norm, &before, sizeof(before));
     env_deinit(&s);
+    infer_model_destroy(m);
+}
+
+/* ---- LoRA dropout: masks replayed from a fixed RNG state make the forward a fixed
+ * function, so finite differences apply; recompute replays the same masks. ---- */
+static rw_rng g_drop_state;
+static rw_rng *g_drop_rng;
+
+static float dec_loss_drop(step_env *s, const infer_model *m, bool grad) {
+    *g_drop_rng = g_drop_state;
+    return step_loss(s, m, grad, false, 1.0f, IDS, TGT);
+}
+
+static void test_lora_dropout(void **state) {
+    (void)state;
+    infer_model *m = make_model("llama", 2, 23);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.rank = 4;
+    cfg.dropout = 0.3f;
+    train_lora *l = NULL;
+    rw_err e;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    randomize_b(l, 15);
+    g_drop_rng = train_lora_dropout_rng(l);
+    g_drop_state = *g_drop_rng;
+    step_env s;
+    env_init(&s, 1);
+    /* masks change the loss; consecutive forwards draw new masks; off = no dropout */
+    float l1 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    float l2 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    train_lora_set_dropout(l, false);
+    float off1 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    float off2 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    train_lora_set_dropout(l, true);
+    assert_true(l1 != l2 && off1 == off2 && l1 != off1);
+    /* the same RNG state gives the same loss */
+    *g_drop_rng = g_drop_state;
+    assert_true(step_loss(&s, m, false, false, 1, IDS, TGT) == l1);
+    /* gradients through the masks against finite differences */
+    train_lora_zero_grad(l);
+    dec_loss_drop(&s, m, true);
+    double worst = check_all(&s, m, l, dec_loss_drop);
+    printf("LoRA dropout 0.3: gradients max rel err %.2e (tol 5e-3)\n", worst);
+    assert_true(worst < 5e-3);
+    /* per-layer recompute replays the forward's masks */
+    const size_t n = train_lora_n_params(l);
+    float *g1 = malloc(n * sizeof(float));
+    train_lora_zero_grad(l);
+    *g_drop_rng = g_drop_state;
+    float lp = step_loss(&s, m, true, false, 1.0f, IDS, TGT);
+    rw_rng after = *g_drop_rng;
+    memcpy(g1, train_lora_grads(l), n * sizeof(float));
+    train_lora_zero_grad(l);
+    *g_drop_rng = g_drop_state;
+    float lc = step_loss(&s, m, true, true, 1.0f, IDS, TGT);
+    assert_true(lp == lc);
+    assert_memory_equal(&after, g_drop_rng, sizeof(after)); /* stream continues as without */
+    rw_assert_allclose(train_lora_grads(l), g1, n, 1e-7, 1e-5);
+    free(g1);
+    env_deinit(&s);
+    train_lora_destroy(l);
+    for (int il = 0; il < 2; il++) assert_true(m->layers[il].q.lora[0].rng == NULL);
     infer_model_destroy(m);
 }
 
@@ -497,6 +562,7 @@ int main(void) {
         cmocka_unit_test(test_model_bert_mnrl),
         cmocka_unit_test(test_model_critic_bce),
         cmocka_unit_test(test_lora_rules),
+        cmocka_unit_test(test_lora_dropout),
         cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_training_loop),
     };
