@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/arena.h"
 #include "core/pool.h"
 #include "core/tape.h"
@@ -378,6 +379,74 @@ static void test_lora_dropout(void **state) {
     infer_model_destroy(m);
 }
 
+/* Allocation failures in train_lora_create return RW_E_NOMEM and leave the model untouched
+ * (ASan checks nothing leaks); a step arena too small for the gradients gives RW_E_NOMEM
+ * from train_backward with a message naming the op. */
+static void test_failures(void **state) {
+    (void)state;
+    infer_model *m = make_model("llama", 2, 29);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.full_targets = "output_norm";
+    rw_err e;
+    int ok = 0;
+    for (long n = 0; n < 64 && !ok; n++) {
+        train_lora *l = NULL;
+        rw_alloc_fail_after(n);
+        rw_status st = train_lora_create(m, &cfg, &l, &e);
+        rw_alloc_fail_after(-1);
+        if (st == RW_OK) {
+            ok = 1;
+            train_lora_destroy(l);
+        } else {
+            assert_int_equal(st, RW_E_NOMEM);
+            for (int il = 0; il < 2; il++) assert_int_equal(m->layers[il].q.n_lora, 0);
+            assert_true(m->out_norm->type == RW_DTYPE_F32 && !(m->out_norm->flags & RW_TENSOR_PARAM));
+        }
+    }
+    assert_true(ok);
+    /* arena: measure the forward's need, then give backward almost nothing more */
+    train_lora *l = NULL;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    step_env s;
+    env_init(&s, 1);
+    rw_arena_reset(&s.ar);
+    rw_tape_clear(&s.tape);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &s.ar, NULL, &s.tape);
+    rw_tensor *loss = infer_op_cross_entropy(
+        &ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
+    assert_non_null(loss);
+    const size_t fwd = s.ar.used;
+    rw_arena small;
+    assert_int_equal(rw_arena_init(&small, fwd + 256, NULL), RW_OK);
+    rw_tape tape;
+    rw_tape_init(&tape);
+    infer_ctx_init(&ctx, &small, NULL, &tape);
+    loss = infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true),
+                                  TGT);
+    assert_non_null(loss);
+    assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_E_NOMEM);
+    assert_non_null(strstr(e.msg, "backward of"));
+    /* a parameter without a gradient tensor is a state error */
+    rw_arena_reset(&s.ar);
+    rw_tape_clear(&tape);
+    infer_ctx_init(&ctx, &s.ar, NULL, &tape);
+    rw_tensor *a = train_lora_pair_at(l, 0)->a;
+    rw_tensor *saved = a->grad;
+    a->grad = NULL;
+    loss = infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true),
+                                  TGT);
+    assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_E_STATE);
+    assert_non_null(strstr(e.msg, "no gradient tensor"));
+    a->grad = saved;
+    rw_tape_deinit(&tape);
+    rw_arena_deinit(&small);
+    env_deinit(&s);
+    train_lora_destroy(l);
+    infer_model_destroy(m);
+}
+
 /* Two micro-batches seeded with 1/2 each equal one backward seeded with 1. */
 static void test_grad_accumulation(void **state) {
     (void)state;
@@ -563,6 +632,7 @@ int main(void) {
         cmocka_unit_test(test_model_critic_bce),
         cmocka_unit_test(test_lora_rules),
         cmocka_unit_test(test_lora_dropout),
+        cmocka_unit_test(test_failures),
         cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_training_loop),
     };
