@@ -28,7 +28,7 @@
 
 /* Custom tape ops owned by train/. */
 enum {
-    TRAIN_OP_BCE_YESNO = RW_OP_CUSTOM_BASE + 0, /* train_loss_bce_yesno */
+    TRAIN_OP_BCE_YESNO = RW_OP_CUSTOM_BASE + 0,         /* train_loss_bce_yesno */
     TRAIN_OP_RECOMPUTE_DECODER = RW_OP_CUSTOM_BASE + 1, /* train_recompute_decoder_layer */
 };
 

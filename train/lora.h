@@ -58,12 +58,12 @@ typedef struct train_lora_cfg {
 void train_lora_cfg_default(train_lora_cfg *cfg);
 
 typedef struct train_lora_pair {
-    char base[96];        /* base weight name, e.g. "blk.0.attn_q.weight" */
-    int64_t layer;        /* L of blk.L */
+    char base[96]; /* base weight name, e.g. "blk.0.attn_q.weight" */
+    int64_t layer; /* L of blk.L */
     int64_t n_in, n_out, rank;
-    float scale;          /* s applied in the forward */
-    rw_tensor *a, *b;     /* {n_in, r} and {r, n_out}: views into the param block (PARAM) */
-    size_t off_a, off_b;  /* float offsets of A and B in the flat blocks */
+    float scale;         /* s applied in the forward */
+    rw_tensor *a, *b;    /* {n_in, r} and {r, n_out}: views into the param block (PARAM) */
+    size_t off_a, off_b; /* float offsets of A and B in the flat blocks */
 } train_lora_pair;
 
 typedef struct train_lora train_lora;

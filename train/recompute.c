@@ -43,7 +43,8 @@ static void snap_rngs(const infer_model *m, int64_t il, rng_snap *s) {
             rw_rng *r = ls[i]->lora[k].rng;
             if (!r || ls[i]->lora[k].dropout <= 0.0f) continue;
             bool seen = false;
-            for (int j = 0; j < s->n; j++) seen |= s->rng[j] == r;
+            for (int j = 0; j < s->n; j++)
+                seen |= s->rng[j] == r;
             if (seen) continue;
             RW_ASSERT(s->n < MAX_RNG, "recompute: more than %d dropout RNGs in one layer", MAX_RNG);
             s->rng[s->n] = r;
@@ -120,7 +121,8 @@ void train_bwd_recompute_decoder(train_bwd *b, const rw_tape_rec *r, const float
         *sv->rngs.rng[j] = sv->rngs.state[j];
     }
     rw_tensor *out = infer_decoder_layer(ctx, sv->m, sv->il, x, sv->pos, NULL);
-    for (int j = 0; j < sv->rngs.n; j++) *sv->rngs.rng[j] = now[j];
+    for (int j = 0; j < sv->rngs.n; j++)
+        *sv->rngs.rng[j] = now[j];
     if (!out || !infer_ctx_ok(ctx)) {
         b->st = infer_ctx_error(ctx, &b->err);
         if (b->st == RW_OK)
@@ -154,7 +156,8 @@ rw_tensor *train_decoder_forward_ckpt(infer_ctx *ctx, const infer_model *m, cons
         }
     int32_t *pos = infer_scratch(ctx, (size_t)T * sizeof(int32_t));
     if (!pos) return NULL;
-    for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)t;
+    for (int64_t t = 0; t < T; t++)
+        pos[t] = (int32_t)t;
     rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, T);
     if (m->hp.embd_scale != 1.0f) x = infer_op_scale(ctx, x, m->hp.embd_scale);
     for (int64_t il = 0; il < m->hp.n_layer; il++)

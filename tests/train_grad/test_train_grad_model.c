@@ -36,8 +36,15 @@ static infer_model *make_model_v(const char *arch, int L, uint64_t seed, int swa
     char path[512];
     snprintf(path, sizeof(path), "%s/%s_%d_%llu_%d%d.gguf", rw_test_tmpdir(), arch, L,
              (unsigned long long)seed, swa, ff ? 1 : 0);
-    tiny_dec d = {.arch = arch, .C = 16, .H = 2, .HKV = 1, .FF = 24, .V = 24, .L = L,
-                  .swa = swa, .rope_freqs = ff};
+    tiny_dec d = {.arch = arch,
+                  .C = 16,
+                  .H = 2,
+                  .HKV = 1,
+                  .FF = 24,
+                  .V = 24,
+                  .L = L,
+                  .swa = swa,
+                  .rope_freqs = ff};
     assert_int_equal(tiny_dec_write(path, &d, seed), 0);
     infer_model *m = NULL;
     rw_err e;
@@ -101,7 +108,8 @@ static double fd_check_tensor(step_env *s, const infer_model *m, loss_fn lf, flo
                               const float *g, size_t n, rw_rng *r, int n_checks,
                               const char *label) {
     double gmax = 0;
-    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i]));
+    for (size_t i = 0; i < n; i++)
+        gmax = fmax(gmax, fabs(g[i]));
     double worst = 0;
     for (int c = 0; c < n_checks; c++) {
         size_t i = (size_t)rw_rng_below(r, n);
@@ -132,9 +140,11 @@ static double check_all(step_env *s, const infer_model *m, train_lora *l, loss_f
         const train_lora_pair *pr = train_lora_pair_at(l, k);
         size_t na = (size_t)(pr->n_in * pr->rank), nb = (size_t)(pr->rank * pr->n_out);
         snprintf(lab, sizeof(lab), "%s A", pr->base);
-        worst = fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_a, g + pr->off_a, na, &r, 3, lab));
+        worst =
+            fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_a, g + pr->off_a, na, &r, 3, lab));
         snprintf(lab, sizeof(lab), "%s B", pr->base);
-        worst = fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_b, g + pr->off_b, nb, &r, 3, lab));
+        worst =
+            fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_b, g + pr->off_b, nb, &r, 3, lab));
     }
     for (size_t k = 0; k < train_lora_n_full(l); k++) {
         rw_tensor *t = train_lora_full_at(l, k);
@@ -255,7 +265,8 @@ static void test_lora_rules(void **state) {
     }
     double var = s2 / (double)na, want = bound * bound / 3;
     assert_true(fabs(var - want) < 0.35 * want);
-    for (int64_t i = 0; i < pd->rank * pd->n_out; i++) assert_true(p[pd->off_b + (size_t)i] == 0.0f);
+    for (int64_t i = 0; i < pd->rank * pd->n_out; i++)
+        assert_true(p[pd->off_b + (size_t)i] == 0.0f);
     /* B = 0: the adapted forward equals the base forward exactly */
     step_env s;
     env_init(&s, 1);
@@ -304,7 +315,8 @@ static void test_lora_rules(void **state) {
     cfg.dropout = 0;
     cfg.full_targets = "no_such_tensor";
     assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_NOTFOUND);
-    for (int il = 0; il < 2; il++) assert_int_equal(m->layers[il].q.n_lora, 0);
+    for (int il = 0; il < 2; il++)
+        assert_int_equal(m->layers[il].q.n_lora, 0);
     /* full training restores the model's descriptor on destroy */
     cfg.full_targets = "output_norm";
     rw_tensor before = *m->out_norm;
@@ -375,7 +387,8 @@ static void test_lora_dropout(void **state) {
     free(g1);
     env_deinit(&s);
     train_lora_destroy(l);
-    for (int il = 0; il < 2; il++) assert_true(m->layers[il].q.lora[0].rng == NULL);
+    for (int il = 0; il < 2; il++)
+        assert_true(m->layers[il].q.lora[0].rng == NULL);
     infer_model_destroy(m);
 }
 
@@ -400,8 +413,10 @@ static void test_failures(void **state) {
             train_lora_destroy(l);
         } else {
             assert_int_equal(st, RW_E_NOMEM);
-            for (int il = 0; il < 2; il++) assert_int_equal(m->layers[il].q.n_lora, 0);
-            assert_true(m->out_norm->type == RW_DTYPE_F32 && !(m->out_norm->flags & RW_TENSOR_PARAM));
+            for (int il = 0; il < 2; il++)
+                assert_int_equal(m->layers[il].q.n_lora, 0);
+            assert_true(m->out_norm->type == RW_DTYPE_F32 &&
+                        !(m->out_norm->flags & RW_TENSOR_PARAM));
         }
     }
     assert_true(ok);
@@ -414,8 +429,8 @@ static void test_failures(void **state) {
     rw_tape_clear(&s.tape);
     infer_ctx ctx;
     infer_ctx_init(&ctx, &s.ar, NULL, &s.tape);
-    rw_tensor *loss = infer_op_cross_entropy(
-        &ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
+    rw_tensor *loss =
+        infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
     assert_non_null(loss);
     const size_t fwd = s.ar.used;
     rw_arena small;
@@ -423,8 +438,8 @@ static void test_failures(void **state) {
     rw_tape tape;
     rw_tape_init(&tape);
     infer_ctx_init(&ctx, &small, NULL, &tape);
-    loss = infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true),
-                                  TGT);
+    loss =
+        infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
     assert_non_null(loss);
     assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_E_NOMEM);
     assert_non_null(strstr(e.msg, "backward of"));
@@ -435,8 +450,8 @@ static void test_failures(void **state) {
     rw_tensor *a = train_lora_pair_at(l, 0)->a;
     rw_tensor *saved = a->grad;
     a->grad = NULL;
-    loss = infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true),
-                                  TGT);
+    loss =
+        infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
     assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_E_STATE);
     assert_non_null(strstr(e.msg, "no gradient tensor"));
     a->grad = saved;
@@ -459,7 +474,8 @@ static void test_grad_accumulation(void **state) {
     float *p = train_lora_params(l);
     for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
         const train_lora_pair *pr = train_lora_pair_at(l, k);
-        for (int64_t i = 0; i < pr->rank * pr->n_out; i++) p[pr->off_b + (size_t)i] = 0.05f;
+        for (int64_t i = 0; i < pr->rank * pr->n_out; i++)
+            p[pr->off_b + (size_t)i] = 0.05f;
     }
     step_env s;
     env_init(&s, 1);
@@ -492,8 +508,8 @@ static void train_run(float *losses, int steps, int threads) {
     train_adamw_cfg oc;
     train_adamw_cfg_default(&oc);
     assert_int_equal(train_adamw_init(&opt, train_lora_n_params(l), &oc, NULL), RW_OK);
-    train_sched sch = {.kind = TRAIN_SCHED_COSINE, .lr = 2e-2f, .warmup_steps = 3,
-                       .total_steps = steps};
+    train_sched sch = {
+        .kind = TRAIN_SCHED_COSINE, .lr = 2e-2f, .warmup_steps = 3, .total_steps = steps};
     step_env s;
     env_init(&s, threads);
     rw_err e;
@@ -501,12 +517,10 @@ static void train_run(float *losses, int steps, int threads) {
         train_lora_zero_grad(l);
         losses[st] = step_loss(&s, m, true, st % 2 == 1, 1.0f, IDS, TGT);
         assert_int_equal(train_check_loss(losses[st], st, &e), RW_OK);
-        assert_int_equal(train_check_finite(train_lora_grads(l), train_lora_n_params(l), "grads",
-                                            &e),
-                         RW_OK);
+        assert_int_equal(
+            train_check_finite(train_lora_grads(l), train_lora_n_params(l), "grads", &e), RW_OK);
         train_clip_grad_norm(train_lora_grads(l), train_lora_n_params(l), 1.0);
-        train_adamw_step(&opt, train_lora_params(l), train_lora_grads(l),
-                         train_sched_lr(&sch, st));
+        train_adamw_step(&opt, train_lora_params(l), train_lora_grads(l), train_sched_lr(&sch, st));
     }
     env_deinit(&s);
     train_adamw_deinit(&opt);
@@ -624,16 +638,11 @@ static void test_model_critic_bce(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_model_llama),
-        cmocka_unit_test(test_model_qwen3),
-        cmocka_unit_test(test_model_llama3),
-        cmocka_unit_test(test_model_gemma3),
-        cmocka_unit_test(test_model_bert_mnrl),
-        cmocka_unit_test(test_model_critic_bce),
-        cmocka_unit_test(test_lora_rules),
-        cmocka_unit_test(test_lora_dropout),
-        cmocka_unit_test(test_failures),
-        cmocka_unit_test(test_grad_accumulation),
+        cmocka_unit_test(test_model_llama),     cmocka_unit_test(test_model_qwen3),
+        cmocka_unit_test(test_model_llama3),    cmocka_unit_test(test_model_gemma3),
+        cmocka_unit_test(test_model_bert_mnrl), cmocka_unit_test(test_model_critic_bce),
+        cmocka_unit_test(test_lora_rules),      cmocka_unit_test(test_lora_dropout),
+        cmocka_unit_test(test_failures),        cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_training_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
