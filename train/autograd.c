@@ -56,6 +56,8 @@ const char *train_op_name(int32_t op) {
         return "bce_yesno";
     case TRAIN_OP_RECOMPUTE_DECODER:
         return "recompute_decoder";
+    case TRAIN_OP_RECOMPUTE_ENCODER:
+        return "recompute_encoder";
     default:
         return "?";
     }
@@ -168,7 +170,8 @@ void train_bwd_walk(train_bwd *b, rw_tape *tape, size_t first) {
             train_bwd_bce_yesno(b, r, dy);
             break;
         case TRAIN_OP_RECOMPUTE_DECODER:
-            train_bwd_recompute_decoder(b, r, dy);
+        case TRAIN_OP_RECOMPUTE_ENCODER:
+            train_bwd_recompute(b, r, dy);
             break;
         default:
             RW_ASSERT(0, "backward: unknown op kind %d on the tape", (int)r->op);

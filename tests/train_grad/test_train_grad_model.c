@@ -544,13 +544,19 @@ static void test_training_loop(void **state) {
 static const int32_t A_IDS[7] = {1, 5, 7, 2, 9, 9, 4}, A_LENS[2] = {3, 4};
 static const int32_t C_IDS[11] = {1, 5, 8, 2, 9, 3, 4, 11, 6, 12, 0}, C_LENS[4] = {2, 3, 4, 2};
 
+static bool g_enc_ckpt;
+
 static float mnrl_loss(step_env *s, const infer_model *m, bool grad) {
     rw_arena_reset(&s->ar);
     rw_tape_clear(&s->tape);
     infer_ctx ctx;
     infer_ctx_init(&ctx, &s->ar, s->pool, grad ? &s->tape : NULL);
-    rw_tensor *a = infer_encoder_embed(&ctx, m, A_IDS, A_LENS, 2, INFER_POOL_MEAN, false);
-    rw_tensor *c = infer_encoder_embed(&ctx, m, C_IDS, C_LENS, 4, INFER_POOL_CLS, false);
+    rw_tensor *a = g_enc_ckpt
+                       ? train_encoder_embed_ckpt(&ctx, m, A_IDS, A_LENS, 2, INFER_POOL_MEAN, false)
+                       : infer_encoder_embed(&ctx, m, A_IDS, A_LENS, 2, INFER_POOL_MEAN, false);
+    rw_tensor *c = g_enc_ckpt
+                       ? train_encoder_embed_ckpt(&ctx, m, C_IDS, C_LENS, 4, INFER_POOL_CLS, false)
+                       : infer_encoder_embed(&ctx, m, C_IDS, C_LENS, 4, INFER_POOL_CLS, false);
     rw_tensor *loss = train_loss_mnrl(&ctx, a, c, 20.0f);
     if (!loss) fprintf(stderr, "forward: %s\n", ctx.err.msg);
     assert_non_null(loss);
@@ -585,6 +591,27 @@ static void test_model_bert_mnrl(void **state) {
     double worst = check_all(&s, m, l, mnrl_loss);
     printf("bert MNRL loss %.4f: LoRA/full gradients max rel err %.2e (tol 5e-3)\n", loss, worst);
     assert_true(worst < 5e-3);
+    /* per-layer recompute for encoders: same loss and gradients, lower arena peak */
+    const size_t n = train_lora_n_params(l);
+    float *g1 = malloc(n * sizeof(float));
+    train_lora_zero_grad(l);
+    step_env sp, sc;
+    env_init(&sp, 1);
+    env_init(&sc, 1);
+    float lp = mnrl_loss(&sp, m, true);
+    memcpy(g1, train_lora_grads(l), n * sizeof(float));
+    train_lora_zero_grad(l);
+    g_enc_ckpt = true;
+    float lc = mnrl_loss(&sc, m, true);
+    g_enc_ckpt = false;
+    assert_true(lp == lc);
+    rw_assert_allclose(train_lora_grads(l), g1, n, 1e-7, 1e-5);
+    printf("bert arena peak: plain tape %zu bytes, per-layer recompute %zu bytes\n",
+           sp.ar.high_water, sc.ar.high_water);
+    assert_true(sc.ar.high_water < sp.ar.high_water);
+    free(g1);
+    env_deinit(&sp);
+    env_deinit(&sc);
     env_deinit(&s);
     train_lora_destroy(l);
     infer_model_destroy(m);
