@@ -395,11 +395,26 @@ uint64_t infer_model_weight_bytes(const infer_model *m) {
     return s;
 }
 
+/* x * mask, mask[i] = 0 with probability p else 1/(1-p) (LoRA input dropout, training). */
+static rw_tensor *lora_dropout(infer_ctx *ctx, rw_tensor *x, float p, rw_rng *rng) {
+    if (!x || !infer_ctx_ok(ctx)) return NULL;
+    rw_tensor *mask = infer_new(ctx, RW_DTYPE_F32, x->n_dims, x->ne);
+    if (!mask) return NULL;
+    const float keep = 1.0f / (1.0f - p);
+    float *mv = mask->data;
+    for (int64_t i = 0; i < rw_tensor_nelements(x); i++)
+        mv[i] = rw_rng_uniform(rng) < (double)p ? 0.0f : keep;
+    return infer_op_mul(ctx, x, mask);
+}
+
 rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor *x) {
     rw_tensor *y = infer_op_matmul(ctx, l->w, x);
     if (l->b) y = infer_op_add(ctx, y, l->b);
     for (int i = 0; i < l->n_lora; i++) {
-        rw_tensor *ax = infer_op_matmul(ctx, l->lora[i].a, x);   /* {r, T} */
+        rw_tensor *xi = x;
+        if (l->lora[i].dropout > 0.0f && l->lora[i].rng)
+            xi = lora_dropout(ctx, x, l->lora[i].dropout, l->lora[i].rng);
+        rw_tensor *ax = infer_op_matmul(ctx, l->lora[i].a, xi); /* {r, T} */
         rw_tensor *bax = infer_op_matmul(ctx, l->lora[i].b, ax); /* {n_out, T} */
         y = infer_op_add(ctx, y, infer_op_scale(ctx, bax, l->lora[i].scale));
     }

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "infer/gguf.h"
@@ -67,6 +68,11 @@ typedef struct infer_lora_ref {
     rw_tensor *a; /* {n_in, r} */
     rw_tensor *b; /* {r, n_out} */
     float scale;  /* s = user_scale * alpha / r (alpha != 0) else user_scale */
+    /* Training only (train/lora.h sets these; 0/NULL otherwise): when dropout > 0 and rng is
+     * set, the LoRA path reads x * mask with mask = Bernoulli(1 - dropout) / (1 - dropout)
+     * drawn from *rng (borrowed), as PEFT's lora_dropout. */
+    float dropout;
+    rw_rng *rng;
 } infer_lora_ref;
 
 typedef struct infer_linear {
