@@ -1,0 +1,248 @@
+/* Matrix-product drivers over the pool: matvec (decode), matmul (batch), matmul_dx
+ * (backward through a frozen weight).
+ *
+ * Split: matvec and matmul give each thread a contiguous range of weight rows (outputs are
+ * disjoint, each dot reduced by one thread); matmul_dx gives each thread a contiguous range
+ * of weight blocks along K and walks the N rows in a fixed order, so every output element
+ * is summed in the same order for a given thread count. Large batches dequantize tiles of
+ * KERN_TILE_ROWS weight rows into per-thread scratch and call sgemm (OpenBLAS at 1 thread
+ * inside our pool); small batches use vec_dot on activations quantized once. */
+#include "kernels/matmul.h"
+
+#include <string.h>
+
+#include "core/assert.h"
+#include "kernels/blas.h"
+#include "kernels/quant.h"
+#include "kernels/quant_internal.h"
+
+/* Weight rows per dequantized tile: 32 rows of K=4096 f32 is 512 KiB, half this machine
+ * class's per-core L2. */
+enum { KERN_TILE_ROWS = 32 };
+/* Batches at or above this use dequantize + sgemm (measured: bench-kernels, docs). */
+enum { KERN_MATMUL_SGEMM_MIN_M = 8 };
+
+static const kern_type_traits *traits(rw_dtype t) {
+    const kern_type_traits *tt = kern_type_get(t);
+    RW_ASSERT(tt != NULL && tt->vec_dot != NULL, "type %d cannot be a weight", (int)t);
+    return tt;
+}
+
+static size_t act_row_bytes(const kern_type_traits *t, int64_t K) {
+    return kern_row_bytes(t->vec_dot_type, K);
+}
+
+static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
+
+static void run(rw_pool *pool, rw_pool_fn fn, void *ctx) {
+    if (pool) rw_pool_run(pool, fn, ctx);
+    else fn(ctx, 0, 1);
+}
+
+static void ensure_blas_single(void) {
+    if (kern_blas_get_threads() != 1) kern_blas_set_threads(1);
+}
+
+void kern_quantize_activations(rw_dtype wtype, const float *X, void *dst, int64_t M, int64_t K) {
+    const kern_type_traits *t = traits(wtype);
+    const kern_type_traits *at = kern_type_get(t->vec_dot_type);
+    size_t rb = act_row_bytes(t, K);
+    for (int64_t m = 0; m < M; m++) at->from_float_ref(X + m * K, (char *)dst + (size_t)m * rb, K);
+}
+
+/* ---- matvec ---- */
+
+size_t kern_matvec_scratch_bytes(rw_dtype wtype, int64_t K) {
+    const kern_type_traits *t = traits(wtype);
+    if (t->vec_dot_type == RW_DTYPE_F32) return 64;
+    return round_up64(act_row_bytes(t, K));
+}
+
+void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y,
+                      int64_t r0, int64_t r1) {
+    const kern_type_traits *t = traits(wtype);
+    size_t rb = kern_row_bytes(wtype, K);
+    const char *w = (const char *)W + (size_t)r0 * rb;
+    for (int64_t r = r0; r < r1; r++, w += rb) t->vec_dot(K, &y[r], w, a);
+}
+
+typedef struct mv_ctx {
+    rw_dtype wtype;
+    const void *W;
+    int64_t N, K;
+    const void *a;
+    float *y;
+} mv_ctx;
+
+static void mv_worker(void *p, int ith, int nth) {
+    const mv_ctx *c = p;
+    size_t b, e;
+    rw_split_range((size_t)c->N, ith, nth, &b, &e);
+    if (b < e) kern_matvec_rows(c->wtype, c->W, c->K, c->a, c->y, (int64_t)b, (int64_t)e);
+}
+
+void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
+                 const float *x, float *y, void *scratch) {
+    const kern_type_traits *t = traits(wtype);
+    const void *a = x;
+    if (t->vec_dot_type != RW_DTYPE_F32) {
+        kern_quantize_activations(wtype, x, scratch, 1, K);
+        a = scratch;
+    }
+    mv_ctx c = {wtype, W, N, K, a, y};
+    run(pool, mv_worker, &c);
+}
+
+/* ---- matmul: Y[M x N] = X[M x K] . W^T ---- */
+
+static int64_t tile_rows(void) { return KERN_TILE_ROWS; }
+
+size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
+                                 int n_threads) {
+    (void)N;
+    const kern_type_traits *t = traits(wtype);
+    if (n_threads < 1) n_threads = 1;
+    if (M >= KERN_MATMUL_SGEMM_MIN_M) {
+        if (wtype == RW_DTYPE_F32) return 64;
+        return (size_t)n_threads * round_up64((size_t)tile_rows() * (size_t)K * sizeof(float));
+    }
+    if (t->vec_dot_type == RW_DTYPE_F32) return 64;
+    return round_up64((size_t)M * act_row_bytes(t, K));
+}
+
+void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A,
+                      int64_t M, float *Y, bool accumulate, int64_t r0, int64_t r1) {
+    const kern_type_traits *t = traits(wtype);
+    size_t rb = kern_row_bytes(wtype, K), ab = act_row_bytes(t, K);
+    for (int64_t r = r0; r < r1; r++) {
+        const char *w = (const char *)W + (size_t)r * rb;
+        for (int64_t m = 0; m < M; m++) {
+            float s;
+            t->vec_dot(K, &s, w, (const char *)A + (size_t)m * ab);
+            Y[m * N + r] = accumulate ? Y[m * N + r] + s : s;
+        }
+    }
+}
+
+typedef struct mm_ctx {
+    rw_dtype wtype;
+    const void *W;
+    int64_t N, K, M;
+    const float *X;
+    const void *A; /* quantized activations (vec_dot path) */
+    float *Y;
+    bool accumulate;
+    char *scratch; /* per-thread tiles (sgemm path) */
+    size_t tile_bytes;
+} mm_ctx;
+
+static void mm_dot_worker(void *p, int ith, int nth) {
+    const mm_ctx *c = p;
+    size_t b, e;
+    rw_split_range((size_t)c->N, ith, nth, &b, &e);
+    if (b < e)
+        kern_matmul_rows(c->wtype, c->W, c->N, c->K, c->A, c->M, c->Y, c->accumulate, (int64_t)b,
+                         (int64_t)e);
+}
+
+static void mm_sgemm_worker(void *p, int ith, int nth) {
+    const mm_ctx *c = p;
+    size_t b, e;
+    rw_split_range((size_t)c->N, ith, nth, &b, &e);
+    const float beta = c->accumulate ? 1.f : 0.f;
+    if (c->wtype == RW_DTYPE_F32) {
+        const float *W = c->W;
+        if (b < e)
+            kern_sgemm(false, true, c->M, (int64_t)(e - b), c->K, 1.f, c->X, c->K,
+                       W + (size_t)b * (size_t)c->K, c->K, beta, c->Y + b, c->N);
+        return;
+    }
+    const kern_type_traits *t = kern_type_get(c->wtype);
+    size_t rb = kern_row_bytes(c->wtype, c->K);
+    float *tile = (float *)(c->scratch + (size_t)ith * c->tile_bytes);
+    for (size_t n0 = b; n0 < e; n0 += (size_t)tile_rows()) {
+        size_t tn = e - n0 < (size_t)tile_rows() ? e - n0 : (size_t)tile_rows();
+        for (size_t r = 0; r < tn; r++)
+            t->to_float((const char *)c->W + (n0 + r) * rb, tile + r * (size_t)c->K, c->K);
+        kern_sgemm(false, true, c->M, (int64_t)tn, c->K, 1.f, c->X, c->K, tile, c->K, beta,
+                   c->Y + n0, c->N);
+    }
+}
+
+void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
+                 const float *X, int64_t M, float *Y, bool accumulate, void *scratch) {
+    const kern_type_traits *t = traits(wtype);
+    mm_ctx c = {wtype, W, N, K, M, X, X, Y, accumulate, scratch, 0};
+    if (M >= KERN_MATMUL_SGEMM_MIN_M) {
+        ensure_blas_single();
+        c.tile_bytes = round_up64((size_t)tile_rows() * (size_t)K * sizeof(float));
+        run(pool, mm_sgemm_worker, &c);
+        return;
+    }
+    if (t->vec_dot_type != RW_DTYPE_F32) {
+        kern_quantize_activations(wtype, X, scratch, M, K);
+        c.A = scratch;
+    }
+    run(pool, mm_dot_worker, &c);
+}
+
+/* ---- matmul_dx: dX[M x K] (+)= dY[M x N] . W[N x K] ---- */
+
+size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
+                                    int n_threads) {
+    (void)N;
+    (void)M;
+    traits(wtype);
+    if (wtype == RW_DTYPE_F32) return 64;
+    if (n_threads < 1) n_threads = 1;
+    return (size_t)n_threads * round_up64((size_t)tile_rows() * (size_t)K * sizeof(float));
+}
+
+typedef struct dx_ctx {
+    rw_dtype wtype;
+    const void *W;
+    int64_t N, K, M;
+    const float *dY;
+    float *dX;
+    bool accumulate;
+    char *scratch;
+    size_t tile_bytes;
+} dx_ctx;
+
+static void dx_worker(void *p, int ith, int nth) {
+    const dx_ctx *c = p;
+    const kern_type_traits *t = kern_type_get(c->wtype);
+    const int64_t bs = t->block_size;
+    size_t b, e;
+    rw_split_range((size_t)(c->K / bs), ith, nth, &b, &e);
+    if (b >= e) return;
+    const int64_t k0 = (int64_t)b * bs, kc = (int64_t)(e - b) * bs;
+    if (c->wtype == RW_DTYPE_F32) {
+        const float *W = c->W;
+        kern_sgemm(false, false, c->M, kc, c->N, 1.f, c->dY, c->N, W + k0, c->K,
+                   c->accumulate ? 1.f : 0.f, c->dX + k0, c->K);
+        return;
+    }
+    size_t rb = kern_row_bytes(c->wtype, c->K);
+    size_t off = b * t->type_size;
+    float *tile = (float *)(c->scratch + (size_t)ith * c->tile_bytes);
+    if (c->N == 0 && !c->accumulate)
+        for (int64_t m = 0; m < c->M; m++) memset(c->dX + m * c->K + k0, 0, (size_t)kc * sizeof(float));
+    for (int64_t n0 = 0; n0 < c->N; n0 += tile_rows()) {
+        int64_t tn = c->N - n0 < tile_rows() ? c->N - n0 : tile_rows();
+        for (int64_t r = 0; r < tn; r++)
+            t->to_float((const char *)c->W + (size_t)(n0 + r) * rb + off, tile + r * kc, kc);
+        float beta = (n0 == 0 && !c->accumulate) ? 0.f : 1.f;
+        kern_sgemm(false, false, c->M, kc, tn, 1.f, c->dY + n0, c->N, tile, kc, beta,
+                   c->dX + k0, c->K);
+    }
+}
+
+void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
+                    const float *dY, int64_t M, float *dX, bool accumulate, void *scratch) {
+    traits(wtype);
+    ensure_blas_single();
+    dx_ctx c = {wtype, W, N, K, M, dY, dX, accumulate, scratch,
+                round_up64((size_t)tile_rows() * (size_t)K * sizeof(float))};
+    run(pool, dx_worker, &c);
+}

@@ -1,0 +1,59 @@
+/* Matrix products through a weight W of any supported type (kernels/quant.h), split over
+ * the threads of a core/pool.h pool.
+ *
+ * Shapes (ggml order: ne[0] is the inner dimension). W is N rows x K columns, row-major,
+ * rows of K elements of type wtype (K a multiple of the block size); activations are f32,
+ * row-major, contiguous.
+ *   kern_matvec     y[N]      = W[N x K] . x[K]                 (decode)
+ *   kern_matmul     Y[M x N]  = X[M x K] . W^T                 (prefill, batch embedding)
+ *   kern_matmul_dx  dX[M x K] (+)= dY[M x N] . W[N x K]         (backward through frozen W)
+ * `accumulate` adds into the output instead of overwriting it.
+ *
+ * Threads: pool may be NULL (runs on the caller). Work is split by a pure function of
+ * (thread index, thread count) and every output element is reduced by one thread in a
+ * fixed order, so results are bit-identical from run to run for a given thread count and
+ * kern_cpu_level(). Per-thread OpenBLAS calls run with OpenBLAS at 1 thread.
+ * Kernels never allocate: callers pass `scratch` of at least the *_scratch_bytes size,
+ * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul: small M uses vec_dot on
+ * quantized activations; larger M dequantizes tiles of W into scratch and calls sgemm,
+ * or uses integer dot products, whichever was measured faster for the type
+ * (docs/kernels.md). */
+#ifndef RW_KERNELS_MATMUL_H
+#define RW_KERNELS_MATMUL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "core/dtype.h"
+#include "core/pool.h"
+
+size_t kern_matvec_scratch_bytes(rw_dtype wtype, int64_t K);
+void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
+                 const float *x, float *y, void *scratch);
+
+/* Single-thread row range: y[r] = W[r] . a for r in [r0, r1), with a one activation row
+ * already converted to the weight type's vec_dot_type (kern_quantize_activations). */
+void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y,
+                      int64_t r0, int64_t r1);
+
+/* Converts M rows of K f32 values into the activation format of wtype (its vec_dot_type;
+ * a plain copy for F32/F16/BF16 weights); writes M * kern_row_bytes(vec_dot_type, K). */
+void kern_quantize_activations(rw_dtype wtype, const float *X, void *dst, int64_t M, int64_t K);
+
+size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
+                                 int n_threads);
+void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
+                 const float *X, int64_t M, float *Y, bool accumulate, void *scratch);
+
+/* Single-thread range: Y[m][r] (row stride N) for weight rows r in [r0, r1) and every m,
+ * from activations A already in vec_dot_type (M rows). */
+void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A,
+                      int64_t M, float *Y, bool accumulate, int64_t r0, int64_t r1);
+
+size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
+                                    int n_threads);
+void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
+                    const float *dY, int64_t M, float *dX, bool accumulate, void *scratch);
+
+#endif
