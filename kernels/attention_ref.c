@@ -122,14 +122,20 @@ typedef struct attn_job {
     size_t n_blk; /* query blocks per head */
 } attn_job;
 
+/* Items are (query block, head) pairs, block-major; a thread's contiguous slice becomes one
+ * kernel call per query block with a head range, so heads sharing a kv head stay together
+ * (the SIMD kernel tiles them) both in decode (one block) and in prefill. */
 static void attn_worker(void *ctx, int ith, int nth) {
     const attn_job *j = ctx;
-    size_t b, e;
-    rw_split_range(j->a->n_head * j->n_blk, ith, nth, &b, &e);
-    for (size_t i = b; i < e; i++) {
-        size_t h = i / j->n_blk, t0 = (i % j->n_blk) * ATTN_ROWS_PER_ITEM;
+    size_t H = j->a->n_head, b, e;
+    rw_split_range(H * j->n_blk, ith, nth, &b, &e);
+    while (b < e) {
+        size_t blk = b / H, h0 = b % H;
+        size_t h1 = (blk + 1) * H <= e ? H : e - blk * H;
+        size_t t0 = blk * ATTN_ROWS_PER_ITEM;
         size_t t1 = t0 + ATTN_ROWS_PER_ITEM < j->a->n_q ? t0 + ATTN_ROWS_PER_ITEM : j->a->n_q;
-        kern_attention_f32(j->a, h, h + 1, t0, t1);
+        kern_attention_f32(j->a, h0, h1, t0, t1);
+        b = blk * H + h1;
     }
 }
 

@@ -15,29 +15,75 @@
 
 enum { ATTN_KB = 64 }; /* keys per block: scores stay in registers/L1 */
 
-static inline float SFX(attn_dot)(const float *a, const float *b, size_t D) {
-    vf s0 = vzero(), s1 = vzero();
+/* q.k with one accumulator, chunks in order: attn_dot4 runs four independent copies of
+ * exactly this arithmetic, so a score never depends on which variant computed it (results
+ * do not depend on the tile or range split). */
+static inline float SFX(attn_dot)(const float *q, const float *k, size_t D) {
+    vf s = vzero();
     size_t d = 0;
-    for (; d + 2 * VW <= D; d += 2 * VW) {
-        s0 = vfmadd(vload(a + d), vload(b + d), s0);
-        s1 = vfmadd(vload(a + d + VW), vload(b + d + VW), s1);
-    }
     for (; d + VW <= D; d += VW)
-        s0 = vfmadd(vload(a + d), vload(b + d), s0);
-    float s = vhsum(vadd(s0, s1));
+        s = vfmadd(vload(q + d), vload(k + d), s);
+    float r = vhsum(s);
     for (; d < D; d++)
-        s += a[d] * b[d];
-    return s;
+        r += q[d] * k[d];
+    return r;
 }
 
-/* acc[0..D) += p * v[0..D) */
-static inline void SFX(attn_axpy)(float *acc, float p, const float *v, size_t D) {
-    vf pv = vset1(p);
+/* out[0..4) = q.k_i for the four key rows k, k + kts, k + 2 kts, k + 3 kts. */
+static inline void SFX(attn_dot4)(float *out, const float *q, const float *k, size_t kts,
+                                  size_t D) {
+    const float *k0 = k, *k1 = k + kts, *k2 = k + 2 * kts, *k3 = k + 3 * kts;
+    vf s0 = vzero(), s1 = vzero(), s2 = vzero(), s3 = vzero();
     size_t d = 0;
-    for (; d + VW <= D; d += VW)
-        vstore(acc + d, vfmadd(pv, vload(v + d), vload(acc + d)));
-    for (; d < D; d++)
-        acc[d] += p * v[d];
+    for (; d + VW <= D; d += VW) {
+        vf qv = vload(q + d);
+        s0 = vfmadd(qv, vload(k0 + d), s0);
+        s1 = vfmadd(qv, vload(k1 + d), s1);
+        s2 = vfmadd(qv, vload(k2 + d), s2);
+        s3 = vfmadd(qv, vload(k3 + d), s3);
+    }
+    float r0 = vhsum(s0), r1 = vhsum(s1), r2 = vhsum(s2), r3 = vhsum(s3);
+    for (; d < D; d++) {
+        r0 += q[d] * k0[d];
+        r1 += q[d] * k1[d];
+        r2 += q[d] * k2[d];
+        r3 += q[d] * k3[d];
+    }
+    out[0] = r0, out[1] = r1, out[2] = r2, out[3] = r3;
+}
+
+/* acc[0..D) += sum_i p[i] v_i over keys i in order (zero weights skipped, their v rows never
+ * read). The accumulator stays in registers across keys, four vectors at a time. */
+static inline void SFX(attn_pv)(float *acc, const float *p, const float *v, size_t vts, size_t nb,
+                                size_t D) {
+    size_t d = 0;
+    for (; d + 4 * VW <= D; d += 4 * VW) {
+        vf a0 = vload(acc + d), a1 = vload(acc + d + VW), a2 = vload(acc + d + 2 * VW),
+           a3 = vload(acc + d + 3 * VW);
+        for (size_t i = 0; i < nb; i++) {
+            if (p[i] == 0.0f) continue;
+            vf pv = vset1(p[i]);
+            const float *vr = v + i * vts + d;
+            a0 = vfmadd(pv, vload(vr), a0);
+            a1 = vfmadd(pv, vload(vr + VW), a1);
+            a2 = vfmadd(pv, vload(vr + 2 * VW), a2);
+            a3 = vfmadd(pv, vload(vr + 3 * VW), a3);
+        }
+        vstore(acc + d, a0), vstore(acc + d + VW, a1), vstore(acc + d + 2 * VW, a2),
+            vstore(acc + d + 3 * VW, a3);
+    }
+    for (; d + VW <= D; d += VW) {
+        vf a0 = vload(acc + d);
+        for (size_t i = 0; i < nb; i++)
+            if (p[i] != 0.0f) a0 = vfmadd(vset1(p[i]), vload(v + i * vts + d), a0);
+        vstore(acc + d, a0);
+    }
+    for (; d < D; d++) {
+        float a0 = acc[d];
+        for (size_t i = 0; i < nb; i++)
+            if (p[i] != 0.0f) a0 += p[i] * v[i * vts + d];
+        acc[d] = a0;
+    }
 }
 
 static inline void SFX(attn_scale)(float *acc, float s, size_t D) {
@@ -79,18 +125,21 @@ static void SFX(attn_tile)(const kern_attn_args *a, size_t g, SFX(attn_q) * qs, 
     for (size_t s0 = 0; s0 < end; s0 += ATTN_KB) {
         size_t nb = end - s0 < ATTN_KB ? end - s0 : ATTN_KB;
         size_t npad = (nb + VW - 1) / VW * VW;
-        /* Scores: key row outer, so it stays in L1 across the tile's queries. */
-        for (size_t i = 0; i < nb; i++) {
-            const float *kr = a->k + (s0 + i) * a->k_ts + g * a->k_hs; /* [D] */
-            for (size_t j = 0; j < nq; j++) {
-                if (s0 + i >= qs[j].end) {
-                    sc[j][i] = -INFINITY;
-                    continue;
-                }
-                float v = a->scale * SFX(attn_dot)(qs[j].q, kr, D);
-                if (qs[j].add) v += qs[j].add[s0 + i];
-                sc[j][i] = v;
+        /* Scores, four keys at a time (the block's K rows stay in L1 across the tile). */
+        const float *kb = a->k + s0 * a->k_ts + g * a->k_hs; /* key s0 of head g */
+        for (size_t j = 0; j < nq; j++) {
+            size_t e = qs[j].end <= s0 ? 0 : qs[j].end - s0 < nb ? qs[j].end - s0 : nb;
+            size_t i = 0;
+            for (; i + 4 <= e; i += 4)
+                SFX(attn_dot4)(sc[j] + i, qs[j].q, kb + i * a->k_ts, a->k_ts, D);
+            for (; i < e; i++)
+                sc[j][i] = SFX(attn_dot)(qs[j].q, kb + i * a->k_ts, D);
+            for (i = 0; i < e; i++) {
+                sc[j][i] *= a->scale;
+                if (qs[j].add) sc[j][i] += qs[j].add[s0 + i];
             }
+            for (i = e; i < nb; i++)
+                sc[j][i] = -INFINITY;
         }
         /* Online softmax update per query; sc becomes the weights e^(s - m). */
         for (size_t j = 0; j < nq; j++) {
@@ -121,15 +170,10 @@ static void SFX(attn_tile)(const kern_attn_args *a, size_t g, SFX(attn_q) * qs, 
             }
             qs[j].l += vhsum(ls);
         }
-        /* Values: row outer again. */
-        for (size_t i = 0; i < nb; i++) {
-            const float *vr = a->v + (s0 + i) * a->v_ts + g * a->v_hs; /* [D] */
-            for (size_t j = 0; j < nq; j++) {
-                float p = sc[j][i];
-                if (p == 0.0f) continue; /* hidden key: its v row is never read */
-                SFX(attn_axpy)(acc + j * as, p, vr, D);
-            }
-        }
+        /* Values: per query, accumulator in registers across the block's keys. */
+        const float *vb = a->v + s0 * a->v_ts + g * a->v_hs; /* value s0 of head g */
+        for (size_t j = 0; j < nq; j++)
+            SFX(attn_pv)(acc + j * as, sc[j], vb, a->v_ts, nb, D);
     }
     for (size_t j = 0; j < nq; j++) {
         float *o = qs[j].out, *aj = acc + j * as;

@@ -37,6 +37,11 @@ void kern_rmsnorm_f32(float *y, float *rstd, const float *x, const float *w, siz
 void kern_layernorm_f32(float *y, float *mean, float *rstd, const float *x, const float *w,
                         const float *b, size_t T, size_t C, float eps);
 
+/* y[t,c] = x[t,c] / n[t] with n[t] = max(||x[t,:]||_2, eps) (torch F.normalize; embeddings
+ * use eps = 1e-12). y: [T,C]; norm: [T] or NULL, receives n[t] (backward: dy/dx =
+ * (I - y y^T) / n while ||x|| > eps); x: [T,C]. A zero row gives zeros. */
+void kern_l2_normalize_f32(float *y, float *norm, const float *x, size_t T, size_t C, float eps);
+
 /* ---- softmax ------------------------------------------------------------------------ */
 
 /* Row-wise stable softmax of z[t,j] = x[t,j] + mask[t,j] over the first n_valid columns.
@@ -117,6 +122,8 @@ void kern_rmsnorm_f32_ref(float *y, float *rstd, const float *x, const float *w,
                           float eps);
 void kern_layernorm_f32_ref(float *y, float *mean, float *rstd, const float *x, const float *w,
                             const float *b, size_t T, size_t C, float eps);
+void kern_l2_normalize_f32_ref(float *y, float *norm, const float *x, size_t T, size_t C,
+                               float eps);
 void kern_softmax_f32_ref(float *y, float *lse, const float *x, const float *mask,
                           size_t mask_stride, size_t T, size_t N, size_t n_valid);
 void kern_log_softmax_f32_ref(float *y, float *lse, const float *x, const float *mask,

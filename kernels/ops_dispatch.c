@@ -13,6 +13,7 @@ const kern_ops_table kern_ops_table_ref = {
     .name = "scalar",
     .rmsnorm = kern_rmsnorm_f32_ref,
     .layernorm = kern_layernorm_f32_ref,
+    .l2_normalize = kern_l2_normalize_f32_ref,
     .softmax = kern_softmax_f32_ref,
     .log_softmax = kern_log_softmax_f32_ref,
     .rope = kern_rope_f32_ref,
@@ -78,6 +79,10 @@ void kern_rmsnorm_f32(float *y, float *rstd, const float *x, const float *w, siz
 void kern_layernorm_f32(float *y, float *mean, float *rstd, const float *x, const float *w,
                         const float *b, size_t T, size_t C, float eps) {
     kern_ops_table_get()->layernorm(y, mean, rstd, x, w, b, T, C, eps);
+}
+
+void kern_l2_normalize_f32(float *y, float *norm, const float *x, size_t T, size_t C, float eps) {
+    kern_ops_table_get()->l2_normalize(y, norm, x, T, C, eps);
 }
 
 void kern_softmax_f32(float *y, float *lse, const float *x, const float *mask, size_t mask_stride,

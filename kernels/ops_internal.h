@@ -14,6 +14,7 @@ typedef struct kern_ops_table {
                     float eps);
     void (*layernorm)(float *y, float *mean, float *rstd, const float *x, const float *w,
                       const float *b, size_t T, size_t C, float eps);
+    void (*l2_normalize)(float *y, float *norm, const float *x, size_t T, size_t C, float eps);
     void (*softmax)(float *y, float *lse, const float *x, const float *mask, size_t mask_stride,
                     size_t T, size_t N, size_t n_valid);
     void (*log_softmax)(float *y, float *lse, const float *x, const float *mask, size_t mask_stride,

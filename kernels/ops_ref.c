@@ -63,6 +63,22 @@ void kern_layernorm_f32_ref(float *y, float *mean, float *rstd, const float *x, 
     }
 }
 
+void kern_l2_normalize_f32_ref(float *y, float *norm, const float *x, size_t T, size_t C,
+                               float eps) {
+    for (size_t t = 0; t < T; t++) {
+        const float *xr = x + t * C; /* [C] */
+        float *yr = y + t * C;       /* [C] */
+        double ss = 0.0;
+        for (size_t c = 0; c < C; c++)
+            ss += (double)xr[c] * (double)xr[c];
+        double n = sqrt(ss);
+        if (!(n >= (double)eps) && !isnan(n)) n = (double)eps;
+        for (size_t c = 0; c < C; c++)
+            yr[c] = (float)((double)xr[c] / n);
+        if (norm) norm[t] = (float)n;
+    }
+}
+
 /* ---- softmax -------------------------------------------------------------------------- */
 
 /* z of an included entry, or -inf for an excluded one (mask -inf: x is not read). */

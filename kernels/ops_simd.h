@@ -114,6 +114,25 @@ static void SFX(kern_layernorm_f32)(float *y, float *mean, float *rstd, const fl
     }
 }
 
+static void SFX(kern_l2_normalize_f32)(float *y, float *norm, const float *x, size_t T, size_t C,
+                                       float eps) {
+    for (size_t t = 0; t < T; t++) {
+        const float *xr = x + t * C; /* [C] */
+        float *yr = y + t * C;       /* [C] */
+        double n = sqrt(SFX(sum_sq_f64)(xr, C));
+        if (!(n >= (double)eps) && !isnan(n)) n = (double)eps;
+        /* Division (not a reciprocal multiply) keeps y exact to 1 ulp of f32. */
+        float nf = (float)n;
+        vf nv = vset1(nf);
+        size_t c = 0;
+        for (; c + VW <= C; c += VW)
+            vstore(yr + c, vdiv(vload(xr + c), nv));
+        for (; c < C; c++)
+            yr[c] = xr[c] / nf;
+        if (norm) norm[t] = nf;
+    }
+}
+
 /* ---- softmax -------------------------------------------------------------------------- */
 
 static inline float SFX(sm_z)(const float *xr, const float *mr, size_t j) {
@@ -126,18 +145,25 @@ static inline vf SFX(sm_zv)(const float *xr, const float *mr, size_t j) {
     return mr ? vmasked_add(vload(xr + j), vload(mr + j)) : vload(xr + j);
 }
 
-/* Max of the included z, NaN ignored (-inf when nothing is included). */
+/* Max of the included z, or NaN when any included z is NaN (checked before anything is
+ * written, so an in-place call can still hand the row to the reference). -inf when nothing
+ * is included. */
 static float SFX(sm_max)(const float *xr, const float *mr, size_t n) {
     vf m = vset1(-INFINITY);
+    unsigned nan_bits = 0;
     size_t j = 0;
-    for (; j + VW <= n; j += VW)
-        m = vmax(SFX(sm_zv)(xr, mr, j), m);
+    for (; j + VW <= n; j += VW) {
+        vf z = SFX(sm_zv)(xr, mr, j);
+        nan_bits |= vnan_mask(z);
+        m = vmax(z, m);
+    }
     float mx = vhmax(m);
     for (; j < n; j++) {
         float z = SFX(sm_z)(xr, mr, j);
+        if (z != z) nan_bits = 1;
         if (z > mx) mx = z;
     }
-    return mx;
+    return nan_bits ? NAN : mx;
 }
 
 /* sum exp(z - mx); stores the exponentials in e when e is non-NULL. */
@@ -166,15 +192,11 @@ static void SFX(kern_softmax_f32)(float *y, float *lse, const float *x, const fl
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
         float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
-        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+        if (!isfinite(mx)) { /* nothing included, NaN or +inf: the reference's policy */
             kern_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
             continue;
         }
         float sum = SFX(sm_sumexp)(yr, xr, mr, n_valid, mx);
-        if (sum != sum) { /* NaN/+inf row: the reference keeps excluded entries at 0 */
-            kern_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
-            continue;
-        }
         float inv = 1.0f / sum;
         vf iv = vset1(inv);
         size_t j = 0;
@@ -196,27 +218,19 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
         const float *mr = mask ? mask + t * mask_stride : NULL; /* [N] */
         float *yr = y + t * N;                                  /* [N] */
         float mx = SFX(sm_max)(xr, mr, n_valid);
-        float l = -INFINITY;
-        if (mx == -INFINITY) { /* all excluded, or only NaN left: the reference decides */
+        if (!isfinite(mx)) { /* nothing included, NaN or +inf: the reference's policy */
             kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
             continue;
         }
-        {
-            l = mx + logf(SFX(sm_sumexp)(NULL, xr, mr, n_valid, mx));
-            if (l != l) { /* NaN/+inf row: the reference keeps excluded entries at -inf */
-                kern_log_softmax_f32_ref(yr, lse ? lse + t : NULL, xr, mr, 0, 1, N, n_valid);
-                continue;
-            }
-            /* z - l with z = -inf staying -inf; (z - mx) - log(sum) keeps more digits when
-             * z is close to the max, so subtract the two parts separately. */
-            vf mv = vset1(mx), lv = vset1(l - mx);
-            size_t j = 0;
-            for (; j + VW <= n_valid; j += VW)
-                vstore(yr + j, vsub(vsub(SFX(sm_zv)(xr, mr, j), mv), lv));
-            for (; j < n_valid; j++)
-                yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - (l - mx);
-        }
-        for (size_t j = n_valid; j < N; j++)
+        /* y = (z - mx) - log(sum): keeps the digits of z near the max; -inf stays -inf. */
+        float lsum = logf(SFX(sm_sumexp)(NULL, xr, mr, n_valid, mx)), l = mx + lsum;
+        vf mv = vset1(mx), lv = vset1(lsum);
+        size_t j = 0;
+        for (; j + VW <= n_valid; j += VW)
+            vstore(yr + j, vsub(vsub(SFX(sm_zv)(xr, mr, j), mv), lv));
+        for (; j < n_valid; j++)
+            yr[j] = (SFX(sm_z)(xr, mr, j) - mx) - lsum;
+        for (j = n_valid; j < N; j++)
             yr[j] = -INFINITY;
         if (lse) lse[t] = l;
     }
@@ -472,6 +486,7 @@ const kern_ops_table SFX(kern_ops_table) = {
     .name = SFX_NAME,
     .rmsnorm = SFX(kern_rmsnorm_f32),
     .layernorm = SFX(kern_layernorm_f32),
+    .l2_normalize = SFX(kern_l2_normalize_f32),
     .softmax = SFX(kern_softmax_f32),
     .log_softmax = SFX(kern_log_softmax_f32),
     .rope = SFX(kern_rope_f32),

@@ -89,6 +89,11 @@ static inline unsigned vmask_eq(vf x, float s) {
     return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, _mm256_set1_ps(s), _CMP_EQ_OQ));
 }
 
+/* Lane mask of NaN lanes. */
+static inline unsigned vnan_mask(vf x) {
+    return (unsigned)_mm256_movemask_ps(_mm256_cmp_ps(x, x, _CMP_UNORD_Q));
+}
+
 /* Swaps lanes (2i, 2i+1): the partner of each element in the NORMAL rope layout. */
 static inline vf vswap_pairs(vf x) {
     return _mm256_permute_ps(x, 0xB1);

@@ -80,6 +80,10 @@ static inline unsigned vmask_eq(vf x, float s) {
     return (unsigned)_mm512_cmp_ps_mask(x, _mm512_set1_ps(s), _CMP_EQ_OQ);
 }
 
+static inline unsigned vnan_mask(vf x) {
+    return (unsigned)_mm512_cmp_ps_mask(x, x, _CMP_UNORD_Q);
+}
+
 static inline vf vswap_pairs(vf x) {
     return _mm512_permute_ps(x, 0xB1);
 }

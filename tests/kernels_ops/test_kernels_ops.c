@@ -150,6 +150,15 @@ static void test_norms_hand(void **state) {
         assert_true(mu == 2.5f && fabsf(r - 0.89442719f) < 1e-7f);
         g_tabs[v]->layernorm(y, NULL, NULL, x, w, b, 1, 4, 0.0f);
         rw_assert_allclose(y, want_ln_wb, 4, 0, 1e-6);
+        /* l2: ||[1,2,3,4]|| = sqrt(30) = 5.47722558; a zero row stays zero. */
+        const float want_l2[4] = {0.18257419f, 0.36514837f, 0.54772256f, 0.73029674f};
+        float nrm;
+        g_tabs[v]->l2_normalize(y, &nrm, x, 1, 4, 1e-12f);
+        rw_assert_allclose(y, want_l2, 4, 0, 1e-6);
+        assert_true(fabsf(nrm - 5.47722558f) < 1e-6f);
+        const float z[4] = {0, 0, 0, 0};
+        g_tabs[v]->l2_normalize(y, &nrm, z, 1, 4, 1e-12f);
+        assert_true(y[0] == 0 && y[3] == 0 && nrm == 1e-12f);
         /* A constant row with BERT's eps: var 0, r = 1e6, y = b exactly. */
         const float c[4] = {3, 3, 3, 3};
         g_tabs[v]->layernorm(y, &mu, &r, c, w, b, 1, 4, 1e-12f);
@@ -303,6 +312,12 @@ static void test_softmax_policy(void **state) {
                 g_tabs[v]->log_softmax(y, &lse, x, m, 0, 1, N, N);
                 for (size_t j = 0; j < N; j++)
                     assert_true(m[j] == 0.0f ? isnan(y[j]) : (isinf(y[j]) && y[j] < 0));
+                /* In place: the same policy (the row is inspected before it is written). */
+                if (N > 1) x[1] = -INFINITY;
+                memcpy(y, x, N * sizeof *y);
+                g_tabs[v]->softmax(y, NULL, y, m, 0, 1, N, N);
+                for (size_t j = 0; j < N; j++)
+                    assert_true((m[j] == 0.0f && j != 1) ? isnan(y[j]) : y[j] == 0.0f);
             }
             /* A -inf logit is excluded like a masked one. */
             fill(x, N, -5, 5);
@@ -344,6 +359,21 @@ static void test_norms_vs_ld(void **state) {
             g_tabs[v]->rmsnorm(y, r, x, w, T, C, eps);
             check_close("rmsnorm", g_tabs[v]->name, y, e, T * C, 1e-6, 2e-6);
             check_close("rmsnorm rstd", g_tabs[v]->name, r, er, T, 0, 1e-6);
+        }
+        /* l2 normalize */
+        for (size_t t = 0; t < T; t++) {
+            long double ss = 0;
+            for (size_t c = 0; c < C; c++)
+                ss += (long double)x[t * C + c] * (long double)x[t * C + c];
+            long double nn = sqrtl(ss);
+            er[t] = (double)nn;
+            for (size_t c = 0; c < C; c++)
+                e[t * C + c] = (double)((long double)x[t * C + c] / nn);
+        }
+        for (size_t v = 0; v < g_ntabs; v++) {
+            g_tabs[v]->l2_normalize(y, r, x, T, C, 1e-12f);
+            check_close("l2_normalize", g_tabs[v]->name, y, e, T * C, 1e-7, 2e-7);
+            check_close("l2_normalize norm", g_tabs[v]->name, r, er, T, 0, 1e-7);
         }
         /* layernorm */
         for (size_t t = 0; t < T; t++) {
