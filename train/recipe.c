@@ -44,7 +44,7 @@ bool train_target_parse_hf(const char *s, train_target *out) {
     return false;
 }
 
-const char *train_schedule_name(train_schedule s) {
+const char *train_schedule_name(train_sched_kind s) {
     switch (s) {
     case TRAIN_SCHED_CONSTANT: return "constant";
     case TRAIN_SCHED_LINEAR: return "linear";
@@ -95,45 +95,49 @@ static char *resolve(const char *recipe_path, const char *p) {
     return s;
 }
 
-rw_status train_layers_parse(const char *spec, uint8_t *sel, bool *all, rw_err *err) {
-    memset(sel, 0, TRAIN_MAX_LAYERS);
-    *all = false;
+rw_status train_layers_parse(const char *spec, int64_t *first, int64_t *last, rw_err *err) {
     if (!strcmp(spec, "all")) {
-        *all = true;
+        *first = 0;
+        *last = -1;
         return RW_OK;
     }
     const char *p = spec;
-    if (!*p) return rw_err_set(err, RW_E_FORMAT, "empty layer list (use \"all\" or \"0-11\")");
-    while (*p) {
-        char *end;
-        errno = 0;
+    char *end;
+    long a, b;
+    if (*p < '0' || *p > '9') goto bad;
+    errno = 0;
+    a = strtol(p, &end, 10);
+    if (errno) goto bad;
+    p = end;
+    b = a;
+    if (*p == '-') {
+        p++;
         if (*p < '0' || *p > '9') goto bad;
-        long a = strtol(p, &end, 10), b = a;
-        if (errno || end == p) goto bad;
+        b = strtol(p, &end, 10);
+        if (errno) goto bad;
         p = end;
-        if (*p == '-') {
-            p++;
-            if (*p < '0' || *p > '9') goto bad;
-            b = strtol(p, &end, 10);
-            if (errno || end == p) goto bad;
-            p = end;
-        }
-        if (a > b || b >= TRAIN_MAX_LAYERS)
-            return rw_err_set(err, RW_E_RANGE, "layer range '%ld-%ld' in '%s' is empty or past %d",
-                              a, b, spec, TRAIN_MAX_LAYERS - 1);
-        for (long i = a; i <= b; i++) sel[i] = 1;
-        if (*p == ',') {
-            p++;
-            if (!*p) goto bad;
-        } else if (*p) {
-            goto bad;
-        }
     }
+    if (*p) goto bad;
+    if (a > b || b > 100000)
+        return rw_err_set(err, RW_E_RANGE, "layer range '%s' is empty or too large", spec);
+    *first = a;
+    *last = b;
     return RW_OK;
 bad:
     return rw_err_set(err, RW_E_FORMAT,
-                      "bad layer list '%s' at '%s' (expected \"all\", \"5\", \"0-11\" or \"0-3,8\")",
-                      spec, p);
+                      "bad layer list '%s' at '%s' (expected \"all\", \"5\" or \"0-11\")", spec,
+                      p);
+}
+
+const char *train_recipe_targets_csv(const train_recipe *r, char *buf, size_t cap) {
+    size_t n = 0;
+    if (cap) buf[0] = 0;
+    for (int i = 0; i < TRAIN_T_COUNT; i++)
+        if (r->targets & (1u << i)) {
+            int k = snprintf(buf + n, cap > n ? cap - n : 0, "%s%s", n ? "," : "", k_targets[i]);
+            if (k > 0) n += (size_t)k;
+        }
+    return buf;
 }
 
 static bool name_ok(const char *s) {
@@ -309,7 +313,7 @@ rw_status train_recipe_from_doc(const data_toml_doc *doc, const char *path, trai
     }
     TRY(data_toml_get_str_or(a, "layers", "all", &s, err));
     if (!(r.layers_spec = rw_strdup(s))) goto nomem;
-    st = train_layers_parse(s, r.layers, &r.layers_all, err);
+    st = train_layers_parse(s, &r.layer_first, &r.layer_last, err);
     if (st) {
         rw_err_prefix(err, "%s: adapter.layers: ", where(data_toml_find(a, "layers"), w, sizeof w));
         goto fail;

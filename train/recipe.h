@@ -5,7 +5,7 @@
  *   [model]   path, chat_template ("auto" or a family name), threads (0 = default)
  *   [adapter] kind ("lora"), rank, alpha, dropout, rslora, targets ([..] of attn_q, attn_k,
  *             attn_v, attn_output, ffn_gate, ffn_up, ffn_down), layers ("all", "3",
- *             "0-11", "0-3,8,10-11"), full (bool: full f32 training instead of LoRA)
+ *             "0-11"), full (bool: full f32 training instead of LoRA)
  *   [data]    train, valid, format (auto|chat|completions|text), max_seq, packing,
  *             on_error (skip|fatal), source (default source id for lines without one)
  *   [train]   steps | epochs (exactly one > 0), batch, grad_accum, lr, schedule
@@ -37,6 +37,7 @@
 #include "data/jsonl.h"
 #include "data/sha256.h"
 #include "data/toml.h"
+#include "train/optim.h"
 
 /* Target modules, as GGUF tensor stems (blk.N.<stem>.weight). */
 typedef enum train_target {
@@ -60,14 +61,8 @@ const char *train_target_hf_parent(train_target t);
 bool train_target_parse(const char *s, train_target *out);
 bool train_target_parse_hf(const char *s, train_target *out);
 
-typedef enum train_schedule {
-    TRAIN_SCHED_CONSTANT = 0,
-    TRAIN_SCHED_LINEAR,
-    TRAIN_SCHED_COSINE,
-} train_schedule;
-const char *train_schedule_name(train_schedule s);
-
-enum { TRAIN_MAX_LAYERS = 1024 };
+/* Name of a schedule kind (train/optim.h): "constant", "linear", "cosine". */
+const char *train_schedule_name(train_sched_kind s);
 
 typedef struct train_recipe {
     char *recipe_path; /* as given */
@@ -84,9 +79,9 @@ typedef struct train_recipe {
     double dropout;
     bool rslora;
     unsigned targets;     /* bit mask of 1u << train_target */
-    char *layers_spec;    /* as written ("all", "0-11") */
-    uint8_t layers[TRAIN_MAX_LAYERS]; /* 1 = selected; meaningful below the model's n_layer */
-    bool layers_all;
+    char *layers_spec;    /* as written ("all", "4", "0-11") */
+    int64_t layer_first;  /* inclusive */
+    int64_t layer_last;   /* inclusive; -1 = the model's last layer ("all") */
 
     /* [data] */
     char *train_path; /* resolved */
@@ -103,7 +98,7 @@ typedef struct train_recipe {
     int batch;      /* sequences per micro-batch */
     int grad_accum; /* micro-batches per optimizer step */
     double lr, min_lr_ratio;
-    train_schedule schedule;
+    train_sched_kind schedule;
     int64_t warmup;
     double weight_decay, clip;
     uint64_t seed;
@@ -139,13 +134,11 @@ void train_recipe_deinit(train_recipe *r);
  * output only. */
 extern const char *const train_recipe_volatile_keys[];
 
-/* True when layer il (< TRAIN_MAX_LAYERS) is selected. */
-static inline bool train_recipe_layer_on(const train_recipe *r, int64_t il) {
-    return il >= 0 && il < TRAIN_MAX_LAYERS && (r->layers_all || r->layers[il]);
-}
+/* Parses a layer spec ("all", "5", "0-11": one contiguous range, which is what train/lora.h
+ * adapts) into first/last (last = -1 for "all"). RW_E_FORMAT / RW_E_RANGE with the text. */
+rw_status train_layers_parse(const char *spec, int64_t *first, int64_t *last, rw_err *err);
 
-/* Parses a layer spec ("all", "5", "0-11", "0-3,8") into sel[TRAIN_MAX_LAYERS]/all.
- * RW_E_FORMAT with the offending text. */
-rw_status train_layers_parse(const char *spec, uint8_t *sel, bool *all, rw_err *err);
+/* The recipe's targets as the comma-separated list train/lora.h takes, into buf. */
+const char *train_recipe_targets_csv(const train_recipe *r, char *buf, size_t cap);
 
 #endif

@@ -37,7 +37,8 @@ static void test_defaults(void **state) {
     assert_int_equal(r.rank, 8);
     assert_true(r.alpha == 8.0);
     assert_int_equal(r.targets, (1u << TRAIN_T_ATTN_Q) | (1u << TRAIN_T_ATTN_V));
-    assert_true(r.layers_all);
+    assert_int_equal(r.layer_first, 0);
+    assert_int_equal(r.layer_last, -1);
     assert_int_equal(r.steps, 10);
     assert_int_equal(r.batch, 4);
     assert_int_equal(r.grad_accum, 1);
@@ -54,7 +55,7 @@ static void test_full(void **state) {
     (void)state;
     const char *text = "[model]\npath = \"/abs/m.gguf\"\nchat_template = \"chatml\"\nthreads = 2\n"
                        "[adapter]\nrank = 16\nalpha = 32\ndropout = 0.1\nrslora = true\n"
-                       "targets = [\"attn_q\", \"ffn_down\"]\nlayers = \"0-3,8\"\n"
+                       "targets = [\"attn_q\", \"ffn_down\"]\nlayers = \"2-5\"\n"
                        "[data]\ntrain = \"t.jsonl\"\nvalid = \"v.jsonl\"\nformat = \"chat\"\n"
                        "max_seq = 256\npacking = true\non_error = \"fatal\"\nsource = \"wiki\"\n"
                        "[train]\nepochs = 2\nbatch = 2\ngrad_accum = 3\nlr = 3e-4\n"
@@ -71,9 +72,10 @@ static void test_full(void **state) {
     assert_true(r.dropout == 0.1);
     assert_true(r.rslora);
     assert_int_equal(r.targets, (1u << TRAIN_T_ATTN_Q) | (1u << TRAIN_T_FFN_DOWN));
-    assert_false(r.layers_all);
-    for (int i = 0; i < 12; i++)
-        assert_int_equal(train_recipe_layer_on(&r, i), (i <= 3 || i == 8));
+    assert_int_equal(r.layer_first, 2);
+    assert_int_equal(r.layer_last, 5);
+    char csv[128];
+    assert_string_equal(train_recipe_targets_csv(&r, csv, sizeof csv), "attn_q,ffn_down");
     assert_string_equal(r.valid_path, "dir/v.jsonl");
     assert_int_equal(r.format, DATA_JSONL_CHAT);
     assert_int_equal(r.max_seq, 256);
@@ -203,20 +205,16 @@ static void test_malformed(void **state) {
 
 static void test_layers(void **state) {
     (void)state;
-    uint8_t sel[TRAIN_MAX_LAYERS];
-    bool all;
-    assert_int_equal(train_layers_parse("all", sel, &all, NULL), RW_OK);
-    assert_true(all);
-    assert_int_equal(train_layers_parse("5", sel, &all, NULL), RW_OK);
-    assert_false(all);
-    assert_int_equal(sel[5], 1);
-    assert_int_equal(sel[4] + sel[6], 0);
-    assert_int_equal(train_layers_parse("0-2,7-7", sel, &all, NULL), RW_OK);
-    assert_int_equal(sel[0] + sel[1] + sel[2] + sel[7], 4);
-    assert_int_equal(sel[3], 0);
-    const char *bad[] = {"", "-1", "1-", "1,", ",1", "a", "1 - 2", "5000", "2-1", "1;2"};
+    int64_t f, l;
+    assert_int_equal(train_layers_parse("all", &f, &l, NULL), RW_OK);
+    assert_true(f == 0 && l == -1);
+    assert_int_equal(train_layers_parse("5", &f, &l, NULL), RW_OK);
+    assert_true(f == 5 && l == 5);
+    assert_int_equal(train_layers_parse("0-11", &f, &l, NULL), RW_OK);
+    assert_true(f == 0 && l == 11);
+    const char *bad[] = {"", "-1", "1-", "1,", ",1", "a", "1 - 2", "2-1", "1;2", "0-3,8", "999999"};
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++)
-        if (train_layers_parse(bad[i], sel, &all, NULL) == RW_OK) fail_msg("accepted '%s'", bad[i]);
+        if (train_layers_parse(bad[i], &f, &l, NULL) == RW_OK) fail_msg("accepted '%s'", bad[i]);
 }
 
 static void test_shipped_recipes(void **state) {
