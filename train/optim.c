@@ -11,10 +11,10 @@
 #include "core/assert.h"
 
 void train_adamw_cfg_default(train_adamw_cfg *cfg) {
-    cfg->beta1 = 0.9f;
-    cfg->beta2 = 0.999f;
-    cfg->eps = 1e-8f;
-    cfg->weight_decay = 0.01f;
+    cfg->beta1 = 0.9;
+    cfg->beta2 = 0.999;
+    cfg->eps = 1e-8;
+    cfg->weight_decay = 0.01;
 }
 
 rw_status train_adamw_init(train_adamw *o, size_t n, const train_adamw_cfg *cfg, rw_err *err) {
@@ -44,10 +44,10 @@ void train_adamw_deinit(train_adamw *o) {
 
 void train_adamw_step(train_adamw *o, float *params, const float *grads, float lr) {
     o->t++;
-    const double b1 = (double)o->cfg.beta1, b2 = (double)o->cfg.beta2, eps = (double)o->cfg.eps;
+    const double b1 = o->cfg.beta1, b2 = o->cfg.beta2, eps = o->cfg.eps;
     const double bc1 = 1.0 - pow(b1, (double)o->t), bc2 = 1.0 - pow(b2, (double)o->t);
     const double step = (double)lr / bc1, sbc2 = sqrt(bc2);
-    const double decay = 1.0 - (double)lr * (double)o->cfg.weight_decay;
+    const double decay = 1.0 - (double)lr * o->cfg.weight_decay;
     for (size_t i = 0; i < o->n; i++) {
         const double g = (double)grads[i];
         double p = (double)params[i] * decay;

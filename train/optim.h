@@ -19,7 +19,8 @@
 #include "core/status.h"
 
 typedef struct train_adamw_cfg {
-    float beta1, beta2, eps, weight_decay; /* defaults 0.9, 0.999, 1e-8, 0.01 (torch) */
+    /* double like torch's Python-float hyper-parameters (1 - beta2 is exact enough) */
+    double beta1, beta2, eps, weight_decay; /* defaults 0.9, 0.999, 1e-8, 0.01 (torch) */
 } train_adamw_cfg;
 
 void train_adamw_cfg_default(train_adamw_cfg *cfg);

@@ -1,0 +1,364 @@
+/* Whole-model checks: LoRA (and fully trained f32 tensors) gradients of a tiny decoder
+ * against finite differences of the masked cross-entropy; per-layer recompute equal to the
+ * plain tape; LoRA creation rules (PEFT init, scaling, targets, layer range, refusals,
+ * detach); gradient accumulation; and a tiny training loop that must lower the loss and
+ * repeat bit for bit.
+ *
+ * Finite differences: central, h = 1e-2 on f32 parameters, loss accumulated by the model's
+ * f32 forward; error = |analytic - numeric| / max |analytic| over the whole tensor (the
+ * tensor's gradient scale). Tolerance 1e-2: the loss (about 3) carries ~1e-7 relative
+ * rounding, i.e. ~1e-5 absolute noise in a numeric derivative, against gradient scales of
+ * 1e-3..1e-1. */
+#pragma GCC diagnostic ignored "-Wdouble-promotion"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/arena.h"
+#include "core/pool.h"
+#include "core/tape.h"
+#include "infer/model.h"
+#include "rw_test.h"
+#include "tiny_decoder.h"
+#include "train/autograd.h"
+#include "train/lora.h"
+#include "train/optim.h"
+
+enum { T_TOK = 7 };
+static const int32_t IDS[T_TOK] = {3, 17, 5, 9, 9, 21, 2};
+static const int32_t TGT[T_TOK] = {-1, -1, 5, 9, 9, 21, 2}; /* prompt masked */
+
+static infer_model *make_model(const char *arch, int L, uint64_t seed) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s_%d_%llu.gguf", rw_test_tmpdir(), arch, L,
+             (unsigned long long)seed);
+    tiny_dec d = {.arch = arch, .C = 16, .H = 2, .HKV = 1, .FF = 24, .V = 24, .L = L};
+    assert_int_equal(tiny_dec_write(path, &d, seed), 0);
+    infer_model *m = NULL;
+    rw_err e;
+    rw_status st = infer_model_load(path, &m, &e);
+    if (st) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(st, RW_OK);
+    return m;
+}
+
+typedef struct step_env {
+    rw_arena ar;
+    rw_tape tape;
+    rw_pool *pool;
+} step_env;
+
+static void env_init(step_env *s, int threads) {
+    assert_int_equal(rw_arena_init(&s->ar, (size_t)32 << 20, NULL), RW_OK);
+    rw_tape_init(&s->tape);
+    s->pool = NULL;
+    if (threads > 1) assert_int_equal(rw_pool_create(threads, &s->pool, NULL), RW_OK);
+}
+
+static void env_deinit(step_env *s) {
+    rw_arena_deinit(&s->ar);
+    rw_tape_deinit(&s->tape);
+    rw_pool_destroy(s->pool);
+}
+
+/* Forward (+ backward when grad) of the masked CE; returns the loss. */
+static float step_loss(step_env *s, const infer_model *m, bool grad, bool ckpt, float seed,
+                       const int32_t *ids, const int32_t *tgt) {
+    rw_arena_reset(&s->ar);
+    rw_tape_clear(&s->tape);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &s->ar, s->pool, grad ? &s->tape : NULL);
+    rw_tensor *logits = ckpt ? train_decoder_forward_ckpt(&ctx, m, ids, T_TOK)
+                             : infer_decoder_forward(&ctx, m, NULL, ids, T_TOK, true);
+    rw_tensor *loss = infer_op_cross_entropy(&ctx, logits, tgt);
+    if (!loss) fprintf(stderr, "forward: %s\n", ctx.err.msg);
+    assert_non_null(loss);
+    if (grad) {
+        rw_err e;
+        rw_status st = train_backward(&ctx, loss, NULL, seed, &e);
+        if (st) fprintf(stderr, "backward: %s\n", e.msg);
+        assert_int_equal(st, RW_OK);
+    }
+    return ((float *)loss->data)[0];
+}
+
+static double fd_check_tensor(step_env *s, const infer_model *m, float *p, const float *g,
+                              size_t n, rw_rng *r, int n_checks, const char *label) {
+    double gmax = 0;
+    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i]));
+    double worst = 0;
+    for (int c = 0; c < n_checks; c++) {
+        size_t i = (size_t)rw_rng_below(r, n);
+        const float x0 = p[i], h = 1e-2f;
+        const float xp = x0 + h, xm = x0 - h;
+        p[i] = xp;
+        double lp = step_loss(s, m, false, false, 1, IDS, TGT);
+        p[i] = xm;
+        double lm = step_loss(s, m, false, false, 1, IDS, TGT);
+        p[i] = x0;
+        double num = (lp - lm) / ((double)xp - (double)xm);
+        double err = fabs(num - g[i]) / fmax(gmax, 1e-6);
+        worst = fmax(worst, err);
+    }
+    printf("  %-28s |g|max %.3e  max rel err %.2e\n", label, gmax, worst);
+    return worst;
+}
+
+static void model_gradcheck(const char *arch, const char *full) {
+    infer_model *m = make_model(arch, 2, 5);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.rank = 4;
+    cfg.alpha = 8;
+    cfg.full_targets = full;
+    train_lora *l = NULL;
+    rw_err e;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    assert_int_equal(train_lora_n_pairs(l), 14);
+    /* B = 0 at init makes dL/dA vanish: give B random values so both are exercised */
+    rw_rng r;
+    rw_rng_seed(&r, 11);
+    float *p = train_lora_params(l);
+    for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
+        const train_lora_pair *pr = train_lora_pair_at(l, k);
+        for (int64_t i = 0; i < pr->rank * pr->n_out; i++)
+            p[pr->off_b + (size_t)i] = (float)(0.2 * rw_rng_normal(&r));
+    }
+    step_env s;
+    env_init(&s, 1);
+    train_lora_zero_grad(l);
+    float loss = step_loss(&s, m, true, false, 1.0f, IDS, TGT);
+    printf("%s: loss %.4f, %zu params\n", arch, loss, train_lora_n_params(l));
+    const float *g = train_lora_grads(l);
+    double worst = 0;
+    char lab[160];
+    for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
+        const train_lora_pair *pr = train_lora_pair_at(l, k);
+        size_t na = (size_t)(pr->n_in * pr->rank), nb = (size_t)(pr->rank * pr->n_out);
+        snprintf(lab, sizeof(lab), "%s A", pr->base);
+        worst = fmax(worst, fd_check_tensor(&s, m, p + pr->off_a, g + pr->off_a, na, &r, 3, lab));
+        snprintf(lab, sizeof(lab), "%s B", pr->base);
+        worst = fmax(worst, fd_check_tensor(&s, m, p + pr->off_b, g + pr->off_b, nb, &r, 3, lab));
+    }
+    for (size_t k = 0; k < train_lora_n_full(l); k++) {
+        rw_tensor *t = train_lora_full_at(l, k);
+        size_t n = (size_t)rw_tensor_nelements(t);
+        worst = fmax(worst, fd_check_tensor(&s, m, t->data, t->grad->data, n, &r, 4, t->name));
+    }
+    printf("%s whole-model LoRA gradients: max rel err %.2e (tol 1e-2)\n", arch, worst);
+    assert_true(worst < 1e-2);
+
+    /* per-layer recompute gives the same gradients as the plain tape */
+    float *g1 = malloc(train_lora_n_params(l) * sizeof(float));
+    memcpy(g1, g, train_lora_n_params(l) * sizeof(float));
+    train_lora_zero_grad(l);
+    float loss2 = step_loss(&s, m, true, true, 1.0f, IDS, TGT);
+    assert_true(loss2 == loss);
+    rw_assert_allclose(train_lora_grads(l), g1, train_lora_n_params(l), 1e-7, 1e-5);
+    free(g1);
+    /* and needs less step memory (fresh arenas: their high-water marks are this step's) */
+    step_env sp, sc;
+    env_init(&sp, 1);
+    env_init(&sc, 1);
+    step_loss(&sp, m, true, false, 1.0f, IDS, TGT);
+    step_loss(&sc, m, true, true, 1.0f, IDS, TGT);
+    printf("%s arena peak: plain tape %zu bytes, per-layer recompute %zu bytes\n", arch,
+           sp.ar.high_water, sc.ar.high_water);
+    assert_true(sc.ar.high_water < sp.ar.high_water);
+    env_deinit(&sp);
+    env_deinit(&sc);
+    env_deinit(&s);
+    train_lora_destroy(l);
+    infer_model_destroy(m);
+}
+
+static void test_model_llama(void **state) {
+    (void)state;
+    model_gradcheck("llama", "output_norm,blk.1.attn_norm");
+}
+
+static void test_model_qwen3(void **state) {
+    (void)state;
+    model_gradcheck("qwen3", "blk.0.attn_q_norm");
+}
+
+static void test_lora_rules(void **state) {
+    (void)state;
+    infer_model *m = make_model("llama", 2, 6);
+    rw_err e;
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.rank = 4;
+    cfg.alpha = 8;
+    cfg.targets = "attn_q, ffn_down";
+    cfg.layer_first = 1;
+    train_lora *l = NULL;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    assert_int_equal(train_lora_n_pairs(l), 2);
+    const train_lora_pair *pq = train_lora_pair_at(l, 0), *pd = train_lora_pair_at(l, 1);
+    assert_string_equal(pq->base, "blk.1.attn_q.weight");
+    assert_string_equal(pd->base, "blk.1.ffn_down.weight");
+    assert_true(pq->scale == 2.0f); /* alpha / r */
+    assert_int_equal(m->layers[1].q.n_lora, 1);
+    assert_int_equal(m->layers[0].q.n_lora, 0);
+    assert_true(m->layers[1].q.lora[0].a == pq->a && (pq->a->flags & RW_TENSOR_PARAM));
+    /* PEFT init: A in [-1/sqrt(n_in), 1/sqrt(n_in)] with the uniform's variance, B = 0 */
+    const float *p = train_lora_params(l);
+    const double bound = 1.0 / sqrt((double)pd->n_in);
+    double s2 = 0;
+    size_t na = (size_t)(pd->n_in * pd->rank);
+    for (size_t i = 0; i < na; i++) {
+        assert_true(fabs(p[pd->off_a + i]) <= bound);
+        s2 += p[pd->off_a + i] * p[pd->off_a + i];
+    }
+    double var = s2 / (double)na, want = bound * bound / 3;
+    assert_true(fabs(var - want) < 0.35 * want);
+    for (int64_t i = 0; i < pd->rank * pd->n_out; i++) assert_true(p[pd->off_b + (size_t)i] == 0.0f);
+    /* B = 0: the adapted forward equals the base forward exactly */
+    step_env s;
+    env_init(&s, 1);
+    float with = step_loss(&s, m, false, false, 1, IDS, TGT);
+    train_lora_destroy(l);
+    assert_int_equal(m->layers[1].q.n_lora, 0);
+    float without = step_loss(&s, m, false, false, 1, IDS, TGT);
+    assert_true(with == without);
+    /* same seed, same parameters */
+    train_lora *l1 = NULL, *l2 = NULL;
+    assert_int_equal(train_lora_create(m, &cfg, &l1, &e), RW_OK);
+    float *c1 = malloc(train_lora_n_params(l1) * sizeof(float));
+    memcpy(c1, train_lora_params(l1), train_lora_n_params(l1) * sizeof(float));
+    train_lora_destroy(l1);
+    assert_int_equal(train_lora_create(m, &cfg, &l2, &e), RW_OK);
+    assert_memory_equal(c1, train_lora_params(l2), train_lora_n_params(l2) * sizeof(float));
+    free(c1);
+    train_lora_destroy(l2);
+    /* rsLoRA: alpha / sqrt(r) */
+    cfg.rslora = true;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    assert_true(fabsf(train_lora_pair_at(l, 0)->scale - 4.0f) < 1e-6f);
+    train_lora_destroy(l);
+    cfg.rslora = false;
+    /* default targets over all layers: 7 per layer */
+    train_lora_cfg d;
+    train_lora_cfg_default(&d);
+    assert_int_equal(train_lora_create(m, &d, &l, &e), RW_OK);
+    assert_int_equal(train_lora_n_pairs(l), 14);
+    train_lora_destroy(l);
+    /* refusals */
+    cfg.targets = "attn_qq";
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_NOTFOUND);
+    assert_non_null(strstr(e.msg, "attn_qq"));
+    cfg.targets = NULL;
+    cfg.layer_last = 5;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
+    cfg.layer_last = -1;
+    cfg.rank = 0;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
+    cfg.rank = 4;
+    cfg.dropout = 0.1f;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_UNSUPPORTED);
+    cfg.dropout = 0;
+    cfg.full_targets = "no_such_tensor";
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_NOTFOUND);
+    for (int il = 0; il < 2; il++) assert_int_equal(m->layers[il].q.n_lora, 0);
+    /* full training restores the model's descriptor on destroy */
+    cfg.full_targets = "output_norm";
+    rw_tensor before = *m->out_norm;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    assert_true(m->out_norm->data != before.data && (m->out_norm->flags & RW_TENSOR_PARAM));
+    train_lora_destroy(l);
+    assert_memory_equal(m->out_norm, &before, sizeof(before));
+    env_deinit(&s);
+    infer_model_destroy(m);
+}
+
+/* Two micro-batches seeded with 1/2 each equal one backward seeded with 1. */
+static void test_grad_accumulation(void **state) {
+    (void)state;
+    infer_model *m = make_model("llama", 1, 8);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.rank = 2;
+    train_lora *l = NULL;
+    assert_int_equal(train_lora_create(m, &cfg, &l, NULL), RW_OK);
+    float *p = train_lora_params(l);
+    for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
+        const train_lora_pair *pr = train_lora_pair_at(l, k);
+        for (int64_t i = 0; i < pr->rank * pr->n_out; i++) p[pr->off_b + (size_t)i] = 0.05f;
+    }
+    step_env s;
+    env_init(&s, 1);
+    const size_t n = train_lora_n_params(l);
+    train_lora_zero_grad(l);
+    step_loss(&s, m, true, false, 1.0f, IDS, TGT);
+    float *one = malloc(n * sizeof(float));
+    memcpy(one, train_lora_grads(l), n * sizeof(float));
+    train_lora_zero_grad(l);
+    step_loss(&s, m, true, false, 0.5f, IDS, TGT);
+    step_loss(&s, m, true, false, 0.5f, IDS, TGT);
+    rw_assert_allclose(train_lora_grads(l), one, n, 1e-8, 1e-5);
+    free(one);
+    env_deinit(&s);
+    train_lora_destroy(l);
+    infer_model_destroy(m);
+}
+
+/* Tiny model + LoRA + AdamW on one repeated batch; returns the loss curve. */
+static void train_run(float *losses, int steps, int threads) {
+    infer_model *m = make_model("qwen3", 2, 9);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.rank = 4;
+    cfg.alpha = 8;
+    cfg.seed = 42;
+    train_lora *l = NULL;
+    assert_int_equal(train_lora_create(m, &cfg, &l, NULL), RW_OK);
+    train_adamw opt;
+    train_adamw_cfg oc;
+    train_adamw_cfg_default(&oc);
+    assert_int_equal(train_adamw_init(&opt, train_lora_n_params(l), &oc, NULL), RW_OK);
+    train_sched sch = {.kind = TRAIN_SCHED_COSINE, .lr = 2e-2f, .warmup_steps = 3,
+                       .total_steps = steps};
+    step_env s;
+    env_init(&s, threads);
+    rw_err e;
+    for (int st = 0; st < steps; st++) {
+        train_lora_zero_grad(l);
+        losses[st] = step_loss(&s, m, true, st % 2 == 1, 1.0f, IDS, TGT);
+        assert_int_equal(train_check_loss(losses[st], st, &e), RW_OK);
+        assert_int_equal(train_check_finite(train_lora_grads(l), train_lora_n_params(l), "grads",
+                                            &e),
+                         RW_OK);
+        train_clip_grad_norm(train_lora_grads(l), train_lora_n_params(l), 1.0);
+        train_adamw_step(&opt, train_lora_params(l), train_lora_grads(l),
+                         train_sched_lr(&sch, st));
+    }
+    env_deinit(&s);
+    train_adamw_deinit(&opt);
+    train_lora_destroy(l);
+    infer_model_destroy(m);
+}
+
+static void test_training_loop(void **state) {
+    (void)state;
+    enum { STEPS = 40 };
+    float a[STEPS], b[STEPS];
+    train_run(a, STEPS, 2);
+    train_run(b, STEPS, 2);
+    printf("training loss: step 0 %.4f, step 10 %.4f, step 20 %.4f, step %d %.4f\n", a[0], a[10],
+           a[20], STEPS - 1, a[STEPS - 1]);
+    assert_memory_equal(a, b, sizeof(a)); /* bit-identical for a given thread count */
+    assert_true(a[STEPS - 1] < 0.5f * a[0]);
+}
+
+int main(void) {
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_model_llama),
+        cmocka_unit_test(test_model_qwen3),
+        cmocka_unit_test(test_lora_rules),
+        cmocka_unit_test(test_grad_accumulation),
+        cmocka_unit_test(test_training_loop),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
