@@ -4,6 +4,8 @@
  * Decoder block (pre-norm):  h = x + Wo attn(rope(norm_q(Wq n)), rope(norm_k(Wk n)), Wv n),
  *                            n = rms(x) * attn_norm;  out = h + Wd (silu(Wg m) * Wu m),
  *                            m = rms(h) * ffn_norm.   (norm_q/norm_k: qwen3 per-head RMSNorm)
+ * gemma3: embeddings * sqrt(C); rms after attention and after the FFN (post norms); GEGLU
+ *         (gelu tanh) FFN; local layers (il % 6 < 5) use a sliding window and rope base 1e4.
  * Encoder block (post-norm): h = LN(x + Wo attn(Wq x + bq, ...) + bo);
  *                            out = LN(h + Wd gelu(Wu h + bu) + bd).
  * The KV cache stores post-rope keys and values f32, per layer [n_ctx][n_head_kv*head_dim],
@@ -72,12 +74,18 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
         k = infer_op_reshape_2d(ctx, infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, k, D, Hkv * T),
                                                       L->k_norm, hp->norm_eps), Hkv * D, T);
     }
-    q = infer_op_rope(ctx, q, H, D, pos, &hp->rope);
-    k = infer_op_rope(ctx, k, Hkv, D, pos, &hp->rope);
+    kern_rope_cfg rope = hp->rope;
+    const bool local = hp->n_swa > 0 && il % hp->swa_pattern < hp->swa_pattern - 1;
+    if (local) {
+        rope.freq_base = hp->rope_base_swa;
+        rope.freq_scale = 1.0f;
+    }
+    q = infer_op_rope(ctx, q, H, D, pos, &rope, m->rope_freqs);
+    k = infer_op_rope(ctx, k, Hkv, D, pos, &rope, m->rope_freqs);
     if (!q || !k || !v) return NULL;
 
-    infer_attn_cfg ac = {.n_head = H, .n_head_kv = Hkv, .head_dim = D,
-                         .scale = 1.0f / sqrtf((float)D), .causal = true, .pos0 = pos[0]};
+    infer_attn_cfg ac = {.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = hp->attn_scale,
+                         .causal = true, .pos0 = pos[0], .window = local ? hp->n_swa : 0};
     rw_tensor *kk = k, *vv = v;
     if (kv) {
         const int64_t kvd = kv->kv_dim, p0 = kv->n_past;
@@ -97,13 +105,18 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
         vv = cache_view(ctx, vb, kvd, p0 + T);
         ac.pos0 = p0;
     }
-    rw_tensor *a = infer_op_attention(ctx, q, kk, vv, &ac);
-    rw_tensor *h = infer_op_add(ctx, x, infer_linear_forward(ctx, &L->o, a));
+    rw_tensor *a = infer_linear_forward(ctx, &L->o, infer_op_attention(ctx, q, kk, vv, &ac));
+    if (L->post_attn_norm) a = infer_op_rmsnorm(ctx, a, L->post_attn_norm, hp->norm_eps);
+    rw_tensor *h = infer_op_add(ctx, x, a);
 
     rw_tensor *mm = infer_op_rmsnorm(ctx, h, L->ffn_norm, hp->norm_eps);
-    rw_tensor *g = infer_op_swiglu(ctx, infer_linear_forward(ctx, &L->gate, mm),
-                                   infer_linear_forward(ctx, &L->up, mm));
-    return infer_op_add(ctx, h, infer_linear_forward(ctx, &L->down, g));
+    rw_tensor *gate = infer_linear_forward(ctx, &L->gate, mm);
+    rw_tensor *up = infer_linear_forward(ctx, &L->up, mm);
+    rw_tensor *g = m->arch == INFER_ARCH_GEMMA3 ? infer_op_geglu(ctx, gate, up)
+                                               : infer_op_swiglu(ctx, gate, up);
+    rw_tensor *f = infer_linear_forward(ctx, &L->down, g);
+    if (L->post_ffn_norm) f = infer_op_rmsnorm(ctx, f, L->post_ffn_norm, hp->norm_eps);
+    return infer_op_add(ctx, h, f);
 }
 
 rw_tensor *infer_decoder_hidden(infer_ctx *ctx, const infer_model *m, infer_kv_cache *kv,
@@ -122,6 +135,7 @@ rw_tensor *infer_decoder_hidden(infer_ctx *ctx, const infer_model *m, infer_kv_c
     const int64_t p0 = kv ? kv->n_past : 0;
     for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)(p0 + t);
     rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, T);
+    if (m->hp.embd_scale != 1.0f) x = infer_op_scale(ctx, x, m->hp.embd_scale);
     for (int64_t il = 0; il < m->hp.n_layer; il++) {
         const size_t mark = infer_mark(ctx);
         rw_tensor *y = infer_decoder_layer(ctx, m, il, x, pos, kv);

@@ -63,10 +63,24 @@ static bool ends_with(const char *s, const char *suf, size_t *stem) {
 
 rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora **out,
                           rw_err *err) {
+    infer_gguf *g = NULL;
+    rw_status st = infer_gguf_open(path, &g, err);
+    if (st != RW_OK) {
+        rw_err_prefix(err, "%s: ", path);
+        return st;
+    }
+    return infer_lora_open_gguf(g, path, base, out, err);
+}
+
+rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_model *base,
+                               infer_lora **out, rw_err *err) {
     rw_status st;
     infer_lora *l = rw_calloc(1, sizeof(*l));
-    if (!l) return rw_err_set(err, RW_E_NOMEM, "lora");
-    if ((st = infer_gguf_open(path, &l->g, err)) != RW_OK) goto fail;
+    if (!l) {
+        infer_gguf_close(g);
+        return rw_err_set(err, RW_E_NOMEM, "lora");
+    }
+    l->g = g;
     if ((st = need_str(l->g, "general.type", "adapter", err)) != RW_OK) goto fail;
     if ((st = need_str(l->g, "adapter.type", "lora", err)) != RW_OK) goto fail;
     infer_gguf_str arch;

@@ -24,6 +24,9 @@ typedef struct infer_lora infer_lora;
  * mismatch: RW_E_FORMAT / RW_E_NOTFOUND with the key or tensor and both shapes. */
 rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora **out,
                           rw_err *err);
+/* The same over an open GGUF; takes ownership of g (closed on failure too). */
+rw_status infer_lora_open_gguf(infer_gguf *g, const char *label, const infer_model *base,
+                               infer_lora **out, rw_err *err);
 void infer_lora_destroy(infer_lora *l);
 float infer_lora_alpha(const infer_lora *l);
 size_t infer_lora_n_pairs(const infer_lora *l);

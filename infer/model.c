@@ -5,6 +5,7 @@
  * its exact ne before any forward pass can run, so forward code trusts shapes. */
 #include "infer/model.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -12,7 +13,8 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
-static const char *const ARCH_NAMES[INFER_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "bert"};
+static const char *const ARCH_NAMES[INFER_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "bert",
+                                                          "gemma3"};
 
 const char *infer_arch_name(infer_arch a) {
     return (unsigned)a < INFER_ARCH_COUNT ? ARCH_NAMES[a] : "?";
@@ -155,6 +157,18 @@ static rw_status load_hparams(infer_model *m, rw_err *err) {
             TRY(key_f32(m, "rope.scaling.factor", 1.0f, &factor, err));
         hp->rope.freq_scale = factor > 0 ? 1.0f / factor : 1.0f;
     }
+    hp->attn_scale = 1.0f / sqrtf((float)hp->head_dim);
+    hp->embd_scale = 1.0f;
+    if (m->arch == INFER_ARCH_GEMMA3) {
+        /* llama.cpp's gemma3 hparams: local layers (il % 6 < 5) use a sliding window and rope
+         * base 10000; embeddings scaled by sqrt(n_embd); the 62-layer 27B scales q by
+         * 1/sqrt(n_embd/n_head). */
+        TRY(key_i64(m, "attention.sliding_window", true, 0, &hp->n_swa, err));
+        hp->swa_pattern = 6;
+        hp->rope_base_swa = 10000.0f;
+        hp->embd_scale = sqrtf((float)hp->n_embd);
+        if (hp->n_layer == 62) hp->attn_scale = 1.0f / sqrtf((float)(hp->n_embd / hp->n_head));
+    }
     return RW_OK;
 fail:
     return st;
@@ -186,6 +200,8 @@ static rw_status load_tensors(infer_model *m, rw_err *err) {
         TRY(tensor(m, "token_embd_norm.bias", C, -1, true, &m->embd_norm_b, err));
     } else {
         TRY(tensor(m, "output_norm.weight", C, -1, true, &m->out_norm, err));
+        TRY(tensor(m, "rope_freqs.weight", (int64_t)hp->rope.n_rot / 2, -1, false, &m->rope_freqs,
+                   err));
         memset(&m->output, 0, sizeof(m->output));
         TRY(tensor(m, "output.weight", C, hp->n_vocab, false, &m->output.w, err));
     }
@@ -208,7 +224,11 @@ static rw_status load_tensors(infer_model *m, rw_err *err) {
         } else {
             TRY(tensor(m, NAME("attn_norm.weight"), C, -1, true, &L->attn_norm, err));
             TRY(tensor(m, NAME("ffn_norm.weight"), C, -1, true, &L->ffn_norm, err));
-            const bool qk_norm = m->arch == INFER_ARCH_QWEN3;
+            const bool gemma3 = m->arch == INFER_ARCH_GEMMA3;
+            const bool qk_norm = m->arch == INFER_ARCH_QWEN3 || gemma3;
+            TRY(tensor(m, NAME("post_attention_norm.weight"), C, -1, gemma3, &L->post_attn_norm,
+                       err));
+            TRY(tensor(m, NAME("post_ffw_norm.weight"), C, -1, gemma3, &L->post_ffn_norm, err));
             TRY(tensor(m, NAME("attn_q_norm.weight"), hp->head_dim, -1, qk_norm, &L->q_norm, err));
             TRY(tensor(m, NAME("attn_k_norm.weight"), hp->head_dim, -1, qk_norm, &L->k_norm, err));
             TRY(linear(m, NAME("ffn_gate"), C, FF, false, &L->gate, err));
@@ -223,11 +243,15 @@ fail:
     return st;
 }
 
-rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
+rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out,
+                                rw_err *err) {
     rw_status st;
     infer_model *m = rw_calloc(1, sizeof(*m));
-    if (!m) return rw_err_set(err, RW_E_NOMEM, "model");
-    TRY(infer_gguf_open(path, &m->gguf, err));
+    if (!m) {
+        infer_gguf_close(g);
+        return rw_err_set(err, RW_E_NOMEM, "model");
+    }
+    m->gguf = g;
     infer_gguf_str s;
     TRY(infer_gguf_get_str(m->gguf, "general.architecture", &s, err));
     infer_gguf_str gt;
@@ -243,7 +267,7 @@ rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
     if (m->arch == INFER_ARCH_COUNT) {
         st = rw_err_set(err, RW_E_UNSUPPORTED,
                         "general.architecture = '%.*s' is not supported (llama, qwen2, qwen3, "
-                        "bert)", (int)(s.len > 40 ? 40 : s.len), s.ptr);
+                        "gemma3, bert)", (int)(s.len > 40 ? 40 : s.len), s.ptr);
         goto fail;
     }
     snprintf(m->arch_name, sizeof(m->arch_name), "%s", ARCH_NAMES[m->arch]);
@@ -263,9 +287,19 @@ rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
     *out = m;
     return RW_OK;
 fail:
-    rw_err_prefix(err, "%s: ", path);
+    rw_err_prefix(err, "%s: ", label ? label : "model");
     infer_model_destroy(m);
     return st;
+}
+
+rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
+    infer_gguf *g = NULL;
+    rw_status st = infer_gguf_open(path, &g, err);
+    if (st != RW_OK) {
+        rw_err_prefix(err, "%s: ", path);
+        return st;
+    }
+    return infer_model_open_gguf(g, path, out, err);
 }
 
 infer_linear *infer_model_linear(infer_model *m, const char *name) {

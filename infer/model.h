@@ -33,6 +33,7 @@ typedef enum infer_arch {
     INFER_ARCH_QWEN2,
     INFER_ARCH_QWEN3,
     INFER_ARCH_BERT,
+    INFER_ARCH_GEMMA3,
     INFER_ARCH_COUNT
 } infer_arch;
 
@@ -52,6 +53,11 @@ typedef struct infer_hparams {
     bool tied_output;   /* logits use token_embd (no output.weight) */
     infer_pooling pooling; /* encoders: from <arch>.pooling_type (default mean) */
     int64_t n_pos;      /* bert: learned positions */
+    float attn_scale;   /* q.k scale: 1/sqrt(head_dim) (gemma3 27B: 1/sqrt(n_embd/n_head)) */
+    float embd_scale;   /* input embedding multiplier (gemma3: sqrt(n_embd)), else 1 */
+    int64_t n_swa;      /* gemma3: sliding window of local layers (0: none) */
+    int swa_pattern;    /* gemma3: layer il is local when il % pattern < pattern - 1 */
+    float rope_base_swa; /* rope base of local layers (gemma3: 10000) */
 } infer_hparams;
 
 enum { INFER_MAX_LORA = 8 };
@@ -73,7 +79,8 @@ typedef struct infer_layer {
     /* decoder: attn_norm, ffn_norm (rms, no bias); bert: attn_output_norm, layer_output_norm */
     rw_tensor *attn_norm, *attn_norm_b;
     rw_tensor *ffn_norm, *ffn_norm_b;
-    rw_tensor *q_norm, *k_norm; /* qwen3: per-head rms weights {head_dim} */
+    rw_tensor *q_norm, *k_norm; /* qwen3, gemma3: per-head rms weights {head_dim} */
+    rw_tensor *post_attn_norm, *post_ffn_norm; /* gemma3: rms after attention / FFN */
     infer_linear q, k, v, o;
     infer_linear gate, up, down; /* gate.w NULL for bert (GELU FFN) */
 } infer_layer;
@@ -90,6 +97,7 @@ typedef struct infer_model {
     rw_tensor *type_embd;     /* bert {C, n_types} */
     rw_tensor *embd_norm, *embd_norm_b; /* bert */
     rw_tensor *out_norm;      /* decoders */
+    rw_tensor *rope_freqs;    /* decoders, optional {n_rot/2}: Llama 3 rope frequency factors */
     infer_linear output;      /* logits; w == tok_embd when tied */
     infer_layer *layers;      /* owned [n_layer] */
 } infer_model;
@@ -97,6 +105,10 @@ typedef struct infer_model {
 /* Opens and validates path. RW_E_UNSUPPORTED for an unknown architecture or tensor type,
  * RW_E_FORMAT / RW_E_NOTFOUND naming the key or tensor that is wrong or missing. */
 rw_status infer_model_load(const char *path, infer_model **out, rw_err *err);
+/* The same over an already open GGUF; takes ownership of g (closed on failure too). label
+ * prefixes error messages (the path). */
+rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out,
+                                rw_err *err);
 void infer_model_destroy(infer_model *m);
 const char *infer_arch_name(infer_arch a);
 /* The linear layer whose weight is the GGUF tensor `name` (e.g. "blk.0.attn_q.weight"),

@@ -357,8 +357,31 @@ rw_tensor *infer_rows(infer_ctx *ctx, rw_tensor *x, int64_t t0, int64_t n) {
 
 /* ------------------------------------------------------------------ rope / attention */
 
+/* Rope with per-pair frequency factors: theta = pos * scale * base^(-2i/n_rot) / ff[i], in
+ * double like the kernel (the kernel has no factor argument). */
+static void rope_ff(float *y, const float *x, size_t stride, const int32_t *pos, int64_t T,
+                    int64_t H, int64_t D, const kern_rope_cfg *cfg, const float *ff) {
+    const int64_t half = (int64_t)cfg->n_rot / 2;
+    for (int64_t t = 0; t < T; t++)
+        for (int64_t h = 0; h < H; h++) {
+            const float *xi = x + (size_t)t * stride + (size_t)(h * D);
+            float *yo = y + (size_t)t * stride + (size_t)(h * D);
+            for (int64_t i = 0; i < half; i++) {
+                double th = (double)pos[t] * (double)cfg->freq_scale *
+                            pow((double)cfg->freq_base, -2.0 * (double)i / (double)cfg->n_rot) /
+                            (double)ff[i];
+                int64_t a = cfg->mode == KERN_ROPE_NEOX ? i : 2 * i;
+                int64_t b = cfg->mode == KERN_ROPE_NEOX ? i + half : 2 * i + 1;
+                double xa = (double)xi[a], xb = (double)xi[b], c = cos(th), s = sin(th);
+                yo[a] = (float)(xa * c - xb * s);
+                yo[b] = (float)(xa * s + xb * c);
+            }
+            for (int64_t d = (int64_t)cfg->n_rot; d < D; d++) yo[d] = xi[d];
+        }
+}
+
 rw_tensor *infer_op_rope(infer_ctx *ctx, rw_tensor *x, int64_t n_head, int64_t head_dim,
-                         const int32_t *pos, const kern_rope_cfg *cfg) {
+                         const int32_t *pos, const kern_rope_cfg *cfg, rw_tensor *freq_factors) {
     if (!x || ctx->status != RW_OK) return NULL;
     check_f32(x, "rope");
     RW_ASSERT(x->ne[0] == n_head * head_dim, "rope: row of %lld != %lld heads x %lld",
@@ -366,15 +389,24 @@ rw_tensor *infer_op_rope(infer_ctx *ctx, rw_tensor *x, int64_t n_head, int64_t h
     const int64_t T = nrows(x);
     rw_tensor *y = infer_new(ctx, RW_DTYPE_F32, x->n_dims, x->ne);
     if (!y) return NULL;
-    kern_rope_f32(F(y), F(x), (size_t)x->ne[0], pos, (size_t)T, (size_t)n_head, (size_t)head_dim,
-                  cfg, false);
+    if (freq_factors) {
+        RW_ASSERT(freq_factors->type == RW_DTYPE_F32 &&
+                      freq_factors->ne[0] >= (int64_t)cfg->n_rot / 2,
+                  "rope: freq factors must be f32 {n_rot/2}");
+        rope_ff(F(y), F(x), (size_t)x->ne[0], pos, T, n_head, head_dim, cfg, F(freq_factors));
+    } else {
+        kern_rope_f32(F(y), F(x), (size_t)x->ne[0], pos, (size_t)T, (size_t)n_head,
+                      (size_t)head_dim, cfg, false);
+    }
     if (recording(ctx, &x, 1)) {
         void *s = save(ctx, pos, (size_t)T * sizeof(int32_t));
         if (!s) return NULL;
         float f[RW_TAPE_NF] = {cfg->freq_base, cfg->freq_scale, 0, 0};
         int32_t iv[RW_TAPE_NI] = {(int32_t)cfg->mode, (int32_t)cfg->n_rot, (int32_t)n_head,
                                   (int32_t)head_dim};
-        return record(ctx, RW_OP_ROPE, y, &x, 1, f, iv, s, (size_t)T * sizeof(int32_t));
+        /* src[1]: the frequency factors (never trained) or NULL */
+        rw_tensor *src[2] = {x, freq_factors};
+        return record(ctx, RW_OP_ROPE, y, src, 2, f, iv, s, (size_t)T * sizeof(int32_t));
     }
     return y;
 }
@@ -411,6 +443,16 @@ rw_tensor *infer_op_attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_ten
     a.causal = cfg->causal;
     a.pos0 = (size_t)cfg->pos0;
     a.n_valid = (size_t)(cfg->n_valid > 0 && cfg->n_valid < S ? cfg->n_valid : S);
+    if (cfg->window > 0 && cfg->window < S) {
+        RW_ASSERT(cfg->n_seq == 0, "attention: sliding window with a packed batch");
+        float *mask = infer_scratch(ctx, (size_t)(T * S) * sizeof(float));
+        if (!mask) return NULL;
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t j = 0; j < S; j++)
+                mask[t * S + j] = cfg->pos0 + t - j >= cfg->window ? -INFINITY : 0.0f;
+        a.add = mask;
+        a.add_stride = (size_t)S;
+    }
     if (cfg->n_seq > 0) {
         RW_ASSERT(T == S, "attention: packed batch needs T == S");
         int64_t off = 0;
@@ -436,9 +478,10 @@ rw_tensor *infer_op_attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_ten
         float f[RW_TAPE_NF] = {cfg->scale, 0, 0, 0};
         int32_t iv[RW_TAPE_NI] = {(int32_t)H, (int32_t)Hkv, (int32_t)D,
                                   (int32_t)(cfg->causal ? 1 : 0)};
-        /* saved: lse[T*H] (f32), then int64 pos0, n_valid, n_seq, then int32 seq_lens[n_seq] */
+        /* saved: lse[T*H] (f32), then int64 pos0, n_valid, n_seq, window, then int32
+         * seq_lens[n_seq] */
         size_t len = (size_t)(T * H) * sizeof(float);
-        int64_t extra[3] = {cfg->pos0, (int64_t)a.n_valid, cfg->n_seq};
+        int64_t extra[4] = {cfg->pos0, (int64_t)a.n_valid, cfg->n_seq, cfg->window};
         size_t ls = (size_t)cfg->n_seq * sizeof(int32_t);
         unsigned char *s = infer_scratch(ctx, len + sizeof(extra) + ls);
         if (!s) return NULL;

@@ -89,9 +89,10 @@ rw_tensor *infer_op_layernorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, rw_ten
 rw_tensor *infer_op_reshape_2d(infer_ctx *ctx, rw_tensor *x, int64_t c, int64_t t);
 
 /* ---- positional and attention -------------------------------------------------------- */
-/* x{H*D, T} with pos[T] absolute positions (copied). */
+/* x{H*D, T} with pos[T] absolute positions (copied). freq_factors: NULL, or an f32
+ * {n_rot/2} tensor dividing each pair's angle (Llama 3 "rope_freqs.weight"). */
 rw_tensor *infer_op_rope(infer_ctx *ctx, rw_tensor *x, int64_t n_head, int64_t head_dim,
-                         const int32_t *pos, const kern_rope_cfg *cfg);
+                         const int32_t *pos, const kern_rope_cfg *cfg, rw_tensor *freq_factors);
 
 typedef struct infer_attn_cfg {
     int64_t n_head, n_head_kv, head_dim;
@@ -104,6 +105,9 @@ typedef struct infer_attn_cfg {
      * n_valid are then ignored (causal still applies per sequence from position 0). */
     const int32_t *seq_lens;
     int64_t n_seq;
+    /* Sliding window (gemma3 local layers): > 0 hides key s from query t when
+     * (pos0 + t) - s >= window. Not combined with packed batches. */
+    int64_t window;
 } infer_attn_cfg;
 /* q{H*D, T}, k{Hkv*D, S}, v{Hkv*D, S} -> out{H*D, T}. Saves lse[T*H] for backward. */
 rw_tensor *infer_op_attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_tensor *v,

@@ -24,6 +24,8 @@ static void usage(FILE *f) {
             "  --stop STR           stop when the text contains STR (repeatable)\n"
             "  --chat               render --prompt as a user message with the model's chat\n"
             "                       template (--system TEXT adds a system message)\n"
+            "  --messages FILE      chat messages: a JSON array of {\"role\",\"content\"} (implies\n"
+            "                       --chat; replaces --prompt)\n"
             "  --template NAME      chat template (chatml, llama3, llama2, gemma, phi3, mistral)\n"
             "  --no-bos             do not add BOS (default: as the vocabulary says)\n"
             "  --lora FILE[:SCALE]  apply a LoRA adapter (repeatable)\n"
@@ -34,7 +36,7 @@ static void usage(FILE *f) {
 }
 
 typedef struct opts {
-    const char *model, *prompt, *prompt_ids, *system, *tmpl;
+    const char *model, *prompt, *prompt_ids, *system, *tmpl, *messages;
     const char *lora[INFER_MAX_LORA];
     int n_lora;
     const char *stop[16];
@@ -66,6 +68,7 @@ static int parse(int argc, char **argv, opts *o) {
         } else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) { VAL(); o->prompt = v; }
         else if (!strcmp(a, "--prompt-ids")) { VAL(); o->prompt_ids = v; }
         else if (!strcmp(a, "--system")) { VAL(); o->system = v; }
+        else if (!strcmp(a, "--messages")) { VAL(); o->messages = v; o->chat = true; }
         else if (!strcmp(a, "--template")) { VAL(); o->tmpl = v; o->chat = true; }
         else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) { VAL(); o->n_predict = atoll(v); }
         else if (!strcmp(a, "--temp")) { VAL(); o->sc.temp = (float)atof(v); }
@@ -99,7 +102,7 @@ static int parse(int argc, char **argv, opts *o) {
         }
 #undef VAL
     }
-    if (!o->model || (!o->prompt == !o->prompt_ids)) {
+    if (!o->model || (!!o->prompt + !!o->prompt_ids + !!o->messages) != 1) {
         usage(stderr);
         return -1;
     }
@@ -123,11 +126,36 @@ static rw_status prompt_ids(const opts *o, const infer_runtime *rt, int32_t **id
         } else if ((st = infer_chat_tmpl_from_gguf(rt->model->gguf, &t, err)) != RW_OK) {
             return st;
         }
-        infer_chat_msg msgs[2];
+        infer_chat_msg msgs[64];
         size_t nm = 0;
+        json_t *arr = NULL;
         if (o->system) msgs[nm++] = (infer_chat_msg){"system", o->system};
-        msgs[nm++] = (infer_chat_msg){"user", o->prompt};
-        if ((st = infer_chat_render(t, msgs, nm, true, &ct, err)) != RW_OK) return st;
+        if (o->messages) {
+            json_error_t je;
+            arr = json_load_file(o->messages, 0, &je);
+            if (!arr || !json_is_array(arr) || json_array_size(arr) + nm > 64) {
+                json_decref(arr);
+                return rw_err_set(err, RW_E_FORMAT, "%s:%d:%d: %s", o->messages, je.line,
+                                  je.column, arr ? "expected an array of at most 63 messages"
+                                                 : je.text);
+            }
+            for (size_t i = 0; i < json_array_size(arr); i++) {
+                json_t *m = json_array_get(arr, i);
+                const char *role = json_string_value(json_object_get(m, "role"));
+                const char *content = json_string_value(json_object_get(m, "content"));
+                if (!role || !content) {
+                    json_decref(arr);
+                    return rw_err_set(err, RW_E_FORMAT, "%s: message %zu needs string \"role\" "
+                                      "and \"content\"", o->messages, i);
+                }
+                msgs[nm++] = (infer_chat_msg){role, content};
+            }
+        } else {
+            msgs[nm++] = (infer_chat_msg){"user", o->prompt};
+        }
+        st = infer_chat_render(t, msgs, nm, true, &ct, err);
+        json_decref(arr);
+        if (st != RW_OK) return st;
         text = ct.text;
         flags |= INFER_TOK_PARSE_SPECIAL;
     }
@@ -195,10 +223,15 @@ int main(int argc, char **argv) {
                     stopped = true;
                 }
             }
-            if (!o.json && text_len > printed) {
-                fwrite(text + printed, 1, text_len - printed, stdout);
+            /* stream, holding back what could still become the start of a stop string */
+            size_t hold = 0;
+            for (int k = 0; k < o.n_stop && !stopped; k++)
+                if (strlen(o.stop[k]) - 1 > hold) hold = strlen(o.stop[k]) - 1;
+            size_t safe = text_len > hold ? text_len - hold : 0;
+            if (!o.json && safe > printed) {
+                fwrite(text + printed, 1, safe - printed, stdout);
                 fflush(stdout);
-                printed = text_len;
+                printed = safe;
             }
         }
         if (stopped || g + 1 == o.n_predict) break;
@@ -223,6 +256,7 @@ int main(int argc, char **argv) {
         free(out);
         json_decref(j);
     } else {
+        if (text_len > printed) fwrite(text + printed, 1, text_len - printed, stdout);
         putchar('\n');
     }
     rc = 0;

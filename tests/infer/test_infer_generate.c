@@ -4,6 +4,7 @@
  * against refs/peer when /work/shared is present. */
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
 
+#include <ctype.h>
 #include <jansson.h>
 #include <math.h>
 #include <stdio.h>
@@ -199,6 +200,39 @@ static void test_cli_json(void **state) {
     json_decref(got);
     json_decref(ref);
     free(out);
+    /* stop strings: the text ends right before the first occurrence, streamed or not */
+    snprintf(cmd, sizeof(cmd), "%s '%s' --prompt 'Water boils' -n 12 --json", bin, mp);
+    assert_int_equal(rw_test_run(cmd, &out), 0);
+    got = json_loads(out, 0, NULL);
+    free(out);
+    const char *full = json_string_value(json_object_get(got, "text"));
+    size_t fl = strlen(full);
+    assert_true(fl > 8);
+    /* a stop string of two ASCII letters from the second half of the text */
+    char stop[3] = {0, 0, 0};
+    for (size_t i = fl / 2; i + 1 < fl && !stop[0]; i++)
+        if (isalpha((unsigned char)full[i]) && isalpha((unsigned char)full[i + 1]) &&
+            (unsigned char)full[i] < 0x80 && (unsigned char)full[i + 1] < 0x80) {
+            stop[0] = full[i];
+            stop[1] = full[i + 1];
+        }
+    assert_true(stop[0] != 0);
+    const char *first = strstr(full, stop);
+    size_t want_len = (size_t)(first - full);
+    char *want = strndup(full, want_len);
+    json_decref(got);
+    snprintf(cmd, sizeof(cmd), "%s '%s' --prompt 'Water boils' -n 12 --stop '%s' --json", bin, mp,
+             stop);
+    assert_int_equal(rw_test_run(cmd, &out), 0);
+    got = json_loads(out, 0, NULL);
+    assert_string_equal(json_string_value(json_object_get(got, "text")), want);
+    json_decref(got);
+    free(out);
+    snprintf(cmd, sizeof(cmd), "%s '%s' --prompt 'Water boils' -n 12 --stop '%s'", bin, mp, stop);
+    assert_int_equal(rw_test_run(cmd, &out), 0);
+    assert_true(strlen(out) == want_len + 1 && !strncmp(out, want, want_len));
+    free(out);
+    free(want);
     /* tokenizer-free input and a LoRA-less error path */
     snprintf(cmd, sizeof(cmd), "%s '%s' --prompt-ids 1,2,x --json 2>&1", bin, mp);
     assert_int_not_equal(rw_test_run(cmd, &out), 0);

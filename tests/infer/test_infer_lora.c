@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "core/arena.h"
+#include "core/tape.h"
 #include "infer/lora.h"
 #include "infer/model.h"
 #include "rw_test.h"
@@ -193,11 +194,85 @@ static void test_model_refusals(void **state) {
     assert_non_null(strstr(e.msg, "shape"));
 }
 
+/* Training LoRA is the same forward with A/B flagged as parameters: the tape must hold the
+ * LoRA matmuls and every op downstream of them, and nothing upstream of the first adapter. */
+static void test_tape_through_model(void **state) {
+    (void)state;
+    char p1[512];
+    tiny_pair pr[] = {{"blk.0.attn_v.weight", TINY_C, TINY_HKV * D, 4, false},
+                      {"blk.0.ffn_up.weight", TINY_C, TINY_FF, 4, false}};
+    assert_int_equal(tiny_lora_write(tmp("t.gguf", p1), "llama", "adapter", 4.0f, pr, 2, 3, NULL), 0);
+    infer_model *m = load();
+    infer_lora *l = NULL;
+    assert_int_equal(infer_lora_load(p1, m, &l, NULL), RW_OK);
+    assert_int_equal(infer_model_attach_lora(m, l, 1.0f, NULL), RW_OK);
+    infer_linear *v = infer_model_linear(m, "blk.0.attn_v.weight");
+    infer_linear *up = infer_model_linear(m, "blk.0.ffn_up.weight");
+    rw_tensor *params[4] = {v->lora[0].a, v->lora[0].b, up->lora[0].a, up->lora[0].b};
+    for (int i = 0; i < 4; i++) params[i]->flags |= RW_TENSOR_PARAM;
+    rw_arena ar;
+    rw_tape tape;
+    rw_tape_init(&tape);
+    assert_int_equal(rw_arena_init(&ar, 16u << 20, NULL), RW_OK);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &ar, NULL, &tape);
+    int32_t ids[6] = {5, 6, 7, 8, 9, 10}, tg[6] = {6, 7, 8, 9, 10, -1};
+    rw_tensor *lg = infer_decoder_forward(&ctx, m, NULL, ids, 6, true);
+    rw_tensor *loss = infer_op_cross_entropy(&ctx, lg, tg);
+    assert_non_null(loss);
+    assert_true(loss->flags & RW_TENSOR_NEEDS_GRAD);
+    /* the first record is the LoRA A matmul of attn_v: embedding and the first rmsnorm are
+     * frozen-only and must not be recorded */
+    assert_true(tape.n > 10);
+    assert_int_equal(tape.recs[0].op, RW_OP_MATMUL);
+    assert_ptr_equal(tape.recs[0].src[0], v->lora[0].a);
+    int param_matmuls = 0;
+    for (size_t i = 0; i < tape.n; i++) {
+        const rw_tape_rec *r = &tape.recs[i];
+        assert_true(r->dst->flags & RW_TENSOR_NEEDS_GRAD);
+        bool any = false;
+        for (int k = 0; k < RW_TAPE_MAX_SRC; k++) {
+            const rw_tensor *src = r->src[k];
+            if (!src || !rw_tensor_needs_grad(src)) continue;
+            any = true;
+            if (src->flags & RW_TENSOR_PARAM) {
+                param_matmuls += r->op == RW_OP_MATMUL;
+                continue;
+            }
+            bool produced = false; /* a grad-carrying input is the output of an earlier record */
+            for (size_t j = 0; j < i && !produced; j++) produced = tape.recs[j].dst == src;
+            assert_true(produced);
+        }
+        assert_true(any);
+    }
+    assert_int_equal(param_matmuls, 4);
+    assert_int_equal(tape.recs[tape.n - 1].op, RW_OP_CROSS_ENTROPY);
+    /* the loss equals the cross-entropy of the same logits without a tape */
+    rw_tape_clear(&tape);
+    rw_arena_reset(&ar);
+    infer_ctx_init(&ctx, &ar, NULL, NULL);
+    rw_tensor *lg2 = infer_decoder_forward(&ctx, m, NULL, ids, 6, true);
+    double want = 0;
+    for (int t = 0; t < 5; t++) {
+        const float *z = (const float *)lg2->data + t * TINY_V;
+        double mx = -1e30, zz = 0;
+        for (int j = 0; j < TINY_V; j++) mx = fmax(mx, z[j]);
+        for (int j = 0; j < TINY_V; j++) zz += exp(z[j] - mx);
+        want += mx + log(zz) - z[tg[t]];
+    }
+    assert_true(fabs(((float *)loss->data)[0] - want / 5) < 1e-4);
+    rw_tape_deinit(&tape);
+    rw_arena_deinit(&ar);
+    infer_model_destroy(m);
+    infer_lora_destroy(l);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_apply_matches_naive),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_model_refusals),
+        cmocka_unit_test(test_tape_through_model),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -134,9 +134,10 @@ static void test_norms_and_activations(void **state) {
 }
 
 /* naive rope on one head vector */
-static void rope_ref(double *v, int64_t D, int64_t n_rot, int pos, double base, bool neox) {
+static void rope_ref(double *v, int64_t D, int64_t n_rot, int pos, double base, bool neox,
+                     const float *ff) {
     for (int64_t i = 0; i < n_rot / 2; i++) {
-        double th = pos * pow(base, -2.0 * (double)i / (double)n_rot);
+        double th = pos * pow(base, -2.0 * (double)i / (double)n_rot) / (ff ? ff[i] : 1.0);
         int64_t a = neox ? i : 2 * i, b = neox ? i + n_rot / 2 : 2 * i + 1;
         double xa = v[a], xb = v[b];
         v[a] = xa * cos(th) - xb * sin(th);
@@ -151,14 +152,18 @@ static void test_rope_attention(void **state) {
     int32_t pos[6] = {0, 1, 2, 3, 4, 5};
     rw_tensor *q = rand2(f, H * D, T, 1.0), *k = rand2(f, Hkv * D, T, 1.0),
               *v = rand2(f, Hkv * D, T, 1.0);
-    for (int neox = 0; neox < 2; neox++) {
+    rw_tensor *ff = rand2(f, D / 2, 1, 0.5);
+    for (int64_t i = 0; i < D / 2; i++) ((float *)ff->data)[i] = 1.0f + fabsf(((float *)ff->data)[i]);
+    for (int variant = 0; variant < 4; variant++) {
+        const int neox = variant & 1;
+        rw_tensor *fac = variant >= 2 ? ff : NULL;
         kern_rope_cfg cfg = {neox ? KERN_ROPE_NEOX : KERN_ROPE_NORMAL, (size_t)D, 10000.f, 1.f};
-        rw_tensor *qr = infer_op_rope(&f->ctx, q, H, D, pos, &cfg);
+        rw_tensor *qr = infer_op_rope(&f->ctx, q, H, D, pos, &cfg, fac);
         for (int64_t t = 0; t < T; t++)
             for (int64_t h = 0; h < H; h++) {
                 double vv[16];
                 for (int64_t d = 0; d < D; d++) vv[d] = fl(q)[t * H * D + h * D + d];
-                rope_ref(vv, D, D, pos[t], 10000., neox);
+                rope_ref(vv, D, D, pos[t], 10000., neox, fac ? fl(fac) : NULL);
                 for (int64_t d = 0; d < D; d++)
                     assert_true(fabs(fl(qr)[t * H * D + h * D + d] - vv[d]) < 1e-5);
             }
