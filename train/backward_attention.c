@@ -2,7 +2,8 @@
  * probabilities are recomputed from the saved log-sum-exp, never stored as [H,T,S].
  *
  * For query t, head h (kv head g = h / (H/Hkv)), visible keys s (causal: s <= pos0 + t;
- * padding: s < n_valid; packed batches: within the query's own sequence):
+ * padding: s < n_valid; sliding window: pos0 + t - s < window; packed batches: within the
+ * query's own sequence):
  *   p_s  = exp(scale q.k_s - lse)          dp_s = dO . v_s
  *   dv_s += p_s dO                          ds_s = p_s (dp_s - sum_s' p_s' dp_s')
  *   dq   += scale sum_s ds_s k_s            dk_s += scale ds_s q
@@ -10,7 +11,7 @@
  * the heads of g, each in a fixed order, so the result does not depend on the thread count.
  *
  * Record: src q{H*D,T}, k{Hkv*D,S}, v; f[0] = scale; i = {H, Hkv, D, causal}; saved:
- * lse[T*H] f32, then int64 pos0, n_valid, n_seq, then int32 seq_lens[n_seq]. */
+ * lse[T*H] f32, then int64 pos0, n_valid, n_seq, window, then int32 seq_lens[n_seq]. */
 #include "train/autograd_internal.h"
 
 #include <math.h>
@@ -21,7 +22,7 @@
 typedef struct attn_job {
     const float *q, *k, *v, *dout, *lse;
     float *dq, *dk, *dv;
-    int64_t H, Hkv, D, T, S, pos0, n_valid;
+    int64_t H, Hkv, D, T, S, pos0, n_valid, window; /* window <= 0: none */
     bool causal;
     float scale;
     float *scratch; /* [nth][2*S] */
@@ -34,11 +35,12 @@ static void attn_bwd_group(const attn_job *j, int64_t g, float *p, float *ds) {
         for (int64_t t = 0; t < j->T; t++) {
             const float lse = j->lse[t * H + h];
             if (isinf(lse) && lse < 0) continue; /* row saw no key: out = 0 */
-            int64_t end = j->n_valid;
+            int64_t end = j->n_valid, beg = 0;
             if (j->causal && j->pos0 + t + 1 < end) end = j->pos0 + t + 1;
+            if (j->window > 0 && j->pos0 + t - j->window + 1 > beg) beg = j->pos0 + t - j->window + 1;
             const float *qr = j->q + t * qs + h * D, *dor = j->dout + t * qs + h * D;
             double sum = 0;
-            for (int64_t s = 0; s < end; s++) {
+            for (int64_t s = beg; s < end; s++) {
                 const float *kr = j->k + s * ks + g * D, *vr = j->v + s * ks + g * D;
                 double dot = 0, dp = 0;
                 for (int64_t d = 0; d < D; d++) {
@@ -50,7 +52,7 @@ static void attn_bwd_group(const attn_job *j, int64_t g, float *p, float *ds) {
                 ds[s] = (float)dp;
                 sum += pv * dp;
             }
-            for (int64_t s = 0; s < end; s++) {
+            for (int64_t s = beg; s < end; s++) {
                 const double dsv = (double)p[s] * ((double)ds[s] - sum) * (double)j->scale;
                 if (j->dv) {
                     float *dvr = j->dv + s * ks + g * D;
@@ -95,7 +97,7 @@ void train_bwd_attention(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     float *dv = train_bwd_grad(b, v);
     if (b->st != RW_OK || (!dq && !dk && !dv)) return;
     const float *lse = r->saved;
-    int64_t extra[3];
+    int64_t extra[4];
     memcpy(extra, (const unsigned char *)r->saved + (size_t)(T * H) * sizeof(float), sizeof(extra));
     const int32_t *lens_p = (const int32_t *)((const unsigned char *)r->saved +
                                               (size_t)(T * H) * sizeof(float) + sizeof(extra));
@@ -104,7 +106,8 @@ void train_bwd_attention(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     if (!scr) return;
     attn_job j = {.q = q->data, .k = k->data, .v = v->data, .dout = dy, .lse = lse, .dq = dq,
                   .dk = dk, .dv = dv, .H = H, .Hkv = Hkv, .D = D, .T = T, .S = S,
-                  .pos0 = extra[0], .n_valid = extra[1], .causal = r->i[3] != 0,
+                  .pos0 = extra[0], .n_valid = extra[1], .window = extra[3],
+                  .causal = r->i[3] != 0,
                   .scale = r->f[0], .scratch = scr};
     const int64_t n_seq = extra[2];
     if (n_seq <= 0) {

@@ -137,7 +137,7 @@ static rw_status collect(train_lora *l, const train_lora_cfg *cfg, int64_t lf, i
             }
             n++;
         }
-        if (!any)
+        if (!any && cfg->targets) /* the default list may name modules an arch lacks */
             return rw_err_set(err, RW_E_NOTFOUND,
                               "LoRA target '%s' matches no linear weight of this %s model in "
                               "layers %lld..%lld",

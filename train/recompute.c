@@ -31,7 +31,8 @@ static bool layer_has_param(const infer_model *m, int64_t il) {
                 return true;
     }
     return rw_tensor_needs_grad(L->attn_norm) || rw_tensor_needs_grad(L->ffn_norm) ||
-           rw_tensor_needs_grad(L->q_norm) || rw_tensor_needs_grad(L->k_norm);
+           rw_tensor_needs_grad(L->q_norm) || rw_tensor_needs_grad(L->k_norm) ||
+           rw_tensor_needs_grad(L->post_attn_norm) || rw_tensor_needs_grad(L->post_ffn_norm);
 }
 
 rw_tensor *train_recompute_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
@@ -99,6 +100,8 @@ void train_bwd_recompute_decoder(train_bwd *b, const rw_tape_rec *r, const float
     ctx->arena->used = mark; /* the sub-tape's activations are dead */
 }
 
+/* Mirrors infer_decoder_hidden + infer_decoder_forward (infer/forward.c) without a KV cache;
+ * keep the two in step when infer changes its embedding or head. */
 rw_tensor *train_decoder_forward_ckpt(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                       int64_t T) {
     if (!infer_ctx_ok(ctx)) return NULL;
@@ -115,6 +118,7 @@ rw_tensor *train_decoder_forward_ckpt(infer_ctx *ctx, const infer_model *m, cons
     if (!pos) return NULL;
     for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)t;
     rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, T);
+    if (m->hp.embd_scale != 1.0f) x = infer_op_scale(ctx, x, m->hp.embd_scale);
     for (int64_t il = 0; il < m->hp.n_layer; il++)
         x = train_recompute_decoder_layer(ctx, m, il, x, pos);
     x = infer_op_rmsnorm(ctx, x, m->out_norm, m->hp.norm_eps);

@@ -4,11 +4,12 @@
  * detach); gradient accumulation; and a tiny training loop that must lower the loss and
  * repeat bit for bit.
  *
- * Finite differences: central, h = 1e-2 on f32 parameters, loss accumulated by the model's
+ * Finite differences: central, h = 3e-3 on f32 parameters, loss accumulated by the model's
  * f32 forward; error = |analytic - numeric| / max |analytic| over the whole tensor (the
- * tensor's gradient scale). Tolerance 1e-2: the loss (about 3) carries ~1e-7 relative
- * rounding, i.e. ~1e-5 absolute noise in a numeric derivative, against gradient scales of
- * 1e-3..1e-1. */
+ * tensor's gradient scale). Tolerance 5e-3: the loss (about 1..4) carries ~1e-7 relative
+ * rounding, i.e. ~1e-4 absolute noise in a numeric derivative at this h, against gradient
+ * scales of 0.1..1; observed errors are <= 1e-3 (h = 1e-2 gave up to 5e-3 from truncation
+ * in the attention-heavy critic case, which is why h is smaller here than in the op checks). */
 #pragma GCC diagnostic ignored "-Wdouble-promotion"
 
 #include <math.h>
@@ -23,17 +24,19 @@
 #include "tiny_decoder.h"
 #include "train/autograd.h"
 #include "train/lora.h"
+#include "train/losses.h"
 #include "train/optim.h"
 
 enum { T_TOK = 7 };
 static const int32_t IDS[T_TOK] = {3, 17, 5, 9, 9, 21, 2};
 static const int32_t TGT[T_TOK] = {-1, -1, 5, 9, 9, 21, 2}; /* prompt masked */
 
-static infer_model *make_model(const char *arch, int L, uint64_t seed) {
+static infer_model *make_model_v(const char *arch, int L, uint64_t seed, int swa, bool ff) {
     char path[512];
-    snprintf(path, sizeof(path), "%s/%s_%d_%llu.gguf", rw_test_tmpdir(), arch, L,
-             (unsigned long long)seed);
-    tiny_dec d = {.arch = arch, .C = 16, .H = 2, .HKV = 1, .FF = 24, .V = 24, .L = L};
+    snprintf(path, sizeof(path), "%s/%s_%d_%llu_%d%d.gguf", rw_test_tmpdir(), arch, L,
+             (unsigned long long)seed, swa, ff ? 1 : 0);
+    tiny_dec d = {.arch = arch, .C = 16, .H = 2, .HKV = 1, .FF = 24, .V = 24, .L = L,
+                  .swa = swa, .rope_freqs = ff};
     assert_int_equal(tiny_dec_write(path, &d, seed), 0);
     infer_model *m = NULL;
     rw_err e;
@@ -41,6 +44,10 @@ static infer_model *make_model(const char *arch, int L, uint64_t seed) {
     if (st) fprintf(stderr, "%s\n", e.msg);
     assert_int_equal(st, RW_OK);
     return m;
+}
+
+static infer_model *make_model(const char *arch, int L, uint64_t seed) {
+    return make_model_v(arch, L, seed, 0, false);
 }
 
 typedef struct step_env {
@@ -83,19 +90,26 @@ static float step_loss(step_env *s, const infer_model *m, bool grad, bool ckpt, 
     return ((float *)loss->data)[0];
 }
 
-static double fd_check_tensor(step_env *s, const infer_model *m, float *p, const float *g,
-                              size_t n, rw_rng *r, int n_checks, const char *label) {
+typedef float (*loss_fn)(step_env *s, const infer_model *m, bool grad);
+
+static float dec_loss(step_env *s, const infer_model *m, bool grad) {
+    return step_loss(s, m, grad, false, 1.0f, IDS, TGT);
+}
+
+static double fd_check_tensor(step_env *s, const infer_model *m, loss_fn lf, float *p,
+                              const float *g, size_t n, rw_rng *r, int n_checks,
+                              const char *label) {
     double gmax = 0;
     for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i]));
     double worst = 0;
     for (int c = 0; c < n_checks; c++) {
         size_t i = (size_t)rw_rng_below(r, n);
-        const float x0 = p[i], h = 1e-2f;
+        const float x0 = p[i], h = 3e-3f;
         const float xp = x0 + h, xm = x0 - h;
         p[i] = xp;
-        double lp = step_loss(s, m, false, false, 1, IDS, TGT);
+        double lp = lf(s, m, false);
         p[i] = xm;
-        double lm = step_loss(s, m, false, false, 1, IDS, TGT);
+        double lm = lf(s, m, false);
         p[i] = x0;
         double num = (lp - lm) / ((double)xp - (double)xm);
         double err = fabs(num - g[i]) / fmax(gmax, 1e-6);
@@ -105,8 +119,44 @@ static double fd_check_tensor(step_env *s, const infer_model *m, float *p, const
     return worst;
 }
 
-static void model_gradcheck(const char *arch, const char *full) {
-    infer_model *m = make_model(arch, 2, 5);
+/* FD-checks 3 entries of every A and B and 4 of every fully trained tensor. */
+static double check_all(step_env *s, const infer_model *m, train_lora *l, loss_fn lf) {
+    rw_rng r;
+    rw_rng_seed(&r, 12);
+    float *p = train_lora_params(l);
+    const float *g = train_lora_grads(l);
+    double worst = 0;
+    char lab[160];
+    for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
+        const train_lora_pair *pr = train_lora_pair_at(l, k);
+        size_t na = (size_t)(pr->n_in * pr->rank), nb = (size_t)(pr->rank * pr->n_out);
+        snprintf(lab, sizeof(lab), "%s A", pr->base);
+        worst = fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_a, g + pr->off_a, na, &r, 3, lab));
+        snprintf(lab, sizeof(lab), "%s B", pr->base);
+        worst = fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_b, g + pr->off_b, nb, &r, 3, lab));
+    }
+    for (size_t k = 0; k < train_lora_n_full(l); k++) {
+        rw_tensor *t = train_lora_full_at(l, k);
+        size_t n = (size_t)rw_tensor_nelements(t);
+        worst = fmax(worst, fd_check_tensor(s, m, lf, t->data, t->grad->data, n, &r, 4, t->name));
+    }
+    return worst;
+}
+
+/* B = 0 at init makes dL/dA vanish: give B random values so both are exercised. */
+static void randomize_b(train_lora *l, uint64_t seed) {
+    rw_rng r;
+    rw_rng_seed(&r, seed);
+    float *p = train_lora_params(l);
+    for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
+        const train_lora_pair *pr = train_lora_pair_at(l, k);
+        for (int64_t i = 0; i < pr->rank * pr->n_out; i++)
+            p[pr->off_b + (size_t)i] = (float)(0.2 * rw_rng_normal(&r));
+    }
+}
+
+static void model_gradcheck(const char *arch, const char *full, int swa, bool ff) {
+    infer_model *m = make_model_v(arch, 2, 5, swa, ff);
     train_lora_cfg cfg;
     train_lora_cfg_default(&cfg);
     cfg.rank = 4;
@@ -116,38 +166,16 @@ static void model_gradcheck(const char *arch, const char *full) {
     rw_err e;
     assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
     assert_int_equal(train_lora_n_pairs(l), 14);
-    /* B = 0 at init makes dL/dA vanish: give B random values so both are exercised */
-    rw_rng r;
-    rw_rng_seed(&r, 11);
-    float *p = train_lora_params(l);
-    for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
-        const train_lora_pair *pr = train_lora_pair_at(l, k);
-        for (int64_t i = 0; i < pr->rank * pr->n_out; i++)
-            p[pr->off_b + (size_t)i] = (float)(0.2 * rw_rng_normal(&r));
-    }
+    randomize_b(l, 11);
     step_env s;
     env_init(&s, 1);
     train_lora_zero_grad(l);
     float loss = step_loss(&s, m, true, false, 1.0f, IDS, TGT);
     printf("%s: loss %.4f, %zu params\n", arch, loss, train_lora_n_params(l));
     const float *g = train_lora_grads(l);
-    double worst = 0;
-    char lab[160];
-    for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
-        const train_lora_pair *pr = train_lora_pair_at(l, k);
-        size_t na = (size_t)(pr->n_in * pr->rank), nb = (size_t)(pr->rank * pr->n_out);
-        snprintf(lab, sizeof(lab), "%s A", pr->base);
-        worst = fmax(worst, fd_check_tensor(&s, m, p + pr->off_a, g + pr->off_a, na, &r, 3, lab));
-        snprintf(lab, sizeof(lab), "%s B", pr->base);
-        worst = fmax(worst, fd_check_tensor(&s, m, p + pr->off_b, g + pr->off_b, nb, &r, 3, lab));
-    }
-    for (size_t k = 0; k < train_lora_n_full(l); k++) {
-        rw_tensor *t = train_lora_full_at(l, k);
-        size_t n = (size_t)rw_tensor_nelements(t);
-        worst = fmax(worst, fd_check_tensor(&s, m, t->data, t->grad->data, n, &r, 4, t->name));
-    }
-    printf("%s whole-model LoRA gradients: max rel err %.2e (tol 1e-2)\n", arch, worst);
-    assert_true(worst < 1e-2);
+    double worst = check_all(&s, m, l, dec_loss);
+    printf("%s whole-model LoRA gradients: max rel err %.2e (tol 5e-3)\n", arch, worst);
+    assert_true(worst < 5e-3);
 
     /* per-layer recompute gives the same gradients as the plain tape */
     float *g1 = malloc(train_lora_n_params(l) * sizeof(float));
@@ -175,12 +203,24 @@ static void model_gradcheck(const char *arch, const char *full) {
 
 static void test_model_llama(void **state) {
     (void)state;
-    model_gradcheck("llama", "output_norm,blk.1.attn_norm");
+    model_gradcheck("llama", "output_norm,blk.1.attn_norm", 0, false);
 }
 
 static void test_model_qwen3(void **state) {
     (void)state;
-    model_gradcheck("qwen3", "blk.0.attn_q_norm");
+    model_gradcheck("qwen3", "blk.0.attn_q_norm", 0, false);
+}
+
+/* llama 3 rope frequency factors */
+static void test_model_llama3(void **state) {
+    (void)state;
+    model_gradcheck("llama", "blk.0.ffn_norm", 0, true);
+}
+
+/* gemma3: post norms, GEGLU, embedding scale, sliding window 3 < T */
+static void test_model_gemma3(void **state) {
+    (void)state;
+    model_gradcheck("gemma3", "blk.0.post_attention_norm,blk.1.post_ffw_norm", 3, false);
 }
 
 static void test_lora_rules(void **state) {
@@ -352,10 +392,110 @@ static void test_training_loop(void **state) {
     assert_true(a[STEPS - 1] < 0.5f * a[0]);
 }
 
+/* ---- embedder: bert + LoRA + MNRL (mean-pooled anchors, CLS-pooled candidates) ---- */
+static const int32_t A_IDS[7] = {1, 5, 7, 2, 9, 9, 4}, A_LENS[2] = {3, 4};
+static const int32_t C_IDS[11] = {1, 5, 8, 2, 9, 3, 4, 11, 6, 12, 0}, C_LENS[4] = {2, 3, 4, 2};
+
+static float mnrl_loss(step_env *s, const infer_model *m, bool grad) {
+    rw_arena_reset(&s->ar);
+    rw_tape_clear(&s->tape);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &s->ar, s->pool, grad ? &s->tape : NULL);
+    rw_tensor *a = infer_encoder_embed(&ctx, m, A_IDS, A_LENS, 2, INFER_POOL_MEAN, false);
+    rw_tensor *c = infer_encoder_embed(&ctx, m, C_IDS, C_LENS, 4, INFER_POOL_CLS, false);
+    rw_tensor *loss = train_loss_mnrl(&ctx, a, c, 20.0f);
+    if (!loss) fprintf(stderr, "forward: %s\n", ctx.err.msg);
+    assert_non_null(loss);
+    if (grad) {
+        rw_err e;
+        assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_OK);
+    }
+    return ((float *)loss->data)[0];
+}
+
+static void test_model_bert_mnrl(void **state) {
+    (void)state;
+    char path[512];
+    snprintf(path, sizeof(path), "%s/bert.gguf", rw_test_tmpdir());
+    assert_int_equal(tiny_bert_write(path, 16, 2, 24, 16, 2, 16, 21), 0);
+    infer_model *m = NULL;
+    rw_err e;
+    assert_int_equal(infer_model_load(path, &m, &e), RW_OK);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg); /* default list: ffn_gate is absent in bert and skipped */
+    cfg.rank = 4;
+    cfg.full_targets = "blk.0.attn_output_norm,blk.1.ffn_up.bias,token_embd_norm.bias";
+    train_lora *l = NULL;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    assert_int_equal(train_lora_n_pairs(l), 12);
+    assert_int_equal(train_lora_n_full(l), 4);
+    randomize_b(l, 13);
+    step_env s;
+    env_init(&s, 1);
+    train_lora_zero_grad(l);
+    float loss = mnrl_loss(&s, m, true);
+    double worst = check_all(&s, m, l, mnrl_loss);
+    printf("bert MNRL loss %.4f: LoRA/full gradients max rel err %.2e (tol 5e-3)\n", loss, worst);
+    assert_true(worst < 5e-3);
+    env_deinit(&s);
+    train_lora_destroy(l);
+    infer_model_destroy(m);
+}
+
+/* ---- critic: decoder + LoRA + BCE on the yes/no logits of each pair's last token ---- */
+static const int32_t P1[T_TOK] = {3, 17, 5, 9, 9, 21, 2}, P2[T_TOK] = {4, 4, 8, 1, 0, 13, 7};
+
+static float critic_loss(step_env *s, const infer_model *m, bool grad) {
+    rw_arena_reset(&s->ar);
+    rw_tape_clear(&s->tape);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &s->ar, s->pool, grad ? &s->tape : NULL);
+    const float lab1 = 1.0f, lab2 = 0.0f;
+    rw_tensor *z1 = infer_decoder_forward(&ctx, m, NULL, P1, T_TOK, false);
+    rw_tensor *l1 = train_loss_bce_yesno(&ctx, z1, &lab1, 6, 11);
+    rw_tensor *z2 = infer_decoder_forward(&ctx, m, NULL, P2, T_TOK, false);
+    rw_tensor *l2 = train_loss_bce_yesno(&ctx, z2, &lab2, 6, 11);
+    rw_tensor *loss = infer_op_scale(&ctx, infer_op_add(&ctx, l1, l2), 0.5f);
+    assert_non_null(loss);
+    if (grad) {
+        rw_err e;
+        assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_OK);
+    }
+    return ((float *)loss->data)[0];
+}
+
+static void test_model_critic_bce(void **state) {
+    (void)state;
+    infer_model *m = make_model("llama", 2, 17);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.rank = 2;
+    cfg.targets = "attn_q,attn_v,ffn_up,output";
+    train_lora *l = NULL;
+    rw_err e;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    assert_int_equal(train_lora_n_pairs(l), 7);
+    randomize_b(l, 14);
+    step_env s;
+    env_init(&s, 1);
+    train_lora_zero_grad(l);
+    float loss = critic_loss(&s, m, true);
+    double worst = check_all(&s, m, l, critic_loss);
+    printf("critic BCE loss %.4f: LoRA gradients max rel err %.2e (tol 5e-3)\n", loss, worst);
+    assert_true(worst < 5e-3);
+    env_deinit(&s);
+    train_lora_destroy(l);
+    infer_model_destroy(m);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_model_llama),
         cmocka_unit_test(test_model_qwen3),
+        cmocka_unit_test(test_model_llama3),
+        cmocka_unit_test(test_model_gemma3),
+        cmocka_unit_test(test_model_bert_mnrl),
+        cmocka_unit_test(test_model_critic_bce),
         cmocka_unit_test(test_lora_rules),
         cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_training_loop),

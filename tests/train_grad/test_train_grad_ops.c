@@ -31,6 +31,7 @@ typedef struct op_ud {
     infer_attn_cfg attn;
     float labels[8];
     const rw_tensor *wq; /* frozen weight */
+    const rw_tensor *ff; /* rope frequency factors or NULL */
 } op_ud;
 
 static rw_tensor *f_matmul(infer_ctx *c, rw_tensor **in, void *ud) {
@@ -80,7 +81,7 @@ static rw_tensor *f_layernorm(infer_ctx *c, rw_tensor **in, void *ud) {
 }
 static rw_tensor *f_rope(infer_ctx *c, rw_tensor **in, void *ud) {
     op_ud *u = ud;
-    return infer_op_rope(c, in[0], u->a, u->b, u->pos, &u->rope);
+    return infer_op_rope(c, in[0], u->a, u->b, u->pos, &u->rope, (rw_tensor *)u->ff);
 }
 static rw_tensor *f_attn(infer_ctx *c, rw_tensor **in, void *ud) {
     op_ud *u = ud;
@@ -134,6 +135,7 @@ static double run1(const char *label, gc_input **ins, int n, gc_fwd f, void *ud,
 
 static void test_linear_ops(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 1);
     gc_input w, x, x1, b, bb;
@@ -215,6 +217,7 @@ static void test_linear_ops(void **state) {
 
 static void test_activations_norms(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 2);
     op_ud u = {0};
@@ -261,6 +264,7 @@ static void test_activations_norms(void **state) {
 
 static void test_rope_attention(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 3);
     op_ud u = {0};
@@ -277,6 +281,18 @@ static void test_rope_attention(void **state) {
     u.rope = (kern_rope_cfg){.mode = KERN_ROPE_NEOX, .n_rot = 6, .freq_base = 1000000.0f,
                              .freq_scale = 0.5f};
     check("rope neox (n_rot < D, scaled)", run1("rope_neox", xx, 1, f_rope, &u, false), TOL);
+    /* Llama-3 frequency factors (a frozen {n_rot/2} tensor) */
+    float ffv[4] = {1.0f, 2.5f, 8.0f, 1.5f};
+    rw_tensor fft;
+    int64_t nff[1] = {4};
+    rw_tensor_init(&fft, RW_DTYPE_F32, 1, nff, ffv);
+    u.ff = &fft;
+    u.rope = (kern_rope_cfg){.mode = KERN_ROPE_NORMAL, .n_rot = 8, .freq_base = 500000.0f,
+                             .freq_scale = 1.0f};
+    check("rope normal + freq factors", run1("rope_ff", xx, 1, f_rope, &u, false), TOL);
+    u.rope.mode = KERN_ROPE_NEOX;
+    check("rope neox + freq factors", run1("rope_ff_neox", xx, 1, f_rope, &u, false), TOL);
+    u.ff = NULL;
 
     /* attention: H = 4, Hkv = 2 (GQA), D = 8 */
     const int64_t H = 4, Hkv = 2, D = 8, T = 5;
@@ -298,6 +314,13 @@ static void test_rope_attention(void **state) {
     u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.3f,
                               .causal = true, .pos0 = 3};
     check("attention causal pos0=3, S>T", run1("attn_pos0", q2kv, 3, f_attn, &u, false), TOL);
+    /* sliding window (gemma3 local layers): window 2 over the same layout, and T = S */
+    u.attn.window = 2;
+    check("attention sliding window pos0=3", run1("attn_swa_pos0", q2kv, 3, f_attn, &u, false),
+          TOL);
+    u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.35f,
+                              .causal = true, .window = 3};
+    check("attention sliding window", run1("attn_swa", qkv, 3, f_attn, &u, false), TOL);
     /* packed batch of 2 sequences (3 + 2 rows), bidirectional and causal */
     int32_t lens[2] = {3, 2};
     u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.35f,
@@ -325,6 +348,7 @@ static void test_rope_attention(void **state) {
 
 static void test_heads_losses(void **state) {
     (void)state;
+    g_fail = 0;
     rw_rng r;
     rw_rng_seed(&r, 4);
     op_ud u = {0};
