@@ -276,6 +276,28 @@ static void test_persona(void **state) {
         else assert_null(strstr(out, "matey"));
         free(out);
     }
+    /* rag-adapter: the trained GGUF -> PEFT -> GGUF through the CLI keeps every tensor */
+    char ra[600];
+    rw_test_bin("rag-adapter", ra, sizeof ra);
+    snprintf(cmd, sizeof cmd,
+             "cd '%s' && '%s' export-peft rp/pirate.gguf rp/cli-peft >/dev/null && '%s' "
+             "import-peft rp/cli-peft --base tiny.gguf rp/back.gguf >/dev/null",
+             g_dir, ra, ra);
+    out = NULL;
+    rc = rw_test_run(cmd, &out);
+    free(out);
+    assert_int_equal(rc, 0);
+    train_adapter x, y;
+    if (train_adapter_read_gguf(P("rp/pirate.gguf"), &x, &err)) fail_msg("%s", err.msg);
+    if (train_adapter_read_gguf(P("rp/back.gguf"), &y, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(x.n, y.n);
+    assert_true(x.alpha == y.alpha);
+    for (size_t i = 0; i < x.n; i++) {
+        assert_memory_equal(x.pairs[i].a, y.pairs[i].a, (size_t)(x.pairs[i].n_in * x.pairs[i].rank) * 4);
+        assert_memory_equal(x.pairs[i].b, y.pairs[i].b, (size_t)(x.pairs[i].n_out * x.pairs[i].rank) * 4);
+    }
+    train_adapter_deinit(&x);
+    train_adapter_deinit(&y);
 }
 
 int main(void) {
