@@ -505,6 +505,8 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
     out.valid_rows = (int64_t)R.valid.n_rows;
     if (step == total) {
         out.finished = true;
+        /* resumed from the final checkpoint: no step ran, evaluate once more */
+        if (have_val && isnan(val) && (st = eval_loss(&R, &val, err))) goto fail;
         out.last_val_loss = val;
         if ((st = finish(&R, &out, out.first_val_loss, val, out.tokens_per_s, step, err))) goto fail;
     }

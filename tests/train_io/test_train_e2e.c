@@ -214,6 +214,20 @@ static void test_nan_stops(void **state) {
     assert_null(f);
 }
 
+static void test_epochs_and_accum(void **state) {
+    (void)state;
+    /* epochs = 1 over 200 rows with batch 16 x grad_accum 4: ceil(200 / 64) = 4 steps */
+    const char *s[] = {"output.dir=\"rep\"", "train.steps=0", "train.epochs=1", "train.batch=16",
+                       "train.grad_accum=4", "train.eval_every=0"};
+    train_run_result r;
+    rw_err err;
+    if (run_recipe(s, 6, false, 0, &r, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(r.total_steps, 4);
+    assert_int_equal(r.steps, 4);
+    assert_true(r.finished);
+    assert_true(r.last_val_loss < r.first_val_loss);
+}
+
 static void test_persona(void **state) {
     (void)state;
     char bin[600], cmd[4096];
@@ -304,6 +318,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bit_exact),
         cmocka_unit_test(test_nan_stops),
+        cmocka_unit_test(test_epochs_and_accum),
         cmocka_unit_test(test_persona),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -98,10 +98,13 @@ int main(int argc, char **argv) {
     if (!o.quiet || res.finished) {
         printf("steps %lld/%lld%s", (long long)res.steps, (long long)res.total_steps,
                res.finished ? "" : " (stopped)");
-        printf(", loss %.4f", res.last_loss);
-        if (res.first_val_loss == res.first_val_loss) printf(", val loss %.4f", res.first_val_loss);
-        if (res.last_val_loss == res.last_val_loss) printf(" -> %.4f", res.last_val_loss);
-        printf(", %.0f tokens/s\n", res.tokens_per_s);
+        bool ran = res.tokens_per_s > 0; /* steps ran in this process */
+        bool v0 = res.first_val_loss == res.first_val_loss, v1 = res.last_val_loss == res.last_val_loss;
+        if (ran) printf(", loss %.4f", res.last_loss);
+        if (v0 && v1) printf(", val loss %.4f -> %.4f", res.first_val_loss, res.last_val_loss);
+        else if (v1) printf(", val loss %.4f", res.last_val_loss);
+        if (ran) printf(", %.0f tokens/s", res.tokens_per_s);
+        printf("\n");
         if (res.adapter_path[0]) printf("adapter: %s\n", res.adapter_path);
         if (res.adapter_id[0]) printf("registered: %s (candidate, %s)\n", res.adapter_id, r.component);
     }
