@@ -208,9 +208,10 @@ static void run_free(run *R) {
 static rw_status setup(run *R, const train_run_opts *o, rw_err *err) {
     const train_recipe *r = R->r;
     rw_status st;
-    if (r->full)
+    if (r->full && (r->do_register || r->fmt_peft))
         return rw_err_set(err, RW_E_UNSUPPORTED,
-                          "%s: [adapter] full = true is not supported by rag-train yet (LoRA only)",
+                          "%s: [adapter] full = true writes a whole model, not an adapter: set "
+                          "output.register = false and output.formats = [\"gguf\"]",
                           r->recipe_path);
     if ((st = data_sha256_file(r->model_path, R->base_sha, err))) return st;
     if ((st = infer_model_load(r->model_path, &R->m, err))) return st;
@@ -256,6 +257,39 @@ static rw_status setup(run *R, const train_run_opts *o, rw_err *err) {
     return RW_OK;
 }
 
+/* Full training: a copy of the base GGUF (metadata and untouched tensors as they are) with
+ * every trained tensor stored as f32 from the parameter block. */
+static rw_status write_full_model(run *R, const char *path, const char *manifest, rw_err *err) {
+    infer_gguf *g = R->m->gguf;
+    infer_gguf_writer *w = NULL;
+    rw_status st = infer_gguf_writer_create(&w, err);
+    if (st) return st;
+    if ((st = infer_gguf_writer_copy_kv(w, g, "", err)) ||
+        (st = infer_gguf_writer_set_str(w, "rag_workbench.manifest", manifest, err)) ||
+        (st = infer_gguf_writer_set_str(w, "rag_workbench.recipe_sha256", R->r->sha256, err)) ||
+        (st = infer_gguf_writer_set_str(w, "rag_workbench.base_sha256", R->base_sha, err)))
+        goto out;
+    for (uint64_t i = 0; i < infer_gguf_n_tensors(g); i++) {
+        const infer_gguf_tensor_info *ti = infer_gguf_tensor_info_at(g, i);
+        const rw_tensor *trained = NULL;
+        for (size_t k = 0; k < train_lora_n_full(R->lora); k++) {
+            const rw_tensor *t = train_lora_full_at(R->lora, k);
+            if (t->name && !strcmp(t->name, ti->name)) trained = t;
+        }
+        rw_tensor view;
+        if ((st = infer_gguf_tensor_at(g, i, &view))) goto out;
+        st = trained ? infer_gguf_writer_add_tensor(w, ti->name, RW_DTYPE_F32, ti->n_dims, ti->ne,
+                                                    trained->data, err)
+                     : infer_gguf_writer_add_tensor(w, ti->name, ti->type, ti->n_dims, ti->ne,
+                                                    view.data, err);
+        if (st) goto out;
+    }
+    st = infer_gguf_writer_write(w, path, err);
+out:
+    infer_gguf_writer_destroy(w);
+    return st;
+}
+
 /* Adapter outputs, manifest and registration after the last step. */
 static rw_status finish(run *R, train_run_result *res, double first_val, double last_val,
                         double tok_s, int64_t steps, rw_err *err) {
@@ -270,6 +304,13 @@ static rw_status finish(run *R, train_run_result *res, double first_val, double 
     tmp_name = rw_malloc(nl);
     if (!man_path || !tmp_name) goto nomem;
     if ((st = data_manifest_write(R->man, man_path, err))) goto out;
+    if (r->full) {
+        snprintf(tmp_name, nl, "%s-full.gguf", r->name);
+        if (!(gguf_path = train_io_join(r->out_dir, tmp_name))) goto nomem;
+        if ((st = write_full_model(R, gguf_path, man_json, err))) goto out;
+        if (res) snprintf(res->adapter_path, sizeof res->adapter_path, "%s", gguf_path);
+        goto out;
+    }
     if ((st = train_adapter_from_lora(R->lora, R->m, r->rslora, &ad, err))) goto out;
     snprintf(tmp_name, nl, "%s.gguf", r->name);
     if (!(gguf_path = train_io_join(r->out_dir, tmp_name))) goto nomem;
@@ -367,7 +408,29 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
     lc.rslora = r->rslora;
     lc.dropout = (float)r->dropout;
     lc.seed = r->seed;
-    if ((st = train_lora_create(R.m, &lc, &R.lora, err))) {
+    char *full_names = NULL;
+    if (r->full) {
+        /* exact weight names of the selected layers and targets (substring match in
+         * train/lora.h: "blk.1.attn_q.weight" is not inside "blk.11.attn_q.weight") */
+        int64_t last = r->layer_last < 0 ? R.m->hp.n_layer - 1 : r->layer_last;
+        size_t cap = (size_t)(last - r->layer_first + 1) * TRAIN_T_COUNT * 40 + 1;
+        if (!(full_names = rw_calloc(cap, 1))) goto nomem;
+        size_t n = 0;
+        for (int64_t il = r->layer_first; il <= last; il++)
+            for (int t = 0; t < TRAIN_T_COUNT; t++) {
+                if (!(r->targets & (1u << t))) continue;
+                char nm[64];
+                snprintf(nm, sizeof nm, "blk.%lld.%s.weight", (long long)il,
+                         train_target_name((train_target)t));
+                if (!infer_model_linear(R.m, nm)) continue;
+                n += (size_t)snprintf(full_names + n, cap - n, "%s%s", n ? "," : "", nm);
+            }
+        lc.targets = "";
+        lc.full_targets = full_names;
+    }
+    st = train_lora_create(R.m, &lc, &R.lora, err);
+    rw_free(full_names);
+    if (st) {
         rw_err_prefix(err, "%s: [adapter]: ", r->recipe_path);
         goto fail;
     }

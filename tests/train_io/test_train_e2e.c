@@ -228,6 +228,47 @@ static void test_epochs_and_accum(void **state) {
     assert_true(r.last_val_loss < r.first_val_loss);
 }
 
+static void test_full_training(void **state) {
+    (void)state;
+    const char *s[] = {"output.dir=\"rfull\"", "adapter.full=true", "output.formats=[\"gguf\"]",
+                       "adapter.targets=[\"attn_q\", \"ffn_down\"]", "train.lr=1e-3",
+                       "train.steps=8", "train.eval_every=0"};
+    train_run_result r;
+    rw_err err;
+    if (run_recipe(s, 7, false, 0, &r, &err)) fail_msg("%s", err.msg);
+    assert_true(r.finished);
+    assert_true(r.last_val_loss < r.first_val_loss);
+    assert_non_null(strstr(r.adapter_path, "pirate-full.gguf"));
+    /* the written model: trained tensors changed (and f32), the others byte-identical */
+    size_t lb, lt;
+    char *bb = rw_test_read_file(P("tiny.gguf"), &lb), *tb = rw_test_read_file(r.adapter_path, &lt);
+    infer_gguf *gb = NULL, *gt = NULL;
+    assert_int_equal(infer_gguf_open_memory(bb, lb, &gb, &err), RW_OK);
+    assert_int_equal(infer_gguf_open_memory(tb, lt, &gt, &err), RW_OK);
+    assert_int_equal(infer_gguf_n_tensors(gb), infer_gguf_n_tensors(gt));
+    int changed = 0;
+    for (uint64_t i = 0; i < infer_gguf_n_tensors(gb); i++) {
+        rw_tensor x, y;
+        assert_int_equal(infer_gguf_tensor_at(gb, i, &x), RW_OK);
+        assert_int_equal(infer_gguf_get_tensor(gt, x.name, &y, &err), RW_OK);
+        const infer_gguf_tensor_info *ti = infer_gguf_tensor_info_at(gb, i);
+        bool trained = !strcmp(x.name, "blk.0.attn_q.weight") || !strcmp(x.name, "blk.0.ffn_down.weight");
+        if (trained) {
+            changed += memcmp(x.data, y.data, ti->nbytes) != 0;
+        } else {
+            assert_memory_equal(x.data, y.data, ti->nbytes);
+        }
+    }
+    assert_int_equal(changed, 2);
+    infer_gguf_close(gb);
+    infer_gguf_close(gt);
+    free(bb);
+    free(tb);
+    /* registering a full model as an adapter is refused */
+    const char *bad[] = {"output.dir=\"rfull2\"", "adapter.full=true", "output.register=true"};
+    assert_int_equal(run_recipe(bad, 3, false, 0, &r, &err), RW_E_UNSUPPORTED);
+}
+
 static void test_persona(void **state) {
     (void)state;
     char bin[600], cmd[4096];
@@ -319,6 +360,7 @@ int main(void) {
         cmocka_unit_test(test_resume_bit_exact),
         cmocka_unit_test(test_nan_stops),
         cmocka_unit_test(test_epochs_and_accum),
+        cmocka_unit_test(test_full_training),
         cmocka_unit_test(test_persona),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -105,7 +105,7 @@ int main(int argc, char **argv) {
         else if (v1) printf(", val loss %.4f", res.last_val_loss);
         if (ran) printf(", %.0f tokens/s", res.tokens_per_s);
         printf("\n");
-        if (res.adapter_path[0]) printf("adapter: %s\n", res.adapter_path);
+        if (res.adapter_path[0]) printf("%s: %s\n", r.full ? "model" : "adapter", res.adapter_path);
         if (res.adapter_id[0]) printf("registered: %s (candidate, %s)\n", res.adapter_id, r.component);
     }
     train_recipe_deinit(&r);
