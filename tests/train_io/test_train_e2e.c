@@ -218,10 +218,20 @@ static void test_epochs_and_accum(void **state) {
     (void)state;
     /* epochs = 1 over 200 rows with batch 16 x grad_accum 4: ceil(200 / 64) = 4 steps */
     const char *s[] = {"output.dir=\"rep\"", "train.steps=0", "train.epochs=1", "train.batch=16",
-                       "train.grad_accum=4", "train.eval_every=0"};
+                       "train.grad_accum=4", "train.eval_every=0", "adapter.rslora=true",
+                       "output.dtype=\"f16\""};
     train_run_result r;
     rw_err err;
-    if (run_recipe(s, 6, false, 0, &r, &err)) fail_msg("%s", err.msg);
+    if (run_recipe(s, 8, false, 0, &r, &err)) fail_msg("%s", err.msg);
+    /* rsLoRA (alpha 8, r 4: scale 8/sqrt(4) = 4) is exported as alpha 16 since llama.cpp
+     * divides by r; tensors stored f16 */
+    infer_gguf *g = NULL;
+    assert_int_equal(infer_gguf_open(r.adapter_path, &g, &err), RW_OK);
+    float alpha = 0;
+    assert_int_equal(infer_gguf_get_f32(g, "adapter.lora.alpha", &alpha, &err), RW_OK);
+    assert_true(alpha == 16.0f);
+    assert_int_equal(infer_gguf_tensor_info_at(g, 0)->type, RW_DTYPE_F16);
+    infer_gguf_close(g);
     assert_int_equal(r.total_steps, 4);
     assert_int_equal(r.steps, 4);
     assert_true(r.finished);
