@@ -29,7 +29,7 @@ typedef enum rw_op {
     RW_OP_RMSNORM,       /* dst = src0 / rms * src1(w); saved: 1/rms per row; f[0] = eps */
     RW_OP_LAYERNORM,     /* dst = (src0 - mean) * rstd * src1(w) + src2(b); saved: mean, rstd */
     RW_OP_ROPE,          /* per-head rotation; i[0] = mode, i[1] = n_rot; f[0] base, f[1] scale; saved: positions */
-    RW_OP_ATTENTION,     /* dst = softmax(scale q·k + mask) v; src0 q, src1 k, src2 v; saved: probs */
+    RW_OP_ATTENTION,     /* dst = softmax(scale q·k + mask) v; src0 q, src1 k, src2 v; saved: lse (probs rebuilt) */
     RW_OP_SILU,
     RW_OP_GELU,          /* i[0] = 0 tanh form, 1 erf form */
     RW_OP_SWIGLU,        /* dst = silu(src0) * src1 */

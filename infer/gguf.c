@@ -543,11 +543,13 @@ static rw_status parse_tensor_infos(infer_gguf *g, infer_gguf_cursor *c) {
                 return rw_err_set(c->err, RW_E_RANGE, "byte %zu: %s: ne[%u] = %" PRIu64 " is negative",
                                   c->base_off + c->pos - 8, c->what, d, ne);
             t->ne[d] = (int64_t)ne;
+            /* the product of the NON-ZERO dims must fit, so that no partial product of ne
+             * overflows even when another dim is 0 */
             if (ne != 0 && total > INT64_MAX / (int64_t)ne)
                 return rw_err_set(c->err, RW_E_RANGE,
                                   "byte %zu: %s: element count overflows int64 at ne[%u] = %" PRIu64,
                                   c->base_off + c->pos - 8, c->what, d, ne);
-            total *= (int64_t)ne;
+            if (ne != 0) total *= (int64_t)ne;
         }
         uint32_t type;
         if ((st = cur_u32(c, &type, "type"))) return st;

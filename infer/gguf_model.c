@@ -242,14 +242,12 @@ rw_status infer_gguf_model_new(const infer_gguf_model_spec *spec, const infer_gg
     gen g = {.spec = spec};
     if ((st = infer_gguf_writer_create(&g.w, err))) return st;
     uint32_t n_vocab = 0, n_types = 2;
-    bool quant_ver = false;
     if ((st = infer_gguf_writer_set_str(g.w, "general.architecture", infer_gguf_arch_str(spec->arch), err)) ||
         (st = infer_gguf_writer_set_str(g.w, "general.name", spec->name, err)) ||
         (st = add_hparams(g.w, spec, err)) ||
         (st = infer_gguf_writer_set_u32(g.w, "general.file_type", spec->type == RW_DTYPE_F16 ? 1 : 0, err)) ||
         (st = infer_gguf_writer_set_u32(g.w, "general.alignment", INFER_GGUF_DEFAULT_ALIGNMENT, err)))
         goto done;
-    (void)quant_ver;
     char desc[256];
     snprintf(desc, sizeof desc,
              "rag-workbench rag-gguf new: random weights, seed %llu, init %s, layers %u, hidden %u, "

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "infer/tokenizer_internal.h"
 
 /* memmem is not POSIX: first byte by memchr, then compare. */
@@ -95,13 +96,12 @@ static rw_status partition(const infer_tokenizer *t, const char *s, size_t n, bo
                            frags *out) {
     rw_status st = RW_OK;
     frags tmp = {0};
-    uint8_t *seen = NULL; /* bigram (b0 << 8 | b1) occurs in s; 8 KiB bitmap */
+    uint8_t seen[65536 / 8]; /* bigram (b0 << 8 | b1) occurs in s */
     out->n = 0;
     if ((st = frags_push(out, -1, 0, n))) return st;
     if (t->n_specials == 0) return RW_OK;
-    seen = rw_calloc(65536 / 8, 1);
+    memset(seen, 0, sizeof seen);
     uint8_t first[256 / 8] = {0};
-    if (!seen) return RW_E_NOMEM;
     for (size_t i = 0; i < n; i++) {
         unsigned a = (unsigned char)s[i];
         first[a >> 3] |= (uint8_t)(1u << (a & 7));
@@ -130,12 +130,12 @@ static rw_status partition(const infer_tokenizer *t, const char *s, size_t n, bo
     }
 done:
     rw_free(tmp.v);
-    rw_free(seen);
     return st;
 }
 
 rw_status infer_tokenize(const infer_tokenizer *t, const char *text, size_t len, unsigned flags,
                          infer_tok_ids *out, rw_err *err) {
+    RW_ASSERT(t && out && (text || len == 0), "infer_tokenize: NULL argument");
     rw_status st = RW_OK;
     frags fr = {0};
     size_t mark = out->n;
@@ -178,6 +178,7 @@ fail:
 
 rw_status infer_detokenize(const infer_tokenizer *t, const int32_t *ids, size_t n, unsigned flags,
                            char **text, size_t *len, rw_err *err) {
+    RW_ASSERT(t && text && len && (ids || n == 0), "infer_detokenize: NULL argument");
     tok_buf b = {0};
     rw_status st = tok_buf_reserve(&b, 0);
     bool strip = t->kind == INFER_TOK_WPM ||

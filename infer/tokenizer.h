@@ -61,7 +61,7 @@ typedef enum infer_tok_type {
 
 /* Pre-tokenizers of byte-level BPE (tokenizer.ggml.pre). */
 typedef enum infer_tok_pre {
-    INFER_PRE_DEFAULT = 0,   /* "default" and unknown names: llama.cpp's default regex list */
+    INFER_PRE_DEFAULT = 0,   /* "default" or no key: llama.cpp's default regex list */
     INFER_PRE_GPT2,          /* "gpt-2", "phi-2", "mpt", "olmo", "jais", roberta-bpe ... */
     INFER_PRE_LLAMA3,        /* "llama3", "llama-v3", "llama-bpe", "falcon3", "dbrx", "smaug-bpe" */
     INFER_PRE_QWEN2,         /* "qwen2", "stablelm2", "deepseek-r1-qwen", "megrez", "hunyuan" */
@@ -101,7 +101,8 @@ void infer_tok_spec_init(infer_tok_spec *spec);
 typedef struct infer_tokenizer infer_tokenizer;
 
 /* Builds a tokenizer; RW_E_INVALID / RW_E_FORMAT name the offending token or merge index,
- * RW_E_UNSUPPORTED for a pre-tokenizer regex PCRE2 rejects. *out written only on success. */
+ * RW_E_UNSUPPORTED for an unknown kind or pre-tokenizer name (the value is named).
+ * *out written only on success. */
 rw_status infer_tokenizer_create(const infer_tok_spec *spec, infer_tokenizer **out, rw_err *err);
 /* From an open GGUF (tokenizer.ggml.model, .pre, .tokens, .scores, .token_type, .merges,
  * *_token_id, add_*_token, add_space_prefix, general.name). The GGUF may be closed after. */

@@ -69,24 +69,14 @@ static bpe_pair bpe_pop(bpe_heap *h) {
     return top;
 }
 
-/* Per-call scratch. The word cache is open addressing over (word bytes -> ids range). */
-typedef struct cache_ent {
-    uint64_t hash;
-    size_t word_off, word_len; /* into the sanitised text */
-    size_t ids_off, ids_n;     /* into cache ids */
-} cache_ent;
-
+/* Per-call scratch (never shared between calls). */
 typedef struct bpe_ctx {
     const infer_tokenizer *t;
-    const char *text;
     bpe_sym *sym;
     size_t sym_cap;
     bpe_heap heap;
     tok_buf enc;
-    infer_tok_ids tmp;   /* ids of the current word */
-    infer_tok_ids cids;  /* all cached ids */
-    cache_ent *cache;
-    size_t cache_cap, cache_n;
+    tok_cache cache;
 } bpe_ctx;
 
 static rw_status try_pair(bpe_ctx *c, int32_t left, int32_t right) {
@@ -155,57 +145,13 @@ static rw_status encode_word(bpe_ctx *c, const char *w, size_t n, infer_tok_ids 
     return RW_OK;
 }
 
-static rw_status cache_grow(bpe_ctx *c) {
-    size_t cap = c->cache_cap ? c->cache_cap * 2 : 4096;
-    cache_ent *v = rw_calloc(cap, sizeof *v);
-    if (!v) return RW_E_NOMEM;
-    for (size_t i = 0; i < c->cache_cap; i++) {
-        cache_ent *e = &c->cache[i];
-        if (!e->word_len) continue;
-        size_t s = (size_t)e->hash & (cap - 1);
-        while (v[s].word_len) s = (s + 1) & (cap - 1);
-        v[s] = *e;
-    }
-    rw_free(c->cache);
-    c->cache = v;
-    c->cache_cap = cap;
-    return RW_OK;
-}
-
-enum { CACHE_MAX_WORD = 64, CACHE_MAX_ENTRIES = 1 << 20 };
-
-static rw_status encode_word_cached(bpe_ctx *c, size_t off, size_t n, infer_tok_ids *out) {
-    const char *w = c->text + off;
-    if (n > CACHE_MAX_WORD) return encode_word(c, w, n, out);
-    if (c->cache_n * 2 >= c->cache_cap) {
-        if (c->cache_n >= CACHE_MAX_ENTRIES) return encode_word(c, w, n, out);
-        rw_status st = cache_grow(c);
-        if (st) return st;
-    }
+static rw_status encode_word_cached(bpe_ctx *c, const char *w, size_t n, infer_tok_ids *out) {
     uint64_t h = tok_hash(w, n);
-    size_t mask = c->cache_cap - 1, s = (size_t)h & mask;
-    while (c->cache[s].word_len) {
-        cache_ent *e = &c->cache[s];
-        if (e->hash == h && e->word_len == n && memcmp(c->text + e->word_off, w, n) == 0) {
-            for (size_t i = 0; i < e->ids_n; i++) {
-                rw_status st = infer_tok_ids_push(out, c->cids.v[e->ids_off + i]);
-                if (st) return st;
-            }
-            return RW_OK;
-        }
-        s = (s + 1) & mask;
-    }
-    c->tmp.n = 0;
-    rw_status st = encode_word(c, w, n, &c->tmp);
-    if (st) return st;
-    cache_ent e = {h, off, n, c->cids.n, c->tmp.n};
-    for (size_t i = 0; i < c->tmp.n; i++) {
-        if ((st = infer_tok_ids_push(&c->cids, c->tmp.v[i]))) return st;
-        if ((st = infer_tok_ids_push(out, c->tmp.v[i]))) return st;
-    }
-    c->cache[s] = e;
-    c->cache_n++;
-    return RW_OK;
+    rw_status st;
+    if (tok_cache_get(&c->cache, w, n, h, out, &st)) return st;
+    size_t mark = out->n;
+    if ((st = encode_word(c, w, n, out))) return st;
+    return tok_cache_put(&c->cache, w, n, h, out->v + mark, out->n - mark);
 }
 
 rw_status tok_bpe_encode(const infer_tokenizer *t, const char *s, size_t n, infer_tok_ids *out) {
@@ -217,22 +163,20 @@ rw_status tok_bpe_encode(const infer_tokenizer *t, const char *s, size_t n, infe
     if (n == 0) return RW_OK;
     if ((st = tok_utf8_sanitize(s, n, &clean))) goto done;
     if ((st = tok_pretok_split(&t->pretok, clean.p, clean.n, &words))) goto done;
-    c.text = clean.p;
+    c.cache.base = clean.p;
     for (size_t i = 0; i < words.n; i++) {
         if (words.v[i].len == 0) continue;
         if (words.v[i].len > (size_t)INT32_MAX) {
             st = RW_E_RANGE;
             goto done;
         }
-        if ((st = encode_word_cached(&c, words.v[i].off, words.v[i].len, out))) goto done;
+        if ((st = encode_word_cached(&c, clean.p + words.v[i].off, words.v[i].len, out))) goto done;
     }
 done:
     rw_free(c.sym);
     rw_free(c.heap.v);
-    rw_free(c.cache);
+    tok_cache_free(&c.cache);
     tok_buf_free(&c.enc);
-    infer_tok_ids_deinit(&c.tmp);
-    infer_tok_ids_deinit(&c.cids);
     tok_spans_free(&words);
     tok_buf_free(&clean);
     return st;

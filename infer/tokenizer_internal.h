@@ -46,7 +46,7 @@ struct infer_tokenizer {
     uint8_t *types;     /* [n_vocab] infer_tok_type */
     uint8_t *attrs;     /* [n_vocab] TOK_ATTR_* */
     uint8_t *eog;       /* [n_vocab] 1 = end of generation */
-    uint32_t *map;      /* [map_cap] ext id + 1, 0 empty */
+    uint64_t *map;      /* [map_cap] hash tag << 32 | (ext id + 1), 0 empty */
     size_t map_cap;
     size_t max_token_len; /* bytes, over model tokens */
     tok_merge_slot *merges;
@@ -56,6 +56,8 @@ struct infer_tokenizer {
     int32_t *specials; /* ids matched in the input, longest text first */
     size_t n_specials;
     bool ignore_merges;
+    bool spm_word_split; /* SPM: no token has U+2581 after another character, so runs can be
+                            encoded word by word (each word = U+2581 + text) exactly */
     int32_t bos, eos, eot, eom, unk, sep, pad, mask;
     bool add_bos, add_eos, add_sep, add_space_prefix;
     tok_pretok pretok;
@@ -84,6 +86,28 @@ typedef struct tok_buf {
 rw_status tok_buf_reserve(tok_buf *b, size_t extra);
 rw_status tok_buf_append(tok_buf *b, const void *s, size_t n);
 void tok_buf_free(tok_buf *b);
+
+/* -- per-call word cache (tokenizer_vocab.c): words are spans of the call's own text
+ * buffer `base`; repeated words reuse their ids. Never shared between calls or threads. */
+typedef struct tok_cache_ent {
+    uint64_t hash;
+    size_t word_off, word_len; /* 0 length = empty slot */
+    size_t ids_off, ids_n;
+} tok_cache_ent;
+typedef struct tok_cache {
+    const char *base;
+    tok_cache_ent *v;
+    size_t cap, n;
+    infer_tok_ids ids;
+} tok_cache;
+enum { TOK_CACHE_MAX_WORD = 64, TOK_CACHE_MAX_ENTRIES = 1 << 20 };
+/* Appends the cached ids of w[0..n) (a span of c->base) to out; true when found. */
+bool tok_cache_get(const tok_cache *c, const char *w, size_t n, uint64_t h, infer_tok_ids *out,
+                   rw_status *st);
+/* Remembers ids[0..count) for the word (no-op when the cache is full or the word long). */
+rw_status tok_cache_put(tok_cache *c, const char *w, size_t n, uint64_t h, const int32_t *ids,
+                        size_t count);
+void tok_cache_free(tok_cache *c);
 
 /* -- UTF-8 helpers (tokenizer_pretok.c) */
 /* llama.cpp's unicode_len_utf8: length from the lead byte (1 for a continuation byte). */
@@ -114,7 +138,9 @@ rw_status tok_pretok_compile(tok_pretok *p, infer_tok_pre pre, rw_err *err);
 void tok_pretok_free(tok_pretok *p);
 /* Splits s[0..n) (valid UTF-8) into words (spans appended to out, in order, covering s). */
 rw_status tok_pretok_split(const tok_pretok *p, const char *s, size_t n, tok_spans *out);
-infer_tok_pre tok_pre_from_name(const char *name);
+/* The pre-tokenizer of a tokenizer.ggml.pre name; NULL or "" -> DEFAULT (files older than
+ * the key), -1 for a name this build does not know (llama.cpp refuses those too). */
+int tok_pre_from_name(const char *name);
 
 /* -- the three models: append ids of one run of raw text (no special tokens inside) */
 rw_status tok_spm_encode(const infer_tokenizer *t, const char *s, size_t n, bool prefix_space,

@@ -37,15 +37,23 @@ uint64_t tok_hash(const char *s, size_t n) {
     return h;
 }
 
+/* A map slot: high 32 bits = high bits of the text's hash (a tag that rejects most
+ * mismatches without touching the text arena), low 32 bits = ext id + 1 (0: empty). */
+static inline uint64_t slot_make(uint64_t h, uint32_t id) { return (h & 0xFFFFFFFF00000000ull) | (id + 1u); }
+
 int32_t tok_lookup_ext(const infer_tokenizer *t, const char *s, size_t n) {
     size_t mask = t->map_cap - 1;
-    size_t slot = (size_t)tok_hash(s, n) & mask;
+    uint64_t h = tok_hash(s, n);
+    uint64_t tag = h & 0xFFFFFFFF00000000ull;
+    size_t slot = (size_t)h & mask;
     for (;;) {
-        uint32_t v = t->map[slot];
+        uint64_t v = t->map[slot];
         if (v == 0) return -1;
-        uint32_t id = v - 1;
-        if (t->text_len[id] == n && memcmp(t->arena + t->text_off[id], s, n) == 0) {
-            return (int32_t)id;
+        if ((v & 0xFFFFFFFF00000000ull) == tag) {
+            uint32_t id = (uint32_t)v - 1u;
+            if (t->text_len[id] == n && memcmp(t->arena + t->text_off[id], s, n) == 0) {
+                return (int32_t)id;
+            }
         }
         slot = (slot + 1) & mask;
     }
@@ -125,6 +133,63 @@ rw_status infer_tok_ids_push(infer_tok_ids *ids, int32_t id) {
     return RW_OK;
 }
 
+bool tok_cache_get(const tok_cache *c, const char *w, size_t n, uint64_t h, infer_tok_ids *out,
+                   rw_status *st) {
+    *st = RW_OK;
+    if (c->cap == 0 || n > TOK_CACHE_MAX_WORD) return false;
+    size_t mask = c->cap - 1, s = (size_t)h & mask;
+    while (c->v[s].word_len) {
+        const tok_cache_ent *e = &c->v[s];
+        if (e->hash == h && e->word_len == n && memcmp(c->base + e->word_off, w, n) == 0) {
+            for (size_t i = 0; i < e->ids_n && !*st; i++) {
+                *st = infer_tok_ids_push(out, c->ids.v[e->ids_off + i]);
+            }
+            return true;
+        }
+        s = (s + 1) & mask;
+    }
+    return false;
+}
+
+rw_status tok_cache_put(tok_cache *c, const char *w, size_t n, uint64_t h, const int32_t *ids,
+                        size_t count) {
+    if (n == 0 || n > TOK_CACHE_MAX_WORD || c->n >= TOK_CACHE_MAX_ENTRIES) return RW_OK;
+    if ((c->n + 1) * 2 > c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        tok_cache_ent *v = rw_calloc(cap, sizeof *v);
+        if (!v) return RW_E_NOMEM;
+        for (size_t i = 0; i < c->cap; i++) {
+            if (!c->v[i].word_len) continue;
+            size_t s = (size_t)c->v[i].hash & (cap - 1);
+            while (v[s].word_len) s = (s + 1) & (cap - 1);
+            v[s] = c->v[i];
+        }
+        rw_free(c->v);
+        c->v = v;
+        c->cap = cap;
+    }
+    size_t ids_off = c->ids.n;
+    for (size_t i = 0; i < count; i++) {
+        rw_status st = infer_tok_ids_push(&c->ids, ids[i]);
+        if (st) return st;
+    }
+    size_t mask = c->cap - 1, s = (size_t)h & mask;
+    while (c->v[s].word_len) s = (s + 1) & mask;
+    c->v[s].hash = h;
+    c->v[s].word_off = (size_t)(w - c->base);
+    c->v[s].word_len = n;
+    c->v[s].ids_off = ids_off;
+    c->v[s].ids_n = count;
+    c->n++;
+    return RW_OK;
+}
+
+void tok_cache_free(tok_cache *c) {
+    rw_free(c->v);
+    infer_tok_ids_deinit(&c->ids);
+    memset(c, 0, sizeof *c);
+}
+
 void infer_tok_spec_init(infer_tok_spec *spec) {
     memset(spec, 0, sizeof *spec);
     spec->kind = INFER_TOK_SPM;
@@ -140,21 +205,22 @@ typedef struct builder {
     size_t ext_cap;
 } builder;
 
-static rw_status map_insert_raw(uint32_t *map, size_t cap, const infer_tokenizer *t, uint32_t id,
+static rw_status map_insert_raw(uint64_t *map, size_t cap, const infer_tokenizer *t, uint32_t id,
                                 bool overwrite) {
     size_t mask = cap - 1;
     const char *s = t->arena + t->text_off[id];
     size_t n = t->text_len[id];
-    size_t slot = (size_t)tok_hash(s, n) & mask;
+    uint64_t h = tok_hash(s, n);
+    size_t slot = (size_t)h & mask;
     for (;;) {
-        uint32_t v = map[slot];
+        uint64_t v = map[slot];
         if (v == 0) {
-            map[slot] = id + 1;
+            map[slot] = slot_make(h, id);
             return RW_OK;
         }
-        uint32_t o = v - 1;
+        uint32_t o = (uint32_t)v - 1u;
         if (t->text_len[o] == n && memcmp(t->arena + t->text_off[o], s, n) == 0) {
-            if (overwrite) map[slot] = id + 1;
+            if (overwrite) map[slot] = slot_make(h, id);
             return RW_OK;
         }
         slot = (slot + 1) & mask;
@@ -166,15 +232,14 @@ static rw_status map_grow(builder *b, size_t want_entries) {
     if (want_entries * 2 <= t->map_cap) return RW_OK;
     size_t cap = t->map_cap ? t->map_cap : 1024;
     while (cap < want_entries * 2) cap *= 2;
-    uint32_t *map = rw_calloc(cap, sizeof *map);
+    uint64_t *map = rw_calloc(cap, sizeof *map);
     if (!map) return RW_E_NOMEM;
-    /* Re-insert in id order so "a later duplicate wins" is preserved for model ids. */
-    uint32_t *old = t->map;
+    uint64_t *old = t->map;
     size_t old_cap = t->map_cap;
     for (size_t i = 0; i < old_cap; i++) {
         if (old[i]) {
             /* each text is present once in the old map: plain insert */
-            map_insert_raw(map, cap, t, old[i] - 1, false);
+            map_insert_raw(map, cap, t, (uint32_t)old[i] - 1u, false);
         }
     }
     rw_free(old);
@@ -277,6 +342,43 @@ typedef struct len_id {
     uint32_t len;
     int32_t id;
 } len_id;
+/* SPM: every (left token, right token) whose concatenation is a token, so the encoder can
+ * test a pair with one integer probe instead of hashing text (result in .result). */
+static rw_status build_spm_pairs(infer_tokenizer *t) {
+    size_t n_pairs = 0;
+    for (size_t i = 0; i < t->n_vocab; i++) n_pairs += t->text_len[i] > 1 ? t->text_len[i] - 1 : 0;
+    size_t cap = 16;
+    while (cap < n_pairs * 2) cap *= 2;
+    t->merges = rw_alloc_array(cap, sizeof *t->merges);
+    if (!t->merges) return RW_E_NOMEM;
+    for (size_t i = 0; i < cap; i++) t->merges[i].key = UINT64_MAX;
+    t->merge_cap = cap;
+    for (size_t i = 0; i < t->n_vocab; i++) {
+        const char *s = tok_text(t, (int32_t)i);
+        size_t n = t->text_len[i];
+        int32_t whole = -1;
+        for (size_t k = 1; k < n; k++) {
+            int32_t l = tok_lookup(t, s, k);
+            if (l < 0) continue;
+            int32_t r = tok_lookup(t, s + k, n - k);
+            if (r < 0) continue;
+            if (whole < 0) whole = tok_lookup(t, s, n); /* the id the text map answers */
+            uint64_t key = ((uint64_t)(uint32_t)l << 32) | (uint32_t)r;
+            size_t slot = (size_t)merge_hash(key) & (cap - 1);
+            while (t->merges[slot].key != UINT64_MAX && t->merges[slot].key != key) {
+                slot = (slot + 1) & (cap - 1);
+            }
+            if (t->merges[slot].key == UINT64_MAX) {
+                t->merges[slot].key = key;
+                t->merges[slot].rank = 0;
+                t->merges[slot].result = whole;
+                t->n_merges++;
+            }
+        }
+    }
+    return RW_OK;
+}
+
 static int cmp_len_id(const void *a, const void *b) {
     const len_id *x = a, *y = b;
     if (x->len != y->len) return x->len > y->len ? -1 : 1;
@@ -390,7 +492,19 @@ rw_status infer_tokenizer_create(const infer_tok_spec *spec, infer_tokenizer **o
     if (!t) return rw_err_set(err, RW_E_NOMEM, "tokenizer: allocation");
     b.t = t;
     t->kind = spec->kind;
-    t->pre = spec->kind == INFER_TOK_BPE ? tok_pre_from_name(spec->pre) : INFER_PRE_DEFAULT;
+    t->pre = INFER_PRE_DEFAULT;
+    if (spec->kind == INFER_TOK_BPE) {
+        int pre = tok_pre_from_name(spec->pre);
+        if (pre < 0) {
+            rw_free(t);
+            return rw_err_set(err, RW_E_UNSUPPORTED,
+                              "tokenizer.ggml.pre: \"%.64s\" is not a supported pre-tokenizer "
+                              "(default, gpt-2, llama3/llama-bpe, qwen2, deepseek-llm, "
+                              "deepseek-coder, falcon, starcoder/refact and their aliases)",
+                              spec->pre);
+        }
+        t->pre = (infer_tok_pre)pre;
+    }
     size_t nv = spec->n_tokens;
     t->n_vocab = nv;
     t->scores = rw_alloc_array(nv, sizeof *t->scores);
@@ -498,6 +612,16 @@ rw_status infer_tokenizer_create(const infer_tok_spec *spec, infer_tokenizer **o
             char name[8];
             snprintf(name, sizeof name, "<0x%02X>", c);
             t->byte_ext[c] = tok_lookup(t, name, 6);
+        }
+        if ((st = build_spm_pairs(t))) goto nomem;
+        t->spm_word_split = true;
+        for (size_t i = 0; i < nv && t->spm_word_split; i++) {
+            const char *x = tok_text(t, (int32_t)i);
+            size_t n = t->text_len[i], k = 0;
+            while (k + 3 <= n && memcmp(x + k, "\xe2\x96\x81", 3) == 0) k += 3;
+            for (; k + 3 <= n; k++) {
+                if (memcmp(x + k, "\xe2\x96\x81", 3) == 0) t->spm_word_split = false;
+            }
         }
     }
 

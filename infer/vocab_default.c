@@ -101,10 +101,7 @@ typedef struct bpe_word {
 } bpe_word;
 
 /* Splits the text into GPT-2-like pre-tokens, counting duplicates. */
-static int pretokenize(const char *t, bpe_word *words, int max_words, const unsigned table[256],
-                       strlist *tokens) {
-    (void)table;
-    (void)tokens;
+static int pretokenize(const char *t, bpe_word *words, int max_words) {
     int nw = 0;
     size_t i = 0, n = strlen(t);
     while (i < n) {
@@ -158,7 +155,7 @@ static rw_status add_bpe(infer_gguf_writer *w, uint32_t *n_vocab, rw_err *err) {
         utf8_put(u, table[b]);
         if (strlist_add(&tokens, u) < 0) goto nomem;
     }
-    int nw = pretokenize(g_text, words, MAX_WORDS, table, &tokens);
+    int nw = pretokenize(g_text, words, MAX_WORDS);
     enum { V = 256 + BPE_MERGES };
     counts = rw_calloc((size_t)V * V, sizeof *counts);
     if (!counts) goto nomem;

@@ -266,6 +266,8 @@ static void test_malformed(void **state) {
     expect_reject(&b, RW_E_RANGE, "'w'");
     TENSOR_FILE(2, L(1ull << 62, 1ull << 62), 0, 0, 32);
     expect_reject(&b, RW_E_RANGE, "overflow");
+    TENSOR_FILE(4, L(0, 1ull << 57, 1ull << 57, 1), 0, 0, 32); /* found by fuzz_gguf */
+    expect_reject(&b, RW_E_RANGE, "overflow");
     TENSOR_FILE(1, L(UINT64_MAX), 0, 0, 32);
     expect_reject(&b, RW_E_RANGE, "negative");
     TENSOR_FILE(1, L(8), 0, UINT64_MAX - 31, 32);

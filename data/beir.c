@@ -1,0 +1,241 @@
+/* BEIR JSONL and qrels readers (see beir.h).
+ *
+ * Invariants: the JSONL reader keeps one line in memory at a time (a growing rw_realloc
+ * buffer), parses it with Jansson and hands views to the callback; the qrels reader splits
+ * a private copy of each line. Both report <file>:<line> and the field on errors. */
+#include "data/beir.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <jansson.h>
+
+#include "core/alloc.h"
+#include "data/trec_run.h"
+
+/* Reads one line (without '\n', trailing '\r' dropped) into *buf; returns 1 on a line,
+ * 0 at EOF, negative status on error. */
+static int read_line(FILE *f, char **buf, size_t *cap, size_t *len) {
+    size_t n = 0;
+    int c;
+    int any = 0;
+    while ((c = getc(f)) != EOF) {
+        any = 1;
+        if (c == '\n') break;
+        if (n + 2 > *cap) {
+            size_t ncap;
+            if (!rw_size_mul(*cap ? *cap : 128, 2, &ncap)) return RW_E_RANGE;
+            char *nb = rw_realloc(*buf, ncap);
+            if (!nb) return RW_E_NOMEM;
+            *buf = nb;
+            *cap = ncap;
+        }
+        (*buf)[n++] = (char)c;
+    }
+    if (ferror(f)) return RW_E_IO;
+    if (!any) return 0;
+    if (!*buf) {
+        *buf = rw_malloc(128);
+        if (!*buf) return RW_E_NOMEM;
+        *cap = 128;
+    }
+    if (n > 0 && (*buf)[n - 1] == '\r') n--;
+    (*buf)[n] = '\0';
+    *len = n;
+    return 1;
+}
+
+static int is_blank(const char *s, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (s[i] != ' ' && s[i] != '\t') return 0;
+    return 1;
+}
+
+rw_status data_beir_read_jsonl(const char *path, data_beir_record_fn fn, void *user, rw_err *err) {
+    rw_status st = RW_OK;
+    char *line = NULL;
+    size_t cap = 0, len = 0, lineno = 0;
+    json_t *obj = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) return rw_err_set(err, RW_E_IO, "%s: cannot open: %s", path, strerror(errno));
+    for (;;) {
+        int r = read_line(f, &line, &cap, &len);
+        if (r == 0) break;
+        lineno++;
+        if (r < 0) {
+            st = rw_err_set(err, (rw_status)r, "%s:%zu: %s while reading the line", path, lineno,
+                            rw_status_str((rw_status)r));
+            goto fail;
+        }
+        if (is_blank(line, len)) continue;
+        json_error_t je;
+        obj = json_loadb(line, len, JSON_REJECT_DUPLICATES, &je);
+        if (!obj) {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu:%d: invalid JSON: %s", path, lineno,
+                            je.column, je.text);
+            goto fail;
+        }
+        if (!json_is_object(obj)) {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: expected a JSON object", path, lineno);
+            goto fail;
+        }
+        char idbuf[32];
+        const char *id = NULL;
+        json_t *jid = json_object_get(obj, "_id");
+        if (json_is_string(jid)) {
+            id = json_string_value(jid);
+        } else if (json_is_integer(jid)) {
+            snprintf(idbuf, sizeof idbuf, "%" JSON_INTEGER_FORMAT, json_integer_value(jid));
+            id = idbuf;
+        } else {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: field '_id': %s", path, lineno,
+                            jid ? "expected a string or an integer" : "missing");
+            goto fail;
+        }
+        if (!*id) {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: field '_id': empty", path, lineno);
+            goto fail;
+        }
+        json_t *jtext = json_object_get(obj, "text");
+        if (!json_is_string(jtext)) {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: field 'text': %s (record '%.64s')", path,
+                            lineno, jtext ? "expected a string" : "missing", id);
+            goto fail;
+        }
+        json_t *jtitle = json_object_get(obj, "title");
+        if (jtitle && !json_is_string(jtitle) && !json_is_null(jtitle)) {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: field 'title': expected a string (record '%.64s')",
+                            path, lineno, id);
+            goto fail;
+        }
+        data_beir_record rec = {.id = id,
+                                .title = json_is_string(jtitle) ? json_string_value(jtitle) : "",
+                                .text = json_string_value(jtext),
+                                .line = lineno};
+        st = fn(user, &rec, err);
+        if (st != RW_OK) goto fail;
+        json_decref(obj);
+        obj = NULL;
+    }
+fail:
+    json_decref(obj);
+    rw_free(line);
+    fclose(f);
+    return st;
+}
+
+static int is_sep(char c) { return c == ' ' || c == '\t'; }
+
+static size_t split_fields(char *s, char **fields, size_t cap) {
+    size_t n = 0;
+    while (*s) {
+        while (*s && is_sep(*s)) s++;
+        if (!*s) break;
+        if (n < cap) fields[n] = s;
+        n++;
+        while (*s && !is_sep(*s)) s++;
+        if (*s) *s++ = '\0';
+        if (n > cap) break;
+    }
+    return n;
+}
+
+static int parse_grade(const char *s, long *out) {
+    if (!*s) return 0;
+    errno = 0;
+    char *end = NULL;
+    long v = strtol(s, &end, 10);
+    if (errno || *end) return 0;
+    *out = v;
+    return 1;
+}
+
+rw_status data_qrels_parse(const char *buf, size_t len, const char *name, data_qrel_fn fn,
+                           void *user, rw_err *err) {
+    rw_status st = RW_OK;
+    char *line = NULL;
+    size_t cap = 0, pos = 0, lineno = 0;
+    size_t form = 0;
+    int seen_first = 0;
+    if (!name) name = "<qrels>";
+    while (pos < len) {
+        const char *start = buf + pos;
+        const char *nl = memchr(start, '\n', len - pos);
+        size_t n = nl ? (size_t)(nl - start) : len - pos;
+        pos += n + (nl ? 1 : 0);
+        lineno++;
+        if (n > 0 && start[n - 1] == '\r') n--;
+        if (memchr(start, '\0', n)) {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: NUL byte in line", name, lineno);
+            goto fail;
+        }
+        if (n + 1 > cap) {
+            char *nb = rw_realloc(line, n + 1);
+            if (!nb) {
+                st = rw_err_set(err, RW_E_NOMEM, "%s:%zu: out of memory", name, lineno);
+                goto fail;
+            }
+            line = nb;
+            cap = n + 1;
+        }
+        memcpy(line, start, n);
+        line[n] = '\0';
+        char *f[6];
+        size_t nf = split_fields(line, f, 5);
+        if (nf == 0) continue;
+        int first = !seen_first;
+        seen_first = 1;
+        if (nf != 3 && nf != 4) {
+            st = rw_err_set(err, RW_E_FORMAT,
+                            "%s:%zu: expected 3 fields (query-id corpus-id score) or 4 (qid iter "
+                            "docid rel), found %zu",
+                            name, lineno, nf);
+            goto fail;
+        }
+        long g = 0;
+        const char *gs = f[nf - 1];
+        if (first && nf == 3 && !parse_grade(gs, &g)) continue; /* BEIR header line */
+        if (form == 0) form = nf;
+        if (form != nf) {
+            st = rw_err_set(err, RW_E_FORMAT,
+                            "%s:%zu: found %zu fields but earlier lines have %zu (forms cannot be mixed)",
+                            name, lineno, nf, form);
+            goto fail;
+        }
+        if (!parse_grade(gs, &g)) {
+            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: field %zu (relevance): '%.64s' is not an integer",
+                            name, lineno, nf, gs);
+            goto fail;
+        }
+        data_qrel_row row = {.qid = f[0], .docid = nf == 3 ? f[1] : f[2], .grade = g, .line = lineno};
+        st = fn(user, &row, err);
+        if (st != RW_OK) goto fail;
+    }
+fail:
+    rw_free(line);
+    return st;
+}
+
+rw_status data_qrels_read(const char *path, data_qrel_fn fn, void *user, rw_err *err) {
+    char *buf = NULL;
+    size_t len = 0;
+    rw_status st = data_trec_read_file(path, &buf, &len, err);
+    if (st != RW_OK) return st;
+    st = data_qrels_parse(buf, len, path, fn, user, err);
+    rw_free(buf);
+    return st;
+}
+
+rw_status data_beir_path(const char *dir, const char *which, char *buf, size_t cap, rw_err *err) {
+    int n;
+    if (strcmp(which, "corpus") == 0 || strcmp(which, "queries") == 0)
+        n = snprintf(buf, cap, "%s/%s.jsonl", dir, which);
+    else
+        n = snprintf(buf, cap, "%s/qrels/%s.tsv", dir, which);
+    if (n < 0 || (size_t)n >= cap)
+        return rw_err_set(err, RW_E_RANGE, "BEIR path for '%s' in '%.200s' is too long", which, dir);
+    return RW_OK;
+}
