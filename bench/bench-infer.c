@@ -76,7 +76,7 @@ static int check_decoder(const infer_model *m, rw_pool *pool) {
     int32_t ids[8] = {1, 2, 3, 5, 8, 13, 21, 34};
     infer_session_prefill(s, ids, 8, NULL);
     rw_arena ar;
-    rw_arena_init(&ar, infer_model_arena_bytes(m, 8, rw_pool_threads(pool), true) * 2, NULL);
+    rw_arena_init(&ar, infer_model_arena_bytes(m, 8, 8, rw_pool_threads(pool), true) * 2, NULL);
     infer_ctx ctx;
     infer_ctx_init(&ctx, &ar, pool, NULL);
     ctx.f32_activations = true;
@@ -145,7 +145,8 @@ int main(int argc, char **argv) {
                     return 1;
                 }
                 int32_t ids[PROMPT];
-                for (int i = 0; i < PROMPT; i++) ids[i] = (int32_t)((i * 37 + 11) % m->hp.n_vocab);
+                for (int i = 0; i < PROMPT; i++)
+                    ids[i] = (int32_t)((i * 37 + 11) % m->hp.n_vocab);
                 dec_case c = {s, ids, o.quick ? 16 : GEN, m->hp.n_vocab};
                 bench_time(run_prefill, &c, 1, reps, &st);
                 snprintf(shape, sizeof(shape), "%s pp%d", m->arch_name, PROMPT);
@@ -170,7 +171,8 @@ int main(int argc, char **argv) {
                               malloc(sizeof(float) * EMB_B * (size_t)m->hp.n_embd)};
                 for (int i = 0; i < EMB_B * EMB_T; i++)
                     c.ids[i] = (int32_t)((i * 131 + 7) % (int)m->hp.n_vocab);
-                for (int b = 0; b < EMB_B; b++) c.lens[b] = EMB_T;
+                for (int b = 0; b < EMB_B; b++)
+                    c.lens[b] = EMB_T;
                 bench_time(run_encode, &c, 1, reps, &st);
                 snprintf(shape, sizeof(shape), "%s %dx%d", m->arch_name, EMB_B, EMB_T);
                 report(&o, "infer_embed", type, shape, nth, EMB_B / st.median, "emb/s", 0, &st);

@@ -41,11 +41,13 @@ void infer_embedder_destroy(infer_embedder *e) {
     rw_free(e);
 }
 
-int64_t infer_embedder_dim(const infer_embedder *e) { return e->m->hp.n_embd; }
+int64_t infer_embedder_dim(const infer_embedder *e) {
+    return e->m->hp.n_embd;
+}
 
 static rw_status ensure_arena(infer_embedder *e, int64_t T, rw_err *err) {
-    size_t need = infer_model_arena_bytes(e->m, T, rw_pool_threads(e->pool),
-                                          e->cfg.f32_activations);
+    size_t need =
+        infer_model_arena_bytes(e->m, T, T, rw_pool_threads(e->pool), e->cfg.f32_activations);
     if (e->arena.base && e->arena.cap >= need) return RW_OK;
     rw_arena_deinit(&e->arena);
     memset(&e->arena, 0, sizeof(e->arena));
@@ -62,21 +64,22 @@ double infer_cosine(const float *a, const float *b, int64_t n) {
     return na > 0 && nb > 0 ? d / sqrt(na * nb) : 0.0;
 }
 
-rw_status infer_embed_ids(infer_embedder *e, const int32_t *ids, const int32_t *lens,
-                          int64_t n_seq, float *out, rw_err *err) {
+rw_status infer_embed_ids(infer_embedder *e, const int32_t *ids, const int32_t *lens, int64_t n_seq,
+                          float *out, rw_err *err) {
     const infer_model *m = e->m;
     const int64_t C = m->hp.n_embd;
     rw_status st;
     if (m->arch == INFER_ARCH_BERT) {
         int64_t total = 0;
-        for (int64_t b = 0; b < n_seq; b++) total += lens[b] > 0 ? lens[b] : 0;
+        for (int64_t b = 0; b < n_seq; b++)
+            total += lens[b] > 0 ? lens[b] : 0;
         if ((st = ensure_arena(e, total, err)) != RW_OK) return st;
         rw_arena_reset(&e->arena);
         infer_ctx ctx;
         infer_ctx_init(&ctx, &e->arena, e->pool, NULL);
         ctx.f32_activations = e->cfg.f32_activations;
-        rw_tensor *y = infer_encoder_embed(&ctx, m, ids, lens, n_seq, e->cfg.pooling,
-                                           e->cfg.normalize);
+        rw_tensor *y =
+            infer_encoder_embed(&ctx, m, ids, lens, n_seq, e->cfg.pooling, e->cfg.normalize);
         if (!y) return infer_ctx_error(&ctx, err);
         memcpy(out, y->data, (size_t)(n_seq * C) * sizeof(float));
         return RW_OK;
@@ -110,8 +113,8 @@ rw_status infer_embed_ids(infer_embedder *e, const int32_t *ids, const int32_t *
     return RW_OK;
 }
 
-rw_status infer_embed_texts(infer_embedder *e, const infer_tokenizer *tok,
-                            const char *const *texts, int64_t n, float *out, rw_err *err) {
+rw_status infer_embed_texts(infer_embedder *e, const infer_tokenizer *tok, const char *const *texts,
+                            int64_t n, float *out, rw_err *err) {
     rw_status st = RW_OK;
     infer_tok_ids all = {0};
     int32_t *lens = rw_alloc_array((size_t)(n > 0 ? n : 1), sizeof(int32_t));

@@ -43,12 +43,12 @@ void infer_embedder_destroy(infer_embedder *e);
 /* Dimension of the vectors (n_embd). */
 int64_t infer_embedder_dim(const infer_embedder *e);
 /* ids: n_seq sequences back to back, lens[b] each -> out[n_seq][dim]. */
-rw_status infer_embed_ids(infer_embedder *e, const int32_t *ids, const int32_t *lens,
-                          int64_t n_seq, float *out, rw_err *err);
+rw_status infer_embed_ids(infer_embedder *e, const int32_t *ids, const int32_t *lens, int64_t n_seq,
+                          float *out, rw_err *err);
 /* Tokenizes texts (special tokens added as the vocabulary says, truncated to max_tokens)
  * and embeds them -> out[n][dim]. */
-rw_status infer_embed_texts(infer_embedder *e, const infer_tokenizer *tok,
-                            const char *const *texts, int64_t n, float *out, rw_err *err);
+rw_status infer_embed_texts(infer_embedder *e, const infer_tokenizer *tok, const char *const *texts,
+                            int64_t n, float *out, rw_err *err);
 /* a . b / (|a| |b|) in double (0 when a norm is 0). */
 double infer_cosine(const float *a, const float *b, int64_t n);
 

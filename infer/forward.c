@@ -25,7 +25,8 @@ rw_status infer_kv_init(infer_kv_cache *kv, const infer_model *m, int64_t n_ctx,
     size_t n;
     if (!rw_size_mul((size_t)m->hp.n_layer * (size_t)kvd, (size_t)n_ctx, &n) ||
         !rw_size_mul(n, sizeof(float), &n))
-        return rw_err_set(err, RW_E_RANGE, "KV cache size overflows (n_ctx %lld)", (long long)n_ctx);
+        return rw_err_set(err, RW_E_RANGE, "KV cache size overflows (n_ctx %lld)",
+                          (long long)n_ctx);
     kv->k = rw_aligned_alloc(64, n);
     kv->v = rw_aligned_alloc(64, n);
     if (!kv->k || !kv->v) {
@@ -69,10 +70,14 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *v = infer_linear_forward(ctx, &L->v, n);
     if (L->q_norm) {
         /* per-head RMSNorm over D: view {D, H*T} */
-        q = infer_op_reshape_2d(ctx, infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, q, D, H * T),
-                                                      L->q_norm, hp->norm_eps), H * D, T);
-        k = infer_op_reshape_2d(ctx, infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, k, D, Hkv * T),
-                                                      L->k_norm, hp->norm_eps), Hkv * D, T);
+        q = infer_op_reshape_2d(
+            ctx,
+            infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, q, D, H * T), L->q_norm, hp->norm_eps),
+            H * D, T);
+        k = infer_op_reshape_2d(
+            ctx,
+            infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, k, D, Hkv * T), L->k_norm, hp->norm_eps),
+            Hkv * D, T);
     }
     kern_rope_cfg rope = hp->rope;
     const bool local = hp->n_swa > 0 && il % hp->swa_pattern < hp->swa_pattern - 1;
@@ -84,16 +89,23 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     k = infer_op_rope(ctx, k, Hkv, D, pos, &rope, m->rope_freqs);
     if (!q || !k || !v) return NULL;
 
-    infer_attn_cfg ac = {.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = hp->attn_scale,
-                         .causal = true, .pos0 = pos[0], .window = local ? hp->n_swa : 0};
+    infer_attn_cfg ac = {.n_head = H,
+                         .n_head_kv = Hkv,
+                         .head_dim = D,
+                         .scale = hp->attn_scale,
+                         .causal = true,
+                         .pos0 = pos[0],
+                         .window = local ? hp->n_swa : 0};
     rw_tensor *kk = k, *vv = v;
     if (kv) {
         const int64_t kvd = kv->kv_dim, p0 = kv->n_past;
         if (p0 + T > kv->n_ctx) {
             if (ctx->status == RW_OK) {
                 ctx->status = RW_E_RANGE;
-                rw_err_set(&ctx->err, RW_E_RANGE, "context full: %lld cached + %lld new tokens > "
-                           "n_ctx %lld", (long long)p0, (long long)T, (long long)kv->n_ctx);
+                rw_err_set(&ctx->err, RW_E_RANGE,
+                           "context full: %lld cached + %lld new tokens > "
+                           "n_ctx %lld",
+                           (long long)p0, (long long)T, (long long)kv->n_ctx);
             }
             return NULL;
         }
@@ -113,7 +125,7 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *gate = infer_linear_forward(ctx, &L->gate, mm);
     rw_tensor *up = infer_linear_forward(ctx, &L->up, mm);
     rw_tensor *g = m->arch == INFER_ARCH_GEMMA3 ? infer_op_geglu(ctx, gate, up)
-                                               : infer_op_swiglu(ctx, gate, up);
+                                                : infer_op_swiglu(ctx, gate, up);
     rw_tensor *f = infer_linear_forward(ctx, &L->down, g);
     if (L->post_ffn_norm) f = infer_op_rmsnorm(ctx, f, L->post_ffn_norm, hp->norm_eps);
     return infer_op_add(ctx, h, f);
@@ -126,14 +138,17 @@ rw_tensor *infer_decoder_hidden(infer_ctx *ctx, const infer_model *m, infer_kv_c
     for (int64_t t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->hp.n_vocab) {
             ctx->status = RW_E_RANGE;
-            rw_err_set(&ctx->err, RW_E_RANGE, "token id %d at position %lld outside the "
-                       "vocabulary (%lld)", (int)ids[t], (long long)t, (long long)m->hp.n_vocab);
+            rw_err_set(&ctx->err, RW_E_RANGE,
+                       "token id %d at position %lld outside the "
+                       "vocabulary (%lld)",
+                       (int)ids[t], (long long)t, (long long)m->hp.n_vocab);
             return NULL;
         }
     int32_t *pos = infer_scratch(ctx, (size_t)T * sizeof(int32_t));
     if (!pos) return NULL;
     const int64_t p0 = kv ? kv->n_past : 0;
-    for (int64_t t = 0; t < T; t++) pos[t] = (int32_t)(p0 + t);
+    for (int64_t t = 0; t < T; t++)
+        pos[t] = (int32_t)(p0 + t);
     rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, T);
     if (m->hp.embd_scale != 1.0f) x = infer_op_scale(ctx, x, m->hp.embd_scale);
     for (int64_t il = 0; il < m->hp.n_layer; il++) {
@@ -170,9 +185,13 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *q = infer_linear_forward(ctx, &L->q, x);
     rw_tensor *k = infer_linear_forward(ctx, &L->k, x);
     rw_tensor *v = infer_linear_forward(ctx, &L->v, x);
-    infer_attn_cfg ac = {.n_head = hp->n_head, .n_head_kv = hp->n_head_kv,
-                         .head_dim = hp->head_dim, .scale = 1.0f / sqrtf((float)hp->head_dim),
-                         .causal = hp->causal, .seq_lens = lens, .n_seq = n_seq};
+    infer_attn_cfg ac = {.n_head = hp->n_head,
+                         .n_head_kv = hp->n_head_kv,
+                         .head_dim = hp->head_dim,
+                         .scale = 1.0f / sqrtf((float)hp->head_dim),
+                         .causal = hp->causal,
+                         .seq_lens = lens,
+                         .n_seq = n_seq};
     rw_tensor *a = infer_op_attention(ctx, q, k, v, &ac);
     rw_tensor *h = infer_op_add(ctx, x, infer_linear_forward(ctx, &L->o, a));
     h = infer_op_layernorm(ctx, h, L->attn_norm, L->attn_norm_b, hp->norm_eps);

@@ -36,8 +36,8 @@ rw_status infer_session_create(const infer_model *m, const infer_session_cfg *cf
         s->own_pool = true;
     }
     if ((st = infer_kv_init(&s->kv, m, s->cfg.n_ctx, err)) != RW_OK) goto fail;
-    size_t ab = infer_model_arena_bytes(m, s->cfg.n_batch, rw_pool_threads(s->pool),
-                            s->cfg.f32_activations);
+    size_t ab = infer_model_arena_bytes(m, s->cfg.n_batch, s->cfg.n_ctx, rw_pool_threads(s->pool),
+                                        s->cfg.f32_activations);
     if ((st = rw_arena_init(&s->arena, ab, err)) != RW_OK) goto fail;
     s->logits = rw_alloc_array((size_t)m->hp.n_vocab, sizeof(float));
     if (!s->logits) {
@@ -60,15 +60,19 @@ void infer_session_destroy(infer_session *s) {
     rw_free(s);
 }
 
-void infer_session_reset(infer_session *s) { infer_kv_clear(&s->kv); }
+void infer_session_reset(infer_session *s) {
+    infer_kv_clear(&s->kv);
+}
 
 /* Runs ids in chunks; when `all` is non-NULL the logits of every position are written there
  * ([n][n_vocab]), else only the last position's into s->logits. */
 static rw_status run(infer_session *s, const int32_t *ids, int64_t n, float *all, rw_err *err) {
     if (n <= 0) return rw_err_set(err, RW_E_INVALID, "empty token sequence");
     if (s->kv.n_past + n > s->kv.n_ctx)
-        return rw_err_set(err, RW_E_RANGE, "context full: %lld cached + %lld new tokens > n_ctx "
-                          "%lld", (long long)s->kv.n_past, (long long)n, (long long)s->kv.n_ctx);
+        return rw_err_set(err, RW_E_RANGE,
+                          "context full: %lld cached + %lld new tokens > n_ctx "
+                          "%lld",
+                          (long long)s->kv.n_past, (long long)n, (long long)s->kv.n_ctx);
     const int64_t V = s->m->hp.n_vocab;
     for (int64_t o = 0; o < n; o += s->cfg.n_batch) {
         const int64_t T = n - o < s->cfg.n_batch ? n - o : s->cfg.n_batch;
@@ -109,7 +113,8 @@ rw_status infer_session_prefill(infer_session *s, const int32_t *ids, int64_t n,
 static double log_softmax_at(const float *row, int64_t V, int32_t id) {
     float mx = row[kern_argmax_f32(row, (size_t)V)];
     double z = 0;
-    for (int64_t j = 0; j < V; j++) z += exp((double)row[j] - (double)mx);
+    for (int64_t j = 0; j < V; j++)
+        z += exp((double)row[j] - (double)mx);
     return (double)row[id] - (double)mx - log(z);
 }
 
@@ -123,7 +128,8 @@ rw_status infer_logprobs_after(infer_session *s, const int32_t *prompt, int64_t 
     infer_session_reset(s);
     rw_status st = infer_session_prefill(s, prompt, n_prompt, err);
     if (st != RW_OK) return st;
-    for (int64_t i = 0; i < n_cand; i++) out[i] = (float)log_softmax_at(s->logits, V, cand[i]);
+    for (int64_t i = 0; i < n_cand; i++)
+        out[i] = (float)log_softmax_at(s->logits, V, cand[i]);
     return RW_OK;
 }
 
@@ -228,11 +234,13 @@ int32_t infer_sample(infer_sampler *s, const float *logits) {
     if (c->min_p > 0.0f) {
         const double thr = (double)c->min_p * (double)s->p[0];
         size_t kk = 1;
-        while (kk < keep && (double)s->p[kk] >= thr) kk++;
+        while (kk < keep && (double)s->p[kk] >= thr)
+            kk++;
         keep = kk;
     }
     double zk = 0;
-    for (size_t i = 0; i < keep; i++) zk += (double)s->p[i];
+    for (size_t i = 0; i < keep; i++)
+        zk += (double)s->p[i];
     double u = rw_rng_uniform(&s->rng) * zk, cum = 0;
     for (size_t i = 0; i < keep; i++) {
         cum += (double)s->p[i];

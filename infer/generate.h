@@ -24,11 +24,11 @@
 #include "infer/model.h"
 
 typedef struct infer_session_cfg {
-    int64_t n_ctx;         /* KV cache positions (<= 0: min(model's n_ctx_train, 4096)) */
-    int64_t n_batch;       /* prefill chunk (<= 0: 512) */
-    int n_threads;         /* <= 0: physical cores; ignored when pool is given */
-    rw_pool *pool;         /* borrowed, or NULL to create one */
-    bool f32_activations;  /* exact path for quantized weights (infer/ops.h) */
+    int64_t n_ctx;        /* KV cache positions (<= 0: min(model's n_ctx_train, 4096)) */
+    int64_t n_batch;      /* prefill chunk (<= 0: 512) */
+    int n_threads;        /* <= 0: physical cores; ignored when pool is given */
+    rw_pool *pool;        /* borrowed, or NULL to create one */
+    bool f32_activations; /* exact path for quantized weights (infer/ops.h) */
 } infer_session_cfg;
 
 typedef struct infer_session {
@@ -59,8 +59,7 @@ rw_status infer_logprobs_after(infer_session *s, const int32_t *prompt, int64_t 
                                const int32_t *cand, int64_t n_cand, float *out, rw_err *err);
 /* Sum of log p(cont[i] | prompt, cont[<i]) (one prefill of prompt + cont). */
 rw_status infer_continuation_logprob(infer_session *s, const int32_t *prompt, int64_t n_prompt,
-                                     const int32_t *cont, int64_t n_cont, double *out,
-                                     rw_err *err);
+                                     const int32_t *cont, int64_t n_cont, double *out, rw_err *err);
 
 /* Critic score p(yes) / (p(yes) + p(no)) at the position after `prompt` (session reset
  * first); logprobs[2] (may be NULL) receives log p(yes), log p(no). */

@@ -34,10 +34,18 @@ void infer_lora_destroy(infer_lora *l) {
     rw_free(l);
 }
 
-float infer_lora_alpha(const infer_lora *l) { return l->alpha; }
-size_t infer_lora_n_pairs(const infer_lora *l) { return l->n_pairs; }
-int64_t infer_lora_rank(const infer_lora *l, size_t i) { return l->pairs[i].b->ne[0]; }
-const char *infer_lora_base_name(const infer_lora *l, size_t i) { return l->pairs[i].base; }
+float infer_lora_alpha(const infer_lora *l) {
+    return l->alpha;
+}
+size_t infer_lora_n_pairs(const infer_lora *l) {
+    return l->n_pairs;
+}
+int64_t infer_lora_rank(const infer_lora *l, size_t i) {
+    return l->pairs[i].b->ne[0];
+}
+const char *infer_lora_base_name(const infer_lora *l, size_t i) {
+    return l->pairs[i].base;
+}
 
 float infer_lora_scale(const infer_lora *l, size_t i, float user_scale) {
     int64_t r = infer_lora_rank(l, i);
@@ -86,8 +94,9 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
     infer_gguf_str arch;
     if ((st = infer_gguf_get_str(l->g, "general.architecture", &arch, err)) != RW_OK) goto fail;
     if (!infer_gguf_str_eq(arch, base->arch_name)) {
-        st = rw_err_set(err, RW_E_FORMAT, "general.architecture = '%.*s' but the base model is '%s'",
-                        (int)(arch.len > 40 ? 40 : arch.len), arch.ptr, base->arch_name);
+        st =
+            rw_err_set(err, RW_E_FORMAT, "general.architecture = '%.*s' but the base model is '%s'",
+                       (int)(arch.len > 40 ? 40 : arch.len), arch.ptr, base->arch_name);
         goto fail;
     }
     l->alpha = 0.0f;
@@ -107,8 +116,10 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
         size_t stem;
         bool is_a = ends_with(t->name, ".lora_a", &stem);
         if (!is_a && !ends_with(t->name, ".lora_b", &stem)) {
-            st = rw_err_set(err, RW_E_FORMAT, "tensor '%s': unexpected suffix (want .lora_a or "
-                            ".lora_b)", t->name);
+            st = rw_err_set(err, RW_E_FORMAT,
+                            "tensor '%s': unexpected suffix (want .lora_a or "
+                            ".lora_b)",
+                            t->name);
             goto fail;
         }
         if (stem >= sizeof(l->pairs[0].base)) {
@@ -117,8 +128,8 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
         }
         const kern_type_traits *tr = kern_type_get(t->type);
         if (!tr || !tr->vec_dot || t->ne[2] != 1 || t->ne[3] != 1) {
-            st = rw_err_set(err, RW_E_UNSUPPORTED, "tensor '%s': unsupported type or rank",
-                            t->name);
+            st =
+                rw_err_set(err, RW_E_UNSUPPORTED, "tensor '%s': unsupported type or rank", t->name);
             goto fail;
         }
         lora_pair *p = NULL;
@@ -148,8 +159,10 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
         }
         infer_linear *lin = infer_model_linear((infer_model *)base, p->base);
         if (!lin) {
-            st = rw_err_set(err, RW_E_NOTFOUND, "'%s': no such adaptable weight in the %s base "
-                            "model", p->base, base->arch_name);
+            st = rw_err_set(err, RW_E_NOTFOUND,
+                            "'%s': no such adaptable weight in the %s base "
+                            "model",
+                            p->base, base->arch_name);
             goto fail;
         }
         const rw_tensor *w = lin->w;
@@ -157,7 +170,8 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
             st = rw_err_set(err, RW_E_FORMAT,
                             "'%s': lora_a ne=[%lld, %lld], lora_b ne=[%lld, %lld] do not fit the "
                             "base weight ne=[%lld, %lld] (want lora_a [n_in, r], lora_b [r, "
-                            "n_out])", p->base, (long long)p->a->ne[0], (long long)p->a->ne[1],
+                            "n_out])",
+                            p->base, (long long)p->a->ne[0], (long long)p->a->ne[1],
                             (long long)p->b->ne[0], (long long)p->b->ne[1], (long long)w->ne[0],
                             (long long)w->ne[1]);
             goto fail;
@@ -197,7 +211,8 @@ void infer_model_detach_loras(infer_model *m) {
     for (int64_t il = 0; il < m->hp.n_layer; il++) {
         infer_layer *L = &m->layers[il];
         infer_linear *all[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
-        for (int k = 0; k < 7; k++) all[k]->n_lora = 0;
+        for (int k = 0; k < 7; k++)
+            all[k]->n_lora = 0;
     }
 }
 
@@ -265,7 +280,8 @@ rw_status infer_lora_merge_export(const infer_model *m, const char *out_path, bo
     st = infer_gguf_writer_write(w, out_path, err);
 done:
     infer_gguf_writer_destroy(w);
-    for (size_t i = 0; i < m->n_tensors; i++) rw_free(bufs[i]);
+    for (size_t i = 0; i < m->n_tensors; i++)
+        rw_free(bufs[i]);
     rw_free(bufs);
     return st;
 }

@@ -22,8 +22,7 @@ typedef struct infer_lora infer_lora;
 
 /* Opens `path` and validates it against `base` (architecture, names, shapes, types). On a
  * mismatch: RW_E_FORMAT / RW_E_NOTFOUND with the key or tensor and both shapes. */
-rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora **out,
-                          rw_err *err);
+rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora **out, rw_err *err);
 /* The same over an open GGUF; takes ownership of g (closed on failure too). */
 rw_status infer_lora_open_gguf(infer_gguf *g, const char *label, const infer_model *base,
                                infer_lora **out, rw_err *err);

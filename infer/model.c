@@ -14,7 +14,7 @@
 #include "kernels/quant.h"
 
 static const char *const ARCH_NAMES[INFER_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "bert",
-                                                          "gemma3"};
+                                                         "gemma3"};
 
 const char *infer_arch_name(infer_arch a) {
     return (unsigned)a < INFER_ARCH_COUNT ? ARCH_NAMES[a] : "?";
@@ -85,8 +85,7 @@ static rw_status key_i64(infer_model *m, const char *suffix, bool required, int6
     return RW_OK;
 }
 
-static rw_status key_f32(infer_model *m, const char *suffix, float dflt, float *out,
-                         rw_err *err) {
+static rw_status key_f32(infer_model *m, const char *suffix, float dflt, float *out, rw_err *err) {
     char key[128];
     snprintf(key, sizeof(key), "%s.%s", m->arch_name, suffix);
     if (infer_gguf_find_key(m->gguf, key) < 0) {
@@ -96,8 +95,8 @@ static rw_status key_f32(infer_model *m, const char *suffix, float dflt, float *
     return infer_gguf_get_f32(m->gguf, key, out, err);
 }
 
-static rw_status linear(infer_model *m, const char *name, int64_t n_in, int64_t n_out,
-                        bool bias, infer_linear *l, rw_err *err) {
+static rw_status linear(infer_model *m, const char *name, int64_t n_in, int64_t n_out, bool bias,
+                        infer_linear *l, rw_err *err) {
     char buf[96];
     memset(l, 0, sizeof(*l));
     snprintf(buf, sizeof(buf), "%s.weight", name);
@@ -117,23 +116,28 @@ static rw_status load_hparams(infer_model *m, rw_err *err) {
     TRY(key_i64(m, "attention.head_count_kv", false, hp->n_head, &hp->n_head_kv, err));
     TRY(key_i64(m, "context_length", false, 2048, &hp->n_ctx_train, err));
     if (hp->n_head_kv <= 0 || hp->n_head % hp->n_head_kv != 0)
-        return rw_err_set(err, RW_E_FORMAT, "%s.attention.head_count_kv = %lld must divide "
-                          "head_count = %lld", m->arch_name, (long long)hp->n_head_kv,
-                          (long long)hp->n_head);
+        return rw_err_set(err, RW_E_FORMAT,
+                          "%s.attention.head_count_kv = %lld must divide "
+                          "head_count = %lld",
+                          m->arch_name, (long long)hp->n_head_kv, (long long)hp->n_head);
     int64_t dflt_hd = hp->n_embd / hp->n_head;
     TRY(key_i64(m, "attention.key_length", false, dflt_hd, &hp->head_dim, err));
     int64_t vlen;
     TRY(key_i64(m, "attention.value_length", false, hp->head_dim, &vlen, err));
     if (vlen != hp->head_dim || hp->head_dim <= 0 || hp->head_dim > 512 || hp->head_dim % 2)
-        return rw_err_set(err, RW_E_UNSUPPORTED, "%s: head dim %lld (key) / %lld (value) is not "
-                          "supported", m->arch_name, (long long)hp->head_dim, (long long)vlen);
+        return rw_err_set(err, RW_E_UNSUPPORTED,
+                          "%s: head dim %lld (key) / %lld (value) is not "
+                          "supported",
+                          m->arch_name, (long long)hp->head_dim, (long long)vlen);
     if (m->arch == INFER_ARCH_BERT) {
         TRY(key_f32(m, "attention.layer_norm_epsilon", 1e-12f, &hp->norm_eps, err));
         int64_t pt;
         TRY(key_i64(m, "pooling_type", false, INFER_POOL_MEAN, &pt, err));
         if (pt < 0 || pt > 3)
-            return rw_err_set(err, RW_E_UNSUPPORTED, "%s.pooling_type = %lld is not supported "
-                              "(0 none, 1 mean, 2 cls, 3 last)", m->arch_name, (long long)pt);
+            return rw_err_set(err, RW_E_UNSUPPORTED,
+                              "%s.pooling_type = %lld is not supported "
+                              "(0 none, 1 mean, 2 cls, 3 last)",
+                              m->arch_name, (long long)pt);
         hp->pooling = (infer_pooling)pt;
         hp->causal = false;
     } else {
@@ -143,8 +147,10 @@ static rw_status load_hparams(infer_model *m, rw_err *err) {
         int64_t n_rot;
         TRY(key_i64(m, "rope.dimension_count", false, hp->head_dim, &n_rot, err));
         if (n_rot <= 0 || n_rot > hp->head_dim || n_rot % 2)
-            return rw_err_set(err, RW_E_FORMAT, "%s.rope.dimension_count = %lld invalid for head "
-                              "dim %lld", m->arch_name, (long long)n_rot, (long long)hp->head_dim);
+            return rw_err_set(err, RW_E_FORMAT,
+                              "%s.rope.dimension_count = %lld invalid for head "
+                              "dim %lld",
+                              m->arch_name, (long long)n_rot, (long long)hp->head_dim);
         hp->rope.n_rot = (size_t)n_rot;
         hp->rope.mode = m->arch == INFER_ARCH_LLAMA ? KERN_ROPE_NORMAL : KERN_ROPE_NEOX;
         TRY(key_f32(m, "rope.freq_base", 10000.0f, &hp->rope.freq_base, err));
@@ -243,8 +249,7 @@ fail:
     return st;
 }
 
-rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out,
-                                rw_err *err) {
+rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out, rw_err *err) {
     rw_status st;
     infer_model *m = rw_calloc(1, sizeof(*m));
     if (!m) {
@@ -257,7 +262,8 @@ rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **
     infer_gguf_str gt;
     if (infer_gguf_get_str(m->gguf, "general.type", &gt, NULL) == RW_OK &&
         infer_gguf_str_eq(gt, "adapter")) {
-        st = rw_err_set(err, RW_E_INVALID, "file is a LoRA adapter (general.type = adapter), "
+        st = rw_err_set(err, RW_E_INVALID,
+                        "file is a LoRA adapter (general.type = adapter), "
                         "not a model: pass it with --lora");
         goto fail;
     }
@@ -267,7 +273,8 @@ rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **
     if (m->arch == INFER_ARCH_COUNT) {
         st = rw_err_set(err, RW_E_UNSUPPORTED,
                         "general.architecture = '%.*s' is not supported (llama, qwen2, qwen3, "
-                        "gemma3, bert)", (int)(s.len > 40 ? 40 : s.len), s.ptr);
+                        "gemma3, bert)",
+                        (int)(s.len > 40 ? 40 : s.len), s.ptr);
         goto fail;
     }
     snprintf(m->arch_name, sizeof(m->arch_name), "%s", ARCH_NAMES[m->arch]);
@@ -277,7 +284,8 @@ rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **
         st = rw_err_set(err, RW_E_NOMEM, "tensor table");
         goto fail;
     }
-    for (size_t i = 0; i < m->n_tensors; i++) TRY(infer_gguf_tensor_at(m->gguf, i, &m->tensors[i]));
+    for (size_t i = 0; i < m->n_tensors; i++)
+        TRY(infer_gguf_tensor_at(m->gguf, i, &m->tensors[i]));
     TRY(load_hparams(m, err));
     TRY(load_tensors(m, err));
     if (m->arch != INFER_ARCH_BERT && !m->output.w) {
@@ -303,7 +311,8 @@ rw_status infer_model_load(const char *path, infer_model **out, rw_err *err) {
 }
 
 infer_linear *infer_model_linear(infer_model *m, const char *name) {
-    if (!strcmp(name, "output.weight")) return m->hp.tied_output ? NULL : (m->output.w ? &m->output : NULL);
+    if (!strcmp(name, "output.weight"))
+        return m->hp.tied_output ? NULL : (m->output.w ? &m->output : NULL);
     for (int64_t il = 0; il < m->hp.n_layer; il++) {
         infer_layer *L = &m->layers[il];
         infer_linear *all[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
@@ -315,22 +324,40 @@ infer_linear *infer_model_linear(infer_model *m, const char *name) {
 
 uint64_t infer_model_weight_bytes(const infer_model *m) {
     uint64_t s = 0;
-    for (size_t i = 0; i < m->n_tensors; i++) s += rw_tensor_nbytes(&m->tensors[i]);
+    for (size_t i = 0; i < m->n_tensors; i++)
+        s += rw_tensor_nbytes(&m->tensors[i]);
     return s;
+}
+
+/* x * mask, mask[i] = 0 with probability p else 1/(1-p) (LoRA input dropout, training). */
+static rw_tensor *lora_dropout(infer_ctx *ctx, rw_tensor *x, float p, rw_rng *rng) {
+    if (!x || !infer_ctx_ok(ctx)) return NULL;
+    rw_tensor *mask = infer_new(ctx, RW_DTYPE_F32, x->n_dims, x->ne);
+    if (!mask) return NULL;
+    const float keep = 1.0f / (1.0f - p);
+    float *mv = mask->data;
+    for (int64_t i = 0; i < rw_tensor_nelements(x); i++)
+        mv[i] = rw_rng_uniform(rng) < (double)p ? 0.0f : keep;
+    return infer_op_mul(ctx, x, mask);
 }
 
 rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor *x) {
     rw_tensor *y = infer_op_matmul(ctx, l->w, x);
     if (l->b) y = infer_op_add(ctx, y, l->b);
     for (int i = 0; i < l->n_lora; i++) {
-        rw_tensor *ax = infer_op_matmul(ctx, l->lora[i].a, x);  /* {r, T} */
+        rw_tensor *xi = x;
+        if (l->lora[i].dropout > 0.0f && l->lora[i].rng)
+            xi = lora_dropout(ctx, x, l->lora[i].dropout, l->lora[i].rng);
+        rw_tensor *ax = infer_op_matmul(ctx, l->lora[i].a, xi); /* {r, T} */
         rw_tensor *bax = infer_op_matmul(ctx, l->lora[i].b, ax); /* {n_out, T} */
         y = infer_op_add(ctx, y, infer_op_scale(ctx, bax, l->lora[i].scale));
     }
     return y;
 }
 
-static size_t max_size(size_t a, size_t b) { return a > b ? a : b; }
+static size_t max_size(size_t a, size_t b) {
+    return a > b ? a : b;
+}
 
 static size_t scratch_for(const rw_tensor *w, int64_t M, int nth, bool f32act) {
     if (!w) return 0;
@@ -342,7 +369,7 @@ static size_t scratch_for(const rw_tensor *w, int64_t M, int nth, bool f32act) {
     return s;
 }
 
-size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int nth, bool f32act) {
+size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int64_t S, int nth, bool f32act) {
     const infer_hparams *hp = &m->hp;
     const int64_t C = hp->n_embd, HD = hp->n_head * hp->head_dim,
                   KVD = hp->n_head_kv * hp->head_dim, FF = hp->n_ff;
@@ -352,9 +379,11 @@ size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int nth, bool f3
     const infer_linear *ls[7] = {&L->q, &L->k, &L->v, &L->o, &L->gate, &L->up, &L->down};
     for (int i = 0; i < 7; i++) {
         sc = max_size(sc, scratch_for(ls[i]->w, T, nth, f32act));
-        for (int k = 0; k < ls[i]->n_lora; k++) sc += (size_t)(ls[i]->lora[k].a->ne[1] * T) * 16;
+        for (int k = 0; k < ls[i]->n_lora; k++)
+            sc += (size_t)(ls[i]->lora[k].a->ne[1] * T) * 16;
     }
     sc = max_size(sc, scratch_for(m->output.w, 1, nth, f32act));
-    return (size_t)T * per_tok * 2 + sc + (size_t)hp->n_vocab * 8 + ((size_t)8 << 20);
+    /* sliding-window layers build an additive [T][S] mask */
+    const size_t mask = hp->n_swa > 0 ? (size_t)T * (size_t)(S > T ? S : T) * 4 : 0;
+    return (size_t)T * per_tok * 2 + sc + mask + (size_t)hp->n_vocab * 8 + ((size_t)8 << 20);
 }
-

@@ -22,6 +22,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "infer/gguf.h"
@@ -47,17 +48,17 @@ typedef enum infer_pooling {
 
 typedef struct infer_hparams {
     int64_t n_vocab, n_embd, n_layer, n_ff, n_head, n_head_kv, head_dim, n_ctx_train;
-    float norm_eps;     /* rms (decoders) or layer norm (bert) epsilon */
-    kern_rope_cfg rope; /* decoders */
-    bool causal;        /* decoders true, bert false */
-    bool tied_output;   /* logits use token_embd (no output.weight) */
+    float norm_eps;        /* rms (decoders) or layer norm (bert) epsilon */
+    kern_rope_cfg rope;    /* decoders */
+    bool causal;           /* decoders true, bert false */
+    bool tied_output;      /* logits use token_embd (no output.weight) */
     infer_pooling pooling; /* encoders: from <arch>.pooling_type (default mean) */
-    int64_t n_pos;      /* bert: learned positions */
-    float attn_scale;   /* q.k scale: 1/sqrt(head_dim) (gemma3 27B: 1/sqrt(n_embd/n_head)) */
-    float embd_scale;   /* input embedding multiplier (gemma3: sqrt(n_embd)), else 1 */
-    int64_t n_swa;      /* gemma3: sliding window of local layers (0: none) */
-    int swa_pattern;    /* gemma3: layer il is local when il % pattern < pattern - 1 */
-    float rope_base_swa; /* rope base of local layers (gemma3: 10000) */
+    int64_t n_pos;         /* bert: learned positions */
+    float attn_scale;      /* q.k scale: 1/sqrt(head_dim) (gemma3 27B: 1/sqrt(n_embd/n_head)) */
+    float embd_scale;      /* input embedding multiplier (gemma3: sqrt(n_embd)), else 1 */
+    int64_t n_swa;         /* gemma3: sliding window of local layers (0: none) */
+    int swa_pattern;       /* gemma3: layer il is local when il % pattern < pattern - 1 */
+    float rope_base_swa;   /* rope base of local layers (gemma3: 10000) */
 } infer_hparams;
 
 enum { INFER_MAX_LORA = 8 };
@@ -66,6 +67,11 @@ typedef struct infer_lora_ref {
     rw_tensor *a; /* {n_in, r} */
     rw_tensor *b; /* {r, n_out} */
     float scale;  /* s = user_scale * alpha / r (alpha != 0) else user_scale */
+    /* Training only (train/lora.h sets these; 0/NULL otherwise): when dropout > 0 and rng is
+     * set, the LoRA path reads x * mask with mask = Bernoulli(1 - dropout) / (1 - dropout)
+     * drawn from *rng (borrowed), as PEFT's lora_dropout. */
+    float dropout;
+    rw_rng *rng;
 } infer_lora_ref;
 
 typedef struct infer_linear {
@@ -79,7 +85,7 @@ typedef struct infer_layer {
     /* decoder: attn_norm, ffn_norm (rms, no bias); bert: attn_output_norm, layer_output_norm */
     rw_tensor *attn_norm, *attn_norm_b;
     rw_tensor *ffn_norm, *ffn_norm_b;
-    rw_tensor *q_norm, *k_norm; /* qwen3, gemma3: per-head rms weights {head_dim} */
+    rw_tensor *q_norm, *k_norm;                /* qwen3, gemma3: per-head rms weights {head_dim} */
     rw_tensor *post_attn_norm, *post_ffn_norm; /* gemma3: rms after attention / FFN */
     infer_linear q, k, v, o;
     infer_linear gate, up, down; /* gate.w NULL for bert (GELU FFN) */
@@ -89,17 +95,17 @@ typedef struct infer_model {
     infer_arch arch;
     char arch_name[32];
     infer_hparams hp;
-    infer_gguf *gguf;         /* owned */
-    rw_tensor *tensors;       /* owned array: one view per GGUF tensor */
+    infer_gguf *gguf;   /* owned */
+    rw_tensor *tensors; /* owned array: one view per GGUF tensor */
     size_t n_tensors;
-    rw_tensor *tok_embd;      /* {C, V} */
-    rw_tensor *pos_embd;      /* bert {C, n_pos} */
-    rw_tensor *type_embd;     /* bert {C, n_types} */
+    rw_tensor *tok_embd;                /* {C, V} */
+    rw_tensor *pos_embd;                /* bert {C, n_pos} */
+    rw_tensor *type_embd;               /* bert {C, n_types} */
     rw_tensor *embd_norm, *embd_norm_b; /* bert */
-    rw_tensor *out_norm;      /* decoders */
-    rw_tensor *rope_freqs;    /* decoders, optional {n_rot/2}: Llama 3 rope frequency factors */
-    infer_linear output;      /* logits; w == tok_embd when tied */
-    infer_layer *layers;      /* owned [n_layer] */
+    rw_tensor *out_norm;                /* decoders */
+    rw_tensor *rope_freqs; /* decoders, optional {n_rot/2}: Llama 3 rope frequency factors */
+    infer_linear output;   /* logits; w == tok_embd when tied */
+    infer_layer *layers;   /* owned [n_layer] */
 } infer_model;
 
 /* Opens and validates path. RW_E_UNSUPPORTED for an unknown architecture or tensor type,
@@ -107,8 +113,7 @@ typedef struct infer_model {
 rw_status infer_model_load(const char *path, infer_model **out, rw_err *err);
 /* The same over an already open GGUF; takes ownership of g (closed on failure too). label
  * prefixes error messages (the path). */
-rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out,
-                                rw_err *err);
+rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out, rw_err *err);
 void infer_model_destroy(infer_model *m);
 const char *infer_arch_name(infer_arch a);
 /* The linear layer whose weight is the GGUF tensor `name` (e.g. "blk.0.attn_q.weight"),
@@ -117,10 +122,11 @@ infer_linear *infer_model_linear(infer_model *m, const char *name);
 /* Bytes of all weight tensors (for the weight-streaming bound). */
 uint64_t infer_model_weight_bytes(const infer_model *m);
 
-/* Step-arena bytes that an inference forward (no tape) of T tokens needs: the residual
- * stream, one layer's activations (layers roll the arena back), matmul scratch of the
- * largest weight at M = T and the logits row. */
-size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int n_threads, bool f32_act);
+/* Step-arena bytes that an inference forward (no tape) of T tokens attending to at most S
+ * keys needs: the residual stream, one layer's activations (layers roll the arena back),
+ * matmul scratch of the largest weight at M = T, masks and the logits row. */
+size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int64_t S, int n_threads,
+                               bool f32_act);
 
 /* y{n_out,T} = W x + b + sum_i s_i B_i (A_i x) for x{n_in,T}. */
 rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor *x);
@@ -134,7 +140,9 @@ typedef struct infer_kv_cache {
 
 rw_status infer_kv_init(infer_kv_cache *kv, const infer_model *m, int64_t n_ctx, rw_err *err);
 void infer_kv_deinit(infer_kv_cache *kv);
-static inline void infer_kv_clear(infer_kv_cache *kv) { kv->n_past = 0; }
+static inline void infer_kv_clear(infer_kv_cache *kv) {
+    kv->n_past = 0;
+}
 
 /* ---- decoder forward ------------------------------------------------------------------ */
 /* One block: x{C,T} at absolute positions pos[T]. With kv, the block's keys/values are

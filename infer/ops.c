@@ -73,7 +73,9 @@ rw_tensor *infer_zeros_2d(infer_ctx *ctx, int64_t c, int64_t t) {
     return r;
 }
 
-static float *F(const rw_tensor *t) { return (float *)t->data; }
+static float *F(const rw_tensor *t) {
+    return (float *)t->data;
+}
 
 static void check_f32(const rw_tensor *t, const char *op) {
     RW_ASSERT(t->type == RW_DTYPE_F32 && rw_tensor_is_contiguous(t),
@@ -100,7 +102,8 @@ static rw_tensor *record(infer_ctx *ctx, rw_op op, rw_tensor *dst, rw_tensor *co
     rw_tape_rec r;
     memset(&r, 0, sizeof(r));
     r.op = (int32_t)op;
-    for (int k = 0; k < n; k++) r.src[k] = src[k];
+    for (int k = 0; k < n; k++)
+        r.src[k] = src[k];
     r.dst = dst;
     if (f) memcpy(r.f, f, sizeof(r.f));
     if (iv) memcpy(r.i, iv, sizeof(r.i));
@@ -119,7 +122,9 @@ static rw_tensor *record(infer_ctx *ctx, rw_op op, rw_tensor *dst, rw_tensor *co
     return dst;
 }
 
-static int64_t nrows(const rw_tensor *t) { return rw_tensor_nrows(t); }
+static int64_t nrows(const rw_tensor *t) {
+    return rw_tensor_nrows(t);
+}
 
 /* ------------------------------------------------------------------ matmul */
 
@@ -135,7 +140,8 @@ rw_tensor *infer_op_matmul(infer_ctx *ctx, rw_tensor *w, rw_tensor *x) {
     const rw_dtype wt = w->type;
     const bool plain = wt == RW_DTYPE_F32 || wt == RW_DTYPE_F16 || wt == RW_DTYPE_BF16;
     if (plain || !ctx->f32_activations) {
-        size_t sb = M == 1 ? kern_matvec_scratch_bytes(wt, K) : kern_matmul_scratch_bytes(wt, N, K, M, nth);
+        size_t sb =
+            M == 1 ? kern_matvec_scratch_bytes(wt, K) : kern_matmul_scratch_bytes(wt, N, K, M, nth);
         void *scr = infer_scratch(ctx, sb);
         if (!scr) return NULL;
         if (M == 1)
@@ -300,13 +306,11 @@ rw_tensor *infer_op_rmsnorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, float ep
     if (rec && !rstd) return NULL;
     kern_rmsnorm_f32(F(y), rstd, F(x), wdata(ctx, w), (size_t)T, (size_t)C, eps);
     float f[RW_TAPE_NF] = {eps, 0, 0, 0};
-    if (rec)
-        return record(ctx, RW_OP_RMSNORM, y, src, 2, f, NULL, rstd, (size_t)T * sizeof(float));
+    if (rec) return record(ctx, RW_OP_RMSNORM, y, src, 2, f, NULL, rstd, (size_t)T * sizeof(float));
     return y;
 }
 
-rw_tensor *infer_op_layernorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, rw_tensor *b,
-                              float eps) {
+rw_tensor *infer_op_layernorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, rw_tensor *b, float eps) {
     if (!x || ctx->status != RW_OK) return NULL;
     check_f32(x, "layernorm");
     const int64_t C = x->ne[0], T = nrows(x);
@@ -316,8 +320,8 @@ rw_tensor *infer_op_layernorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, rw_ten
     const bool rec = recording(ctx, src, 3);
     float *mr = rec ? infer_scratch(ctx, 2 * (size_t)T * sizeof(float)) : NULL;
     if (rec && !mr) return NULL;
-    kern_layernorm_f32(F(y), mr, mr ? mr + T : NULL, F(x), wdata(ctx, w), wdata(ctx, b),
-                       (size_t)T, (size_t)C, eps);
+    kern_layernorm_f32(F(y), mr, mr ? mr + T : NULL, F(x), wdata(ctx, w), wdata(ctx, b), (size_t)T,
+                       (size_t)C, eps);
     float f[RW_TAPE_NF] = {eps, 0, 0, 0};
     if (rec)
         return record(ctx, RW_OP_LAYERNORM, y, src, 3, f, NULL, mr, 2 * (size_t)T * sizeof(float));
@@ -376,7 +380,8 @@ static void rope_ff(float *y, const float *x, size_t stride, const int32_t *pos,
                 yo[a] = (float)(xa * c - xb * s);
                 yo[b] = (float)(xa * s + xb * c);
             }
-            for (int64_t d = (int64_t)cfg->n_rot; d < D; d++) yo[d] = xi[d];
+            for (int64_t d = (int64_t)cfg->n_rot; d < D; d++)
+                yo[d] = xi[d];
         }
 }
 
@@ -522,9 +527,11 @@ rw_tensor *infer_op_cross_entropy(infer_ctx *ctx, rw_tensor *logits, const int32
     for (int64_t t = 0; t < T; t++) {
         const float *z = F(logits) + t * V;
         float mx = -INFINITY;
-        for (int64_t j = 0; j < V; j++) mx = z[j] > mx ? z[j] : mx;
+        for (int64_t j = 0; j < V; j++)
+            mx = z[j] > mx ? z[j] : mx;
         double acc = 0;
-        for (int64_t j = 0; j < V; j++) acc += exp((double)z[j] - (double)mx);
+        for (int64_t j = 0; j < V; j++)
+            acc += exp((double)z[j] - (double)mx);
         lse[t] = (float)((double)mx + log(acc));
         if (tg[t] < 0) continue;
         RW_ASSERT(tg[t] < V, "cross_entropy: target %d >= V", (int)tg[t]);
@@ -547,7 +554,8 @@ rw_tensor *infer_op_mean_pool(infer_ctx *ctx, rw_tensor *x, const int32_t *lens,
     int64_t off = 0;
     for (int64_t b = 0; b < n_seq; b++) {
         float *o = F(y) + b * C;
-        for (int64_t t = 0; t < lens[b]; t++) kern_add_f32(o, o, F(x) + (off + t) * C, (size_t)C);
+        for (int64_t t = 0; t < lens[b]; t++)
+            kern_add_f32(o, o, F(x) + (off + t) * C, (size_t)C);
         if (lens[b] > 0) kern_scale_f32(o, o, 1.0f / (float)lens[b], (size_t)C);
         off += lens[b];
     }
@@ -589,11 +597,13 @@ rw_tensor *infer_op_l2_normalize(infer_ctx *ctx, rw_tensor *x) {
     for (int64_t t = 0; t < T; t++) {
         const float *r = F(x) + t * C;
         double acc = 0;
-        for (int64_t c = 0; c < C; c++) acc += (double)r[c] * (double)r[c];
+        for (int64_t c = 0; c < C; c++)
+            acc += (double)r[c] * (double)r[c];
         double nrm = sqrt(acc);
         norms[t] = (float)nrm;
         double inv = 1.0 / (nrm > 1e-12 ? nrm : 1e-12);
-        for (int64_t c = 0; c < C; c++) F(y)[t * C + c] = (float)((double)r[c] * inv);
+        for (int64_t c = 0; c < C; c++)
+            F(y)[t * C + c] = (float)((double)r[c] * inv);
     }
     if (recording(ctx, &x, 1))
         return record(ctx, RW_OP_L2_NORMALIZE, y, &x, 1, NULL, NULL, norms,

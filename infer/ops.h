@@ -45,7 +45,9 @@ typedef struct infer_ctx {
 } infer_ctx;
 
 void infer_ctx_init(infer_ctx *ctx, rw_arena *arena, rw_pool *pool, rw_tape *tape);
-static inline bool infer_ctx_ok(const infer_ctx *ctx) { return ctx->status == RW_OK; }
+static inline bool infer_ctx_ok(const infer_ctx *ctx) {
+    return ctx->status == RW_OK;
+}
 /* Copies ctx's first error into err (when non-NULL) and returns it. */
 rw_status infer_ctx_error(const infer_ctx *ctx, rw_err *err);
 
@@ -58,7 +60,9 @@ rw_tensor *infer_zeros_2d(infer_ctx *ctx, int64_t c, int64_t t);
 rw_tensor *infer_rows(infer_ctx *ctx, rw_tensor *x, int64_t t0, int64_t n);
 /* Arena position, and rollback to it (inference only: everything allocated after the mark
  * is forgotten; never use with a tape, whose records point into the arena). */
-static inline size_t infer_mark(const infer_ctx *ctx) { return ctx->arena->used; }
+static inline size_t infer_mark(const infer_ctx *ctx) {
+    return ctx->arena->used;
+}
 void infer_rollback(infer_ctx *ctx, size_t mark);
 /* Bytes from the arena for op scratch (64-aligned); NULL + ctx error when full. */
 void *infer_scratch(infer_ctx *ctx, size_t n);
@@ -83,8 +87,7 @@ rw_tensor *infer_op_geglu(infer_ctx *ctx, rw_tensor *gate, rw_tensor *up);
 rw_tensor *infer_op_embed(infer_ctx *ctx, rw_tensor *table, const int32_t *ids, int64_t n);
 /* Row-wise over ne[0] (w may be NULL = ones). x may be {C,T} or {D, H*T} for per-head norms. */
 rw_tensor *infer_op_rmsnorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, float eps);
-rw_tensor *infer_op_layernorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, rw_tensor *b,
-                              float eps);
+rw_tensor *infer_op_layernorm(infer_ctx *ctx, rw_tensor *x, rw_tensor *w, rw_tensor *b, float eps);
 /* Reinterprets a contiguous tensor with new dims (same element count; a view). */
 rw_tensor *infer_op_reshape_2d(infer_ctx *ctx, rw_tensor *x, int64_t c, int64_t t);
 

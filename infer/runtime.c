@@ -33,7 +33,8 @@ rw_status infer_parse_lora_spec(const char *spec, char *path, size_t cap, float 
 void infer_runtime_close(infer_runtime *rt) {
     if (!rt) return;
     if (rt->model) infer_model_detach_loras(rt->model);
-    for (int i = 0; i < rt->n_lora; i++) infer_lora_destroy(rt->lora[i]);
+    for (int i = 0; i < rt->n_lora; i++)
+        infer_lora_destroy(rt->lora[i]);
     infer_tokenizer_destroy(rt->tok);
     infer_model_destroy(rt->model);
     memset(rt, 0, sizeof(*rt));
@@ -44,7 +45,8 @@ rw_status infer_runtime_open(const char *model_path, const char *const *lora_spe
     rw_status st;
     memset(rt, 0, sizeof(*rt));
     if (n_lora > INFER_MAX_LORA)
-        return rw_err_set(err, RW_E_RANGE, "at most %d adapters (%d given)", INFER_MAX_LORA, n_lora);
+        return rw_err_set(err, RW_E_RANGE, "at most %d adapters (%d given)", INFER_MAX_LORA,
+                          n_lora);
     if ((st = infer_model_load(model_path, &rt->model, err)) != RW_OK) return st;
     if (infer_gguf_find_key(rt->model->gguf, "tokenizer.ggml.model") >= 0) {
         if ((st = infer_tokenizer_from_gguf(rt->model->gguf, &rt->tok, err)) != RW_OK) {
@@ -59,7 +61,8 @@ rw_status infer_runtime_open(const char *model_path, const char *const *lora_spe
             goto fail;
         if ((st = infer_lora_load(path, rt->model, &rt->lora[rt->n_lora], err)) != RW_OK) goto fail;
         rt->n_lora++;
-        if ((st = infer_model_attach_lora(rt->model, rt->lora[rt->n_lora - 1], scale, err)) != RW_OK)
+        if ((st = infer_model_attach_lora(rt->model, rt->lora[rt->n_lora - 1], scale, err)) !=
+            RW_OK)
             goto fail;
     }
     return RW_OK;
@@ -70,7 +73,8 @@ fail:
 
 rw_status infer_parse_ids(const char *s, int32_t **ids, int64_t *n, rw_err *err) {
     size_t cap = 1;
-    for (const char *p = s; *p; p++) cap += *p == ',';
+    for (const char *p = s; *p; p++)
+        cap += *p == ',';
     int32_t *v = rw_alloc_array(cap, sizeof(int32_t));
     if (!v) return rw_err_set(err, RW_E_NOMEM, "ids");
     int64_t k = 0;

@@ -12,29 +12,54 @@
 
 const char *train_op_name(int32_t op) {
     switch (op) {
-    case RW_OP_MATMUL: return "matmul";
-    case RW_OP_ADD: return "add";
-    case RW_OP_MUL: return "mul";
-    case RW_OP_SCALE: return "scale";
-    case RW_OP_EMBED: return "embed";
-    case RW_OP_RMSNORM: return "rmsnorm";
-    case RW_OP_LAYERNORM: return "layernorm";
-    case RW_OP_ROPE: return "rope";
-    case RW_OP_ATTENTION: return "attention";
-    case RW_OP_SILU: return "silu";
-    case RW_OP_GELU: return "gelu";
-    case RW_OP_SWIGLU: return "swiglu";
-    case RW_OP_GEGLU: return "geglu";
-    case RW_OP_SOFTMAX: return "softmax";
-    case RW_OP_CROSS_ENTROPY: return "cross_entropy";
-    case RW_OP_MEAN_POOL: return "mean_pool";
-    case RW_OP_L2_NORMALIZE: return "l2_normalize";
-    case RW_OP_COSSIM: return "cossim";
-    case RW_OP_RESHAPE: return "reshape";
-    case RW_OP_COPY: return "copy";
-    case TRAIN_OP_BCE_YESNO: return "bce_yesno";
-    case TRAIN_OP_RECOMPUTE_DECODER: return "recompute_decoder";
-    default: return "?";
+    case RW_OP_MATMUL:
+        return "matmul";
+    case RW_OP_ADD:
+        return "add";
+    case RW_OP_MUL:
+        return "mul";
+    case RW_OP_SCALE:
+        return "scale";
+    case RW_OP_EMBED:
+        return "embed";
+    case RW_OP_RMSNORM:
+        return "rmsnorm";
+    case RW_OP_LAYERNORM:
+        return "layernorm";
+    case RW_OP_ROPE:
+        return "rope";
+    case RW_OP_ATTENTION:
+        return "attention";
+    case RW_OP_SILU:
+        return "silu";
+    case RW_OP_GELU:
+        return "gelu";
+    case RW_OP_SWIGLU:
+        return "swiglu";
+    case RW_OP_GEGLU:
+        return "geglu";
+    case RW_OP_SOFTMAX:
+        return "softmax";
+    case RW_OP_CROSS_ENTROPY:
+        return "cross_entropy";
+    case RW_OP_MEAN_POOL:
+        return "mean_pool";
+    case RW_OP_L2_NORMALIZE:
+        return "l2_normalize";
+    case RW_OP_COSSIM:
+        return "cossim";
+    case RW_OP_RESHAPE:
+        return "reshape";
+    case RW_OP_COPY:
+        return "copy";
+    case TRAIN_OP_BCE_YESNO:
+        return "bce_yesno";
+    case TRAIN_OP_RECOMPUTE_DECODER:
+        return "recompute_decoder";
+    case TRAIN_OP_RECOMPUTE_ENCODER:
+        return "recompute_encoder";
+    default:
+        return "?";
     }
 }
 
@@ -58,16 +83,15 @@ int train_bwd_threads(const train_bwd *b) {
 float *train_bwd_grad(train_bwd *b, rw_tensor *t) {
     if (!t || !rw_tensor_needs_grad(t) || b->st != RW_OK) return NULL;
     if (t->grad) {
-        RW_ASSERT(t->grad->type == RW_DTYPE_F32 &&
-                      rw_tensor_nelements(t->grad) == rw_tensor_nelements(t),
-                  "gradient of %s: must be f32 with the tensor's element count",
-                  t->name ? t->name : "?");
+        RW_ASSERT(
+            t->grad->type == RW_DTYPE_F32 && rw_tensor_nelements(t->grad) == rw_tensor_nelements(t),
+            "gradient of %s: must be f32 with the tensor's element count", t->name ? t->name : "?");
         return (float *)t->grad->data;
     }
     if (t->flags & RW_TENSOR_PARAM) {
-        b->st = rw_err_set(&b->err, RW_E_STATE,
-                           "backward of %s: parameter '%s' has no gradient tensor",
-                           train_op_name(b->op), t->name ? t->name : "?");
+        b->st =
+            rw_err_set(&b->err, RW_E_STATE, "backward of %s: parameter '%s' has no gradient tensor",
+                       train_op_name(b->op), t->name ? t->name : "?");
         return NULL;
     }
     rw_tensor *g = train_bwd_scratch(b, sizeof(rw_tensor));
@@ -88,29 +112,69 @@ void train_bwd_walk(train_bwd *b, rw_tape *tape, size_t first) {
         const float *dy = (const float *)r->dst->grad->data;
         b->op = r->op;
         switch (r->op) {
-        case RW_OP_MATMUL: train_bwd_matmul(b, r, dy); break;
+        case RW_OP_MATMUL:
+            train_bwd_matmul(b, r, dy);
+            break;
         case RW_OP_ADD:
-        case RW_OP_MUL: train_bwd_add_mul(b, r, dy); break;
-        case RW_OP_SCALE: train_bwd_scale(b, r, dy); break;
-        case RW_OP_EMBED: train_bwd_embed(b, r, dy); break;
-        case RW_OP_RMSNORM: train_bwd_rmsnorm(b, r, dy); break;
-        case RW_OP_LAYERNORM: train_bwd_layernorm(b, r, dy); break;
-        case RW_OP_ROPE: train_bwd_rope(b, r, dy); break;
-        case RW_OP_ATTENTION: train_bwd_attention(b, r, dy); break;
+        case RW_OP_MUL:
+            train_bwd_add_mul(b, r, dy);
+            break;
+        case RW_OP_SCALE:
+            train_bwd_scale(b, r, dy);
+            break;
+        case RW_OP_EMBED:
+            train_bwd_embed(b, r, dy);
+            break;
+        case RW_OP_RMSNORM:
+            train_bwd_rmsnorm(b, r, dy);
+            break;
+        case RW_OP_LAYERNORM:
+            train_bwd_layernorm(b, r, dy);
+            break;
+        case RW_OP_ROPE:
+            train_bwd_rope(b, r, dy);
+            break;
+        case RW_OP_ATTENTION:
+            train_bwd_attention(b, r, dy);
+            break;
         case RW_OP_SILU:
-        case RW_OP_GELU: train_bwd_activation(b, r, dy); break;
+        case RW_OP_GELU:
+            train_bwd_activation(b, r, dy);
+            break;
         case RW_OP_SWIGLU:
-        case RW_OP_GEGLU: train_bwd_glu(b, r, dy); break;
-        case RW_OP_SOFTMAX: train_bwd_softmax(b, r, dy); break;
-        case RW_OP_CROSS_ENTROPY: train_bwd_cross_entropy(b, r, dy); break;
-        case RW_OP_MEAN_POOL: train_bwd_mean_pool(b, r, dy); break;
-        case RW_OP_L2_NORMALIZE: train_bwd_l2_normalize(b, r, dy); break;
-        case RW_OP_COSSIM: train_bwd_cossim(b, r, dy); break;
-        case RW_OP_RESHAPE: train_bwd_reshape(b, r, dy); break;
-        case RW_OP_COPY: train_bwd_copy(b, r, dy); break;
-        case TRAIN_OP_BCE_YESNO: train_bwd_bce_yesno(b, r, dy); break;
-        case TRAIN_OP_RECOMPUTE_DECODER: train_bwd_recompute_decoder(b, r, dy); break;
-        default: RW_ASSERT(0, "backward: unknown op kind %d on the tape", (int)r->op);
+        case RW_OP_GEGLU:
+            train_bwd_glu(b, r, dy);
+            break;
+        case RW_OP_SOFTMAX:
+            train_bwd_softmax(b, r, dy);
+            break;
+        case RW_OP_CROSS_ENTROPY:
+            train_bwd_cross_entropy(b, r, dy);
+            break;
+        case RW_OP_MEAN_POOL:
+            train_bwd_mean_pool(b, r, dy);
+            break;
+        case RW_OP_L2_NORMALIZE:
+            train_bwd_l2_normalize(b, r, dy);
+            break;
+        case RW_OP_COSSIM:
+            train_bwd_cossim(b, r, dy);
+            break;
+        case RW_OP_RESHAPE:
+            train_bwd_reshape(b, r, dy);
+            break;
+        case RW_OP_COPY:
+            train_bwd_copy(b, r, dy);
+            break;
+        case TRAIN_OP_BCE_YESNO:
+            train_bwd_bce_yesno(b, r, dy);
+            break;
+        case TRAIN_OP_RECOMPUTE_DECODER:
+        case TRAIN_OP_RECOMPUTE_ENCODER:
+            train_bwd_recompute(b, r, dy);
+            break;
+        default:
+            RW_ASSERT(0, "backward: unknown op kind %d on the tape", (int)r->op);
         }
     }
 }
@@ -120,13 +184,16 @@ rw_status train_backward(infer_ctx *ctx, rw_tensor *out, const float *dout, floa
     RW_ASSERT(ctx && ctx->tape && out, "train_backward needs a context with a tape and an output");
     if (ctx->status != RW_OK) return infer_ctx_error(ctx, err);
     if (!(out->flags & RW_TENSOR_NEEDS_GRAD))
-        return rw_err_set(err, RW_E_STATE, "backward: the output %s was not produced on the tape "
-                          "(no parameter reaches it)", out->name ? out->name : "tensor");
+        return rw_err_set(err, RW_E_STATE,
+                          "backward: the output %s was not produced on the tape "
+                          "(no parameter reaches it)",
+                          out->name ? out->name : "tensor");
     train_bwd b = {.ctx = ctx, .st = RW_OK, .op = RW_OP_NONE};
     float *g = train_bwd_grad(&b, out);
     if (g) {
         const size_t n = (size_t)rw_tensor_nelements(out);
-        for (size_t i = 0; i < n; i++) g[i] += scale * (dout ? dout[i] : 1.0f);
+        for (size_t i = 0; i < n; i++)
+            g[i] += scale * (dout ? dout[i] : 1.0f);
         train_bwd_walk(&b, ctx->tape, 0);
     }
     if (b.st != RW_OK) {

@@ -18,6 +18,7 @@
 #ifndef TRAIN_AUTOGRAD_H
 #define TRAIN_AUTOGRAD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 
 #include "core/status.h"
@@ -28,8 +29,9 @@
 
 /* Custom tape ops owned by train/. */
 enum {
-    TRAIN_OP_BCE_YESNO = RW_OP_CUSTOM_BASE + 0, /* train_loss_bce_yesno */
+    TRAIN_OP_BCE_YESNO = RW_OP_CUSTOM_BASE + 0,         /* train_loss_bce_yesno */
     TRAIN_OP_RECOMPUTE_DECODER = RW_OP_CUSTOM_BASE + 1, /* train_recompute_decoder_layer */
+    TRAIN_OP_RECOMPUTE_ENCODER = RW_OP_CUSTOM_BASE + 2, /* train_recompute_encoder_layer */
 };
 
 /* Runs backward over ctx->tape, newest record first, seeded at `out` with
@@ -60,5 +62,13 @@ rw_tensor *train_recompute_decoder_layer(infer_ctx *ctx, const infer_model *m, i
  * ids[T] -> logits {V, T}. */
 rw_tensor *train_decoder_forward_ckpt(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                       int64_t T);
+/* The same for encoders: one block over a packed batch x{C, sum lens} (lens copied) ... */
+rw_tensor *train_recompute_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
+                                         rw_tensor *x, const int32_t *lens, int64_t n_seq);
+/* ... and infer_encoder_embed with every layer checkpointed (same arguments: pooling < 0 =
+ * the model's, normalize = L2). */
+rw_tensor *train_encoder_embed_ckpt(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
+                                    const int32_t *lens, int64_t n_seq, int pooling,
+                                    bool normalize);
 
 #endif

@@ -53,6 +53,6 @@ void train_bwd_softmax(train_bwd *b, const rw_tape_rec *r, const float *dy);
 void train_bwd_cross_entropy(train_bwd *b, const rw_tape_rec *r, const float *dy);
 void train_bwd_mean_pool(train_bwd *b, const rw_tape_rec *r, const float *dy);
 void train_bwd_bce_yesno(train_bwd *b, const rw_tape_rec *r, const float *dy);
-void train_bwd_recompute_decoder(train_bwd *b, const rw_tape_rec *r, const float *dy);
+void train_bwd_recompute(train_bwd *b, const rw_tape_rec *r, const float *dy); /* both */
 
 #endif

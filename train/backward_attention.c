@@ -37,7 +37,8 @@ static void attn_bwd_group(const attn_job *j, int64_t g, float *p, float *ds) {
             if (isinf(lse) && lse < 0) continue; /* row saw no key: out = 0 */
             int64_t end = j->n_valid, beg = 0;
             if (j->causal && j->pos0 + t + 1 < end) end = j->pos0 + t + 1;
-            if (j->window > 0 && j->pos0 + t - j->window + 1 > beg) beg = j->pos0 + t - j->window + 1;
+            if (j->window > 0 && j->pos0 + t - j->window + 1 > beg)
+                beg = j->pos0 + t - j->window + 1;
             const float *qr = j->q + t * qs + h * D, *dor = j->dout + t * qs + h * D;
             double sum = 0;
             for (int64_t s = beg; s < end; s++) {
@@ -56,16 +57,19 @@ static void attn_bwd_group(const attn_job *j, int64_t g, float *p, float *ds) {
                 const double dsv = (double)p[s] * ((double)ds[s] - sum) * (double)j->scale;
                 if (j->dv) {
                     float *dvr = j->dv + s * ks + g * D;
-                    for (int64_t d = 0; d < D; d++) dvr[d] += p[s] * dor[d];
+                    for (int64_t d = 0; d < D; d++)
+                        dvr[d] += p[s] * dor[d];
                 }
                 if (j->dq) {
                     const float *kr = j->k + s * ks + g * D;
                     float *dqr = j->dq + t * qs + h * D;
-                    for (int64_t d = 0; d < D; d++) dqr[d] += (float)(dsv * (double)kr[d]);
+                    for (int64_t d = 0; d < D; d++)
+                        dqr[d] += (float)(dsv * (double)kr[d]);
                 }
                 if (j->dk) {
                     float *dkr = j->dk + s * ks + g * D;
-                    for (int64_t d = 0; d < D; d++) dkr[d] += (float)(dsv * (double)qr[d]);
+                    for (int64_t d = 0; d < D; d++)
+                        dkr[d] += (float)(dsv * (double)qr[d]);
                 }
             }
         }
@@ -77,7 +81,8 @@ static void attn_bwd_worker(void *ctx, int ith, int nth) {
     size_t g0, g1;
     rw_split_range((size_t)j->Hkv, ith, nth, &g0, &g1);
     float *p = j->scratch + (size_t)ith * 2 * (size_t)j->S;
-    for (size_t g = g0; g < g1; g++) attn_bwd_group(j, (int64_t)g, p, p + j->S);
+    for (size_t g = g0; g < g1; g++)
+        attn_bwd_group(j, (int64_t)g, p, p + j->S);
 }
 
 static void run_segment(train_bwd *b, attn_job *j) {
@@ -104,11 +109,25 @@ void train_bwd_attention(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     const int nth = train_bwd_threads(b);
     float *scr = train_bwd_scratch(b, (size_t)nth * 2 * (size_t)S * sizeof(float));
     if (!scr) return;
-    attn_job j = {.q = q->data, .k = k->data, .v = v->data, .dout = dy, .lse = lse, .dq = dq,
-                  .dk = dk, .dv = dv, .H = H, .Hkv = Hkv, .D = D, .T = T, .S = S,
-                  .pos0 = extra[0], .n_valid = extra[1], .window = extra[3],
+    attn_job j = {.q = q->data,
+                  .k = k->data,
+                  .v = v->data,
+                  .dout = dy,
+                  .lse = lse,
+                  .dq = dq,
+                  .dk = dk,
+                  .dv = dv,
+                  .H = H,
+                  .Hkv = Hkv,
+                  .D = D,
+                  .T = T,
+                  .S = S,
+                  .pos0 = extra[0],
+                  .n_valid = extra[1],
+                  .window = extra[3],
                   .causal = r->i[3] != 0,
-                  .scale = r->f[0], .scratch = scr};
+                  .scale = r->f[0],
+                  .scratch = scr};
     const int64_t n_seq = extra[2];
     if (n_seq <= 0) {
         run_segment(b, &j);

@@ -18,8 +18,12 @@
 static const double GELU_C = 0.7978845608028654; /* sqrt(2/pi) */
 static const double INV_SQRT_2PI = 0.3989422804014327;
 
-static double sigm(double x) { return 1.0 / (1.0 + exp(-x)); }
-static double silu_f(double x) { return x * sigm(x); }
+static double sigm(double x) {
+    return 1.0 / (1.0 + exp(-x));
+}
+static double silu_f(double x) {
+    return x * sigm(x);
+}
 static double silu_d(double x) {
     double s = sigm(x);
     return s * (1.0 + x * (1.0 - s));
@@ -64,7 +68,8 @@ void train_bwd_scale(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     if (!da) return;
     const int64_t n = rw_tensor_nelements(r->src[0]);
     const float s = r->f[0];
-    for (int64_t i = 0; i < n; i++) da[i] += s * dy[i];
+    for (int64_t i = 0; i < n; i++)
+        da[i] += s * dy[i];
 }
 
 void train_bwd_activation(train_bwd *b, const rw_tape_rec *r, const float *dy) {
@@ -91,7 +96,8 @@ void train_bwd_glu(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     float *du = train_bwd_grad(b, r->src[1]);
     for (int64_t i = 0; i < n; i++) {
         const double gv = (double)g[i];
-        if (dg) dg[i] += (float)((double)dy[i] * (double)u[i] * (swi ? silu_d(gv) : gelu_tanh_d(gv)));
+        if (dg)
+            dg[i] += (float)((double)dy[i] * (double)u[i] * (swi ? silu_d(gv) : gelu_tanh_d(gv)));
         if (du) du[i] += (float)((double)dy[i] * (swi ? silu_f(gv) : gelu_tanh_f(gv)));
     }
 }
@@ -104,7 +110,8 @@ void train_bwd_embed(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     const int64_t C = table->ne[0], n = rw_tensor_nrows(r->dst);
     for (int64_t t = 0; t < n; t++) {
         float *row = dt + (int64_t)ids[t] * C;
-        for (int64_t j = 0; j < C; j++) row[j] += dy[t * C + j];
+        for (int64_t j = 0; j < C; j++)
+            row[j] += dy[t * C + j];
     }
 }
 
@@ -114,7 +121,8 @@ void train_bwd_reshape(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     if (!dx) return;
     const int64_t off = (int64_t)r->i[0] * x->ne[0], n = rw_tensor_nelements(r->dst);
     RW_ASSERT(off + n <= rw_tensor_nelements(x), "reshape backward: view outside its source");
-    for (int64_t i = 0; i < n; i++) dx[off + i] += dy[i];
+    for (int64_t i = 0; i < n; i++)
+        dx[off + i] += dy[i];
 }
 
 void train_bwd_copy(train_bwd *b, const rw_tape_rec *r, const float *dy) {
@@ -125,6 +133,7 @@ void train_bwd_copy(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     const int64_t C = x->ne[0], n = rw_tensor_nrows(r->dst);
     for (int64_t k = 0; k < n; k++) {
         float *row = dx + (int64_t)rows[k] * C;
-        for (int64_t j = 0; j < C; j++) row[j] += dy[k * C + j];
+        for (int64_t j = 0; j < C; j++)
+            row[j] += dy[k * C + j];
     }
 }

@@ -20,7 +20,8 @@ void train_bwd_softmax(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     const float *y = r->dst->data;
     for (int64_t t = 0; t < T; t++) {
         double dot = 0;
-        for (int64_t j = 0; j < N; j++) dot += (double)y[t * N + j] * (double)dy[t * N + j];
+        for (int64_t j = 0; j < N; j++)
+            dot += (double)y[t * N + j] * (double)dy[t * N + j];
         for (int64_t j = 0; j < N; j++)
             dx[t * N + j] += (float)((double)y[t * N + j] * ((double)dy[t * N + j] - dot));
     }
@@ -33,7 +34,8 @@ void train_bwd_cross_entropy(train_bwd *b, const rw_tape_rec *r, const float *dy
     if (!dz || cnt <= 0) return;
     const int64_t V = z->ne[0], T = rw_tensor_nrows(z);
     const int32_t *tg = r->saved;
-    const float *lse = (const float *)((const unsigned char *)r->saved + (size_t)T * sizeof(int32_t));
+    const float *lse =
+        (const float *)((const unsigned char *)r->saved + (size_t)T * sizeof(int32_t));
     const double g = (double)dy[0] / (double)cnt;
     const float *zv = z->data;
     for (int64_t t = 0; t < T; t++) {
@@ -56,7 +58,8 @@ void train_bwd_mean_pool(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     for (int64_t s = 0; s < n_seq; s++) {
         const float inv = lens[s] > 0 ? 1.0f / (float)lens[s] : 0.0f;
         for (int64_t t = 0; t < lens[s]; t++)
-            for (int64_t c = 0; c < C; c++) dx[(off + t) * C + c] += dy[s * C + c] * inv;
+            for (int64_t c = 0; c < C; c++)
+                dx[(off + t) * C + c] += dy[s * C + c] * inv;
         off += lens[s];
     }
 }

@@ -18,8 +18,7 @@ void train_bwd_matmul(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     float *dx = train_bwd_grad(b, x);
     if (dx) {
         if (w->type == RW_DTYPE_F32) {
-            kern_sgemm(false, false, M, K, N, 1.0f, dy, N, (const float *)w->data, K, 1.0f, dx,
-                       K);
+            kern_sgemm(false, false, M, K, N, 1.0f, dy, N, (const float *)w->data, K, 1.0f, dx, K);
         } else {
             const int nth = train_bwd_threads(b);
             void *scr = train_bwd_scratch(b, kern_matmul_dx_scratch_bytes(w->type, N, K, M, nth));
@@ -40,7 +39,9 @@ void train_bwd_cossim(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     const int64_t C = a->ne[0], Na = rw_tensor_nrows(a), Nb = rw_tensor_nrows(c);
     /* dst row i (anchor i) holds Nb scores: dA[Na x C] += dS[Na x Nb] . B[Nb x C] */
     float *da = train_bwd_grad(b, a);
-    if (da) kern_sgemm(false, false, Na, C, Nb, 1.0f, dy, Nb, (const float *)c->data, C, 1.0f, da, C);
+    if (da)
+        kern_sgemm(false, false, Na, C, Nb, 1.0f, dy, Nb, (const float *)c->data, C, 1.0f, da, C);
     float *dc = train_bwd_grad(b, c);
-    if (dc) kern_sgemm(true, false, Nb, C, Na, 1.0f, dy, Nb, (const float *)a->data, C, 1.0f, dc, C);
+    if (dc)
+        kern_sgemm(true, false, Nb, C, Na, 1.0f, dy, Nb, (const float *)a->data, C, 1.0f, dc, C);
 }

@@ -26,16 +26,20 @@ void train_bwd_rmsnorm(train_bwd *b, const rw_tape_rec *r, const float *dy) {
         const double rs = (double)rstd[t];
         if (dx) {
             double dot = 0;
-            for (int64_t c = 0; c < C; c++) dot += (double)dr[c] * (double)(wv ? wv[c] : 1.0f) * (double)xr[c];
+            for (int64_t c = 0; c < C; c++)
+                dot += (double)dr[c] * (double)(wv ? wv[c] : 1.0f) * (double)xr[c];
             const double k = rs * rs * rs * dot / (double)C;
             for (int64_t c = 0; c < C; c++)
-                dx[t * C + c] += (float)(rs * (double)dr[c] * (double)(wv ? wv[c] : 1.0f) - k * (double)xr[c]);
+                dx[t * C + c] +=
+                    (float)(rs * (double)dr[c] * (double)(wv ? wv[c] : 1.0f) - k * (double)xr[c]);
         }
         if (acc)
-            for (int64_t c = 0; c < C; c++) acc[c] += (double)dr[c] * (double)xr[c] * rs;
+            for (int64_t c = 0; c < C; c++)
+                acc[c] += (double)dr[c] * (double)xr[c] * rs;
     }
     if (acc)
-        for (int64_t c = 0; c < C; c++) dw[c] += (float)acc[c];
+        for (int64_t c = 0; c < C; c++)
+            dw[c] += (float)acc[c];
 }
 
 void train_bwd_layernorm(train_bwd *b, const rw_tape_rec *r, const float *dy) {
@@ -74,9 +78,11 @@ void train_bwd_layernorm(train_bwd *b, const rw_tape_rec *r, const float *dy) {
             }
     }
     if (dw)
-        for (int64_t c = 0; c < C; c++) dw[c] += (float)acc[c];
+        for (int64_t c = 0; c < C; c++)
+            dw[c] += (float)acc[c];
     if (db)
-        for (int64_t c = 0; c < C; c++) db[c] += (float)acc[C + c];
+        for (int64_t c = 0; c < C; c++)
+            db[c] += (float)acc[C + c];
 }
 
 void train_bwd_l2_normalize(train_bwd *b, const rw_tape_rec *r, const float *dy) {
@@ -90,11 +96,13 @@ void train_bwd_l2_normalize(train_bwd *b, const rw_tape_rec *r, const float *dy)
         const double n = (double)norms[t];
         if (n > 1e-12) {
             double dot = 0;
-            for (int64_t c = 0; c < C; c++) dot += (double)yr[c] * (double)dr[c];
+            for (int64_t c = 0; c < C; c++)
+                dot += (double)yr[c] * (double)dr[c];
             for (int64_t c = 0; c < C; c++)
                 dx[t * C + c] += (float)(((double)dr[c] - (double)yr[c] * dot) / n);
         } else {
-            for (int64_t c = 0; c < C; c++) dx[t * C + c] += (float)((double)dr[c] / 1e-12);
+            for (int64_t c = 0; c < C; c++)
+                dx[t * C + c] += (float)((double)dr[c] / 1e-12);
         }
     }
 }

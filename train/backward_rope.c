@@ -19,16 +19,18 @@ static void rope_ff_inverse(float *dx, const float *dy, const int32_t *pos, int6
             const float *g = dy + t * stride + h * D;
             float *o = dx + t * stride + h * D;
             for (int64_t i = 0; i < half; i++) {
-                const double th = (double)pos[t] * (double)cfg->freq_scale *
-                                  pow((double)cfg->freq_base, -2.0 * (double)i / (double)cfg->n_rot) /
-                                  (double)ff[i];
+                const double th =
+                    (double)pos[t] * (double)cfg->freq_scale *
+                    pow((double)cfg->freq_base, -2.0 * (double)i / (double)cfg->n_rot) /
+                    (double)ff[i];
                 const int64_t a = cfg->mode == KERN_ROPE_NEOX ? i : 2 * i;
                 const int64_t b = cfg->mode == KERN_ROPE_NEOX ? i + half : 2 * i + 1;
                 const double ga = (double)g[a], gb = (double)g[b], c = cos(th), s = sin(th);
                 o[a] += (float)(ga * c + gb * s);
                 o[b] += (float)(-ga * s + gb * c);
             }
-            for (int64_t d = (int64_t)cfg->n_rot; d < D; d++) o[d] += g[d];
+            for (int64_t d = (int64_t)cfg->n_rot; d < D; d++)
+                o[d] += g[d];
         }
 }
 
@@ -38,8 +40,10 @@ void train_bwd_rope(train_bwd *b, const rw_tape_rec *r, const float *dy) {
     if (!dx) return;
     const int64_t H = r->i[2], D = r->i[3], T = rw_tensor_nrows(x);
     RW_ASSERT(x->ne[0] == H * D, "rope backward: record shape");
-    kern_rope_cfg cfg = {.mode = (kern_rope_mode)r->i[0], .n_rot = (size_t)r->i[1],
-                         .freq_base = r->f[0], .freq_scale = r->f[1]};
+    kern_rope_cfg cfg = {.mode = (kern_rope_mode)r->i[0],
+                         .n_rot = (size_t)r->i[1],
+                         .freq_base = r->f[0],
+                         .freq_scale = r->f[1]};
     if (ff) {
         rope_ff_inverse(dx, dy, r->saved, T, H, D, &cfg, ff->data);
         return;

@@ -2,7 +2,7 @@
  *
  * Reference for the initialisation and scaling: PEFT's LoraLayer (reset_lora_parameters:
  * kaiming_uniform_(A, a=sqrt(5)) -> bound 1/sqrt(fan_in), B zeros; scaling alpha/r, or
- * alpha/sqrt(r) with use_rslora). Read for facts only. */
+ * alpha/sqrt(r) with use_rslora; lora_dropout on the adapter input). Read for facts only. */
 #include "train/lora.h"
 
 #include <ctype.h>
@@ -16,9 +16,9 @@
 #include "kernels/quant.h"
 
 typedef struct full_entry {
-    rw_tensor *t;     /* the model's descriptor (repointed) */
-    rw_tensor orig;   /* its original contents, restored on destroy */
-    rw_tensor grad;   /* view into the gradient block */
+    rw_tensor *t;   /* the model's descriptor (repointed) */
+    rw_tensor orig; /* its original contents, restored on destroy */
+    rw_tensor grad; /* view into the gradient block */
     size_t off;
 } full_entry;
 
@@ -31,6 +31,8 @@ struct train_lora {
     full_entry *full;
     size_t n_full;
     float alpha;
+    float dropout;         /* cfg->dropout */
+    rw_rng drop_rng;       /* dropout masks */
     float *params, *grads; /* owned, n floats each */
     size_t n;
     bool attached;
@@ -49,12 +51,15 @@ void train_lora_cfg_default(train_lora_cfg *cfg) {
 /* Next comma-separated token of *s (spaces trimmed) into buf; false at the end. */
 static bool next_token(const char **s, char *buf, size_t cap) {
     const char *p = *s;
-    while (*p == ',' || isspace((unsigned char)*p)) p++;
+    while (*p == ',' || isspace((unsigned char)*p))
+        p++;
     if (!*p) return false;
     const char *e = p;
-    while (*e && *e != ',') e++;
+    while (*e && *e != ',')
+        e++;
     const char *te = e;
-    while (te > p && isspace((unsigned char)te[-1])) te--;
+    while (te > p && isspace((unsigned char)te[-1]))
+        te--;
     size_t n = (size_t)(te - p);
     if (n >= cap) n = cap - 1;
     memcpy(buf, p, n);
@@ -63,21 +68,46 @@ static bool next_token(const char **s, char *buf, size_t cap) {
     return true;
 }
 
-size_t train_lora_n_pairs(const train_lora *l) { return l->n_pairs; }
+size_t train_lora_n_pairs(const train_lora *l) {
+    return l->n_pairs;
+}
 const train_lora_pair *train_lora_pair_at(const train_lora *l, size_t i) {
     RW_ASSERT(i < l->n_pairs, "pair index");
     return &l->pairs[i];
 }
-size_t train_lora_n_full(const train_lora *l) { return l->n_full; }
+size_t train_lora_n_full(const train_lora *l) {
+    return l->n_full;
+}
 rw_tensor *train_lora_full_at(const train_lora *l, size_t i) {
     RW_ASSERT(i < l->n_full, "full tensor index");
     return l->full[i].t;
 }
-float train_lora_alpha(const train_lora *l) { return l->alpha; }
-size_t train_lora_n_params(const train_lora *l) { return l->n; }
-float *train_lora_params(train_lora *l) { return l->params; }
-float *train_lora_grads(train_lora *l) { return l->grads; }
-void train_lora_zero_grad(train_lora *l) { memset(l->grads, 0, l->n * sizeof(float)); }
+float train_lora_alpha(const train_lora *l) {
+    return l->alpha;
+}
+size_t train_lora_n_params(const train_lora *l) {
+    return l->n;
+}
+float *train_lora_params(train_lora *l) {
+    return l->params;
+}
+float *train_lora_grads(train_lora *l) {
+    return l->grads;
+}
+void train_lora_zero_grad(train_lora *l) {
+    memset(l->grads, 0, l->n * sizeof(float));
+}
+rw_rng *train_lora_dropout_rng(train_lora *l) {
+    return &l->drop_rng;
+}
+
+void train_lora_set_dropout(train_lora *l, bool enabled) {
+    for (size_t k = 0; k < l->n_pairs; k++) {
+        infer_linear *lin = l->lins[k];
+        for (int i = 0; i < lin->n_lora; i++)
+            if (lin->lora[i].a == l->pairs[k].a) lin->lora[i].dropout = enabled ? l->dropout : 0.0f;
+    }
+}
 
 static void detach(train_lora *l) {
     if (!l->attached) return;
@@ -88,10 +118,12 @@ static void detach(train_lora *l) {
                 memmove(&lin->lora[i], &lin->lora[i + 1],
                         (size_t)(lin->n_lora - i - 1) * sizeof(lin->lora[0]));
                 lin->n_lora--;
+                memset(&lin->lora[lin->n_lora], 0, sizeof(lin->lora[0])); /* no stale dropout */
                 break;
             }
     }
-    for (size_t k = 0; k < l->n_full; k++) *l->full[k].t = l->full[k].orig;
+    for (size_t k = 0; k < l->n_full; k++)
+        *l->full[k].t = l->full[k].orig;
     l->attached = false;
 }
 
@@ -163,15 +195,18 @@ rw_status train_lora_create(infer_model *m, const train_lora_cfg *cfg, train_lor
     const int64_t L = m->hp.n_layer;
     const int64_t lf = cfg->layer_first, ll = cfg->layer_last < 0 ? L - 1 : cfg->layer_last;
     if (cfg->rank <= 0 || cfg->rank > 4096)
-        return rw_err_set(err, RW_E_INVALID, "LoRA rank %lld outside 1..4096", (long long)cfg->rank);
+        return rw_err_set(err, RW_E_INVALID, "LoRA rank %lld outside 1..4096",
+                          (long long)cfg->rank);
     if (lf < 0 || lf > ll || ll >= L)
-        return rw_err_set(err, RW_E_INVALID, "LoRA layer range %lld..%lld outside the model's "
-                          "0..%lld", (long long)lf, (long long)ll, (long long)(L - 1));
+        return rw_err_set(err, RW_E_INVALID,
+                          "LoRA layer range %lld..%lld outside the model's "
+                          "0..%lld",
+                          (long long)lf, (long long)ll, (long long)(L - 1));
     if (!(cfg->alpha >= 0.0f) || !isfinite(cfg->alpha))
         return rw_err_set(err, RW_E_INVALID, "LoRA alpha %g must be >= 0", (double)cfg->alpha);
-    if (cfg->dropout != 0.0f)
-        return rw_err_set(err, RW_E_UNSUPPORTED, "LoRA dropout %g: not supported yet (needs a "
-                          "dropout hook in infer_linear_forward); use 0", (double)cfg->dropout);
+    if (!(cfg->dropout >= 0.0f && cfg->dropout < 1.0f))
+        return rw_err_set(err, RW_E_INVALID, "LoRA dropout %g outside [0, 1)",
+                          (double)cfg->dropout);
     l = rw_calloc(1, sizeof(*l));
     if (!l) return rw_err_set(err, RW_E_NOMEM, "train_lora");
     l->m = m;
@@ -198,7 +233,8 @@ rw_status train_lora_create(infer_model *m, const train_lora_cfg *cfg, train_lor
     /* capacity check before anything is attached */
     for (size_t k = 0; k < np; k++) {
         int extra = 0;
-        for (size_t j = 0; j <= k; j++) extra += l->lins[j] == l->lins[k];
+        for (size_t j = 0; j <= k; j++)
+            extra += l->lins[j] == l->lins[k];
         if (l->lins[k]->n_lora + extra > INFER_MAX_LORA) {
             st = rw_err_set(err, RW_E_RANGE, "'%s': more than %d adapters attached",
                             l->pairs[k].base, INFER_MAX_LORA);
@@ -218,9 +254,10 @@ rw_status train_lora_create(infer_model *m, const train_lora_cfg *cfg, train_lor
         rw_tensor *t = &m->tensors[i];
         if (!is_full_target(t->name, cfg->full_targets)) continue;
         if (t->type != RW_DTYPE_F32 && t->type != RW_DTYPE_F16 && t->type != RW_DTYPE_BF16) {
-            st = rw_err_set(err, RW_E_UNSUPPORTED, "full training of '%s': type %d is quantized "
-                            "(only F32/F16/BF16 tensors can be trained in full)", t->name,
-                            (int)t->type);
+            st = rw_err_set(err, RW_E_UNSUPPORTED,
+                            "full training of '%s': type %d is quantized "
+                            "(only F32/F16/BF16 tensors can be trained in full)",
+                            t->name, (int)t->type);
             goto fail;
         }
         l->full[f].t = t;
@@ -283,9 +320,14 @@ rw_status train_lora_create(infer_model *m, const train_lora_cfg *cfg, train_lor
     }
     for (size_t k = 0; k < np; k++) {
         infer_linear *lin = l->lins[k];
-        lin->lora[lin->n_lora++] =
-            (infer_lora_ref){.a = l->pairs[k].a, .b = l->pairs[k].b, .scale = l->pairs[k].scale};
+        lin->lora[lin->n_lora++] = (infer_lora_ref){.a = l->pairs[k].a,
+                                                    .b = l->pairs[k].b,
+                                                    .scale = l->pairs[k].scale,
+                                                    .dropout = cfg->dropout,
+                                                    .rng = &l->drop_rng};
     }
+    l->dropout = cfg->dropout;
+    rw_rng_seed(&l->drop_rng, cfg->seed ^ 0x9e3779b97f4a7c15ull);
     l->attached = true;
     *out = l;
     return RW_OK;

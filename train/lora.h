@@ -18,8 +18,11 @@
  * writable f32 copy in the block; the model's descriptor is repointed there (and restored
  * by train_lora_destroy).
  *
- * Dropout on the LoRA input path needs a hook in infer_linear_forward (infer/model.c) that
- * does not exist yet: cfg->dropout > 0 is refused with RW_E_UNSUPPORTED (docs/autograd.md).
+ * Dropout on the LoRA input path (PEFT's lora_dropout): with cfg->dropout = p > 0 every
+ * adapted linear reads x * mask, mask = Bernoulli(1-p)/(1-p), drawn from one RNG owned here
+ * (seeded from cfg->seed), via infer_lora_ref.dropout/rng. It is on after create; switch it
+ * off for evaluation forwards with train_lora_set_dropout(l, false). The RNG state is part
+ * of a checkpoint (train_lora_dropout_rng). Per-layer recompute replays the same masks.
  *
  * Ownership: train_lora owns the blocks and the pair descriptors; the model borrows them
  * while attached. Destroy the train_lora before the model. Not thread-safe. */
@@ -30,6 +33,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/rng.h"
 #include "core/status.h"
 #include "core/tensor.h"
 #include "infer/model.h"
@@ -44,7 +48,7 @@ typedef struct train_lora_cfg {
     int64_t rank;             /* r > 0 (e.g. 8 or 16) */
     float alpha;              /* e.g. 16; 0 means alpha = r (scale 1) */
     bool rslora;              /* scale = alpha / sqrt(r) instead of alpha / r */
-    float dropout;            /* must be 0 for now (see above) */
+    float dropout;            /* LoRA input dropout p in [0, 1); 0 = none */
     uint64_t seed;            /* initialisation seed */
     const char *full_targets; /* comma-separated substrings of tensor names trained in full
                                  (e.g. "output_norm,attn_norm"), or NULL */
@@ -54,12 +58,12 @@ typedef struct train_lora_cfg {
 void train_lora_cfg_default(train_lora_cfg *cfg);
 
 typedef struct train_lora_pair {
-    char base[96];        /* base weight name, e.g. "blk.0.attn_q.weight" */
-    int64_t layer;        /* L of blk.L */
+    char base[96]; /* base weight name, e.g. "blk.0.attn_q.weight" */
+    int64_t layer; /* L of blk.L */
     int64_t n_in, n_out, rank;
-    float scale;          /* s applied in the forward */
-    rw_tensor *a, *b;     /* {n_in, r} and {r, n_out}: views into the param block (PARAM) */
-    size_t off_a, off_b;  /* float offsets of A and B in the flat blocks */
+    float scale;         /* s applied in the forward */
+    rw_tensor *a, *b;    /* {n_in, r} and {r, n_out}: views into the param block (PARAM) */
+    size_t off_a, off_b; /* float offsets of A and B in the flat blocks */
 } train_lora_pair;
 
 typedef struct train_lora train_lora;
@@ -87,5 +91,10 @@ float *train_lora_params(train_lora *l);
 float *train_lora_grads(train_lora *l);
 /* Sets the gradient block to zero (after each optimiser step). */
 void train_lora_zero_grad(train_lora *l);
+
+/* Dropout on (training forwards) or off (evaluation); no effect when cfg->dropout was 0. */
+void train_lora_set_dropout(train_lora *l, bool enabled);
+/* The dropout mask RNG (borrowed): checkpoints save and restore its state. */
+rw_rng *train_lora_dropout_rng(train_lora *l);
 
 #endif

@@ -13,15 +13,15 @@
 #include "core/assert.h"
 #include "train/autograd.h"
 
-rw_tensor *train_loss_mnrl(infer_ctx *ctx, rw_tensor *anchors, rw_tensor *candidates,
-                           float scale) {
+rw_tensor *train_loss_mnrl(infer_ctx *ctx, rw_tensor *anchors, rw_tensor *candidates, float scale) {
     if (!anchors || !candidates || !infer_ctx_ok(ctx)) return NULL;
     const int64_t B = rw_tensor_nrows(anchors), N = rw_tensor_nrows(candidates);
     RW_ASSERT(N >= B && anchors->ne[0] == candidates->ne[0],
               "mnrl: need candidates{C, >= B} for anchors{C, B}");
     int32_t *labels = infer_scratch(ctx, (size_t)B * sizeof(int32_t));
     if (!labels) return NULL;
-    for (int64_t i = 0; i < B; i++) labels[i] = (int32_t)i;
+    for (int64_t i = 0; i < B; i++)
+        labels[i] = (int32_t)i;
     rw_tensor *a = infer_op_l2_normalize(ctx, anchors);
     rw_tensor *c = infer_op_l2_normalize(ctx, candidates);
     rw_tensor *s = infer_op_scale(ctx, infer_op_cossim(ctx, a, c), scale); /* {N, B} */

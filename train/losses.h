@@ -20,8 +20,7 @@
  * the batch is a negative. Composed of infer ops (l2_normalize, cossim, scale,
  * cross_entropy), so its backward is theirs. scale: 20 in sentence-transformers.
  * Returns a scalar {1,1} or NULL with ctx's error set. */
-rw_tensor *train_loss_mnrl(infer_ctx *ctx, rw_tensor *anchors, rw_tensor *candidates,
-                           float scale);
+rw_tensor *train_loss_mnrl(infer_ctx *ctx, rw_tensor *anchors, rw_tensor *candidates, float scale);
 
 /* logits{V,B} (one row per pair, e.g. the last position), labels[B] in [0,1] (soft labels
  * allowed), yes_id/no_id token ids: loss = mean_b BCE(sigmoid(z_yes - z_no), label_b)

@@ -70,7 +70,8 @@ float train_sched_lr(const train_sched *s, int64_t step) {
     if (p < 0) p = 0;
     if (p > 1) p = 1;
     const double hi = (double)s->lr, lo = (double)s->min_lr;
-    double f = s->kind == TRAIN_SCHED_LINEAR ? 1.0 - p : 0.5 * (1.0 + cos(3.14159265358979323846 * p));
+    double f =
+        s->kind == TRAIN_SCHED_LINEAR ? 1.0 - p : 0.5 * (1.0 + cos(3.14159265358979323846 * p));
     return (float)(lo + (hi - lo) * f);
 }
 
@@ -88,7 +89,8 @@ rw_status train_sched_kind_parse(const char *s, train_sched_kind *out, rw_err *e
 
 double train_grad_norm(const float *g, size_t n) {
     double acc = 0;
-    for (size_t i = 0; i < n; i++) acc += (double)g[i] * (double)g[i];
+    for (size_t i = 0; i < n; i++)
+        acc += (double)g[i] * (double)g[i];
     return sqrt(acc);
 }
 
@@ -101,7 +103,8 @@ double train_clip_grad_norm(float *g, size_t n, double max_norm) {
 }
 
 void train_grad_scale(float *g, size_t n, float s) {
-    for (size_t i = 0; i < n; i++) g[i] *= s;
+    for (size_t i = 0; i < n; i++)
+        g[i] *= s;
 }
 
 rw_status train_check_finite(const float *x, size_t n, const char *what, rw_err *err) {

@@ -40,8 +40,8 @@ void train_adamw_step(train_adamw *o, float *params, const float *grads, float l
 
 typedef enum train_sched_kind {
     TRAIN_SCHED_CONSTANT = 0,
-    TRAIN_SCHED_LINEAR,  /* warm-up then linear decay to min_lr at total_steps */
-    TRAIN_SCHED_COSINE,  /* warm-up then half-cosine decay to min_lr at total_steps */
+    TRAIN_SCHED_LINEAR, /* warm-up then linear decay to min_lr at total_steps */
+    TRAIN_SCHED_COSINE, /* warm-up then half-cosine decay to min_lr at total_steps */
 } train_sched_kind;
 
 typedef struct train_sched {

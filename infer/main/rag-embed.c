@@ -82,12 +82,17 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (!strcmp(a, "--batch")) batch = atoll(v);
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) cfg.n_threads = atoi(v);
+        if (!strcmp(a, "--batch"))
+            batch = atoll(v);
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t"))
+            cfg.n_threads = atoi(v);
         else if (!strcmp(a, "--pooling")) {
-            if (!strcmp(v, "mean")) cfg.pooling = INFER_POOL_MEAN;
-            else if (!strcmp(v, "cls")) cfg.pooling = INFER_POOL_CLS;
-            else if (!strcmp(v, "last")) cfg.pooling = INFER_POOL_LAST;
+            if (!strcmp(v, "mean"))
+                cfg.pooling = INFER_POOL_MEAN;
+            else if (!strcmp(v, "cls"))
+                cfg.pooling = INFER_POOL_CLS;
+            else if (!strcmp(v, "last"))
+                cfg.pooling = INFER_POOL_LAST;
             else {
                 fprintf(stderr, "rag-embed: --pooling '%s' (mean, cls, last)\n", v);
                 return 2;
@@ -128,7 +133,8 @@ int main(int argc, char **argv) {
     int64_t index = 0;
     for (;;) {
         int64_t n = 0;
-        while (n < batch && read_line(&texts[n], &caps[n], stdin)) n++;
+        while (n < batch && read_line(&texts[n], &caps[n], stdin))
+            n++;
         if (n == 0) break;
         if (infer_embed_texts(e, rt.tok, (const char *const *)texts, n, vec, &err) != RW_OK) {
             rw_err_prefix(&err, "lines %lld..%lld: ", (long long)index + 1, (long long)(index + n));
@@ -145,7 +151,8 @@ int main(int argc, char **argv) {
     rc = 0;
 done:
     if (rc) fprintf(stderr, "rag-embed: %s\n", err.msg[0] ? err.msg : "out of memory");
-    for (int64_t b = 0; texts && b < batch; b++) rw_free(texts[b]);
+    for (int64_t b = 0; texts && b < batch; b++)
+        rw_free(texts[b]);
     rw_free(texts);
     rw_free(caps);
     rw_free(vec);

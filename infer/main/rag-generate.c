@@ -16,23 +16,24 @@
 #include "kernels/ops.h"
 
 static void usage(FILE *f) {
-    fprintf(f,
-            "usage: rag-generate MODEL.gguf (--prompt TEXT | --prompt-ids 1,2,3) [options]\n"
-            "  -n, --max-tokens N   tokens to generate (default 64)\n"
-            "  --temp T             temperature; 0 = greedy (default 0)\n"
-            "  --top-k K --top-p P --min-p P --seed S   sampling filters\n"
-            "  --stop STR           stop when the text contains STR (repeatable)\n"
-            "  --chat               render --prompt as a user message with the model's chat\n"
-            "                       template (--system TEXT adds a system message)\n"
-            "  --messages FILE      chat messages: a JSON array of {\"role\",\"content\"} (implies\n"
-            "                       --chat; replaces --prompt)\n"
-            "  --template NAME      chat template (chatml, llama3, llama2, gemma, phi3, mistral)\n"
-            "  --no-bos             do not add BOS (default: as the vocabulary says)\n"
-            "  --lora FILE[:SCALE]  apply a LoRA adapter (repeatable)\n"
-            "  --threads N          worker threads (default: physical cores)\n"
-            "  --ctx N              context size (default: min(model, 4096))\n"
-            "  --f32                exact f32 activations for quantized weights (slower)\n"
-            "  --json               print one JSON object (prompt_ids, top10, generated_ids, text)\n");
+    fprintf(
+        f,
+        "usage: rag-generate MODEL.gguf (--prompt TEXT | --prompt-ids 1,2,3) [options]\n"
+        "  -n, --max-tokens N   tokens to generate (default 64)\n"
+        "  --temp T             temperature; 0 = greedy (default 0)\n"
+        "  --top-k K --top-p P --min-p P --seed S   sampling filters\n"
+        "  --stop STR           stop when the text contains STR (repeatable)\n"
+        "  --chat               render --prompt as a user message with the model's chat\n"
+        "                       template (--system TEXT adds a system message)\n"
+        "  --messages FILE      chat messages: a JSON array of {\"role\",\"content\"} (implies\n"
+        "                       --chat; replaces --prompt)\n"
+        "  --template NAME      chat template (chatml, llama3, llama2, gemma, phi3, mistral)\n"
+        "  --no-bos             do not add BOS (default: as the vocabulary says)\n"
+        "  --lora FILE[:SCALE]  apply a LoRA adapter (repeatable)\n"
+        "  --threads N          worker threads (default: physical cores)\n"
+        "  --ctx N              context size (default: min(model, 4096))\n"
+        "  --f32                exact f32 activations for quantized weights (slower)\n"
+        "  --json               print one JSON object (prompt_ids, top10, generated_ids, text)\n");
 }
 
 typedef struct opts {
@@ -65,18 +66,42 @@ static int parse(int argc, char **argv, opts *o) {
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             exit(0);
-        } else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) { VAL(); o->prompt = v; }
-        else if (!strcmp(a, "--prompt-ids")) { VAL(); o->prompt_ids = v; }
-        else if (!strcmp(a, "--system")) { VAL(); o->system = v; }
-        else if (!strcmp(a, "--messages")) { VAL(); o->messages = v; o->chat = true; }
-        else if (!strcmp(a, "--template")) { VAL(); o->tmpl = v; o->chat = true; }
-        else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) { VAL(); o->n_predict = atoll(v); }
-        else if (!strcmp(a, "--temp")) { VAL(); o->sc.temp = (float)atof(v); }
-        else if (!strcmp(a, "--top-k")) { VAL(); o->sc.top_k = atoi(v); }
-        else if (!strcmp(a, "--top-p")) { VAL(); o->sc.top_p = (float)atof(v); }
-        else if (!strcmp(a, "--min-p")) { VAL(); o->sc.min_p = (float)atof(v); }
-        else if (!strcmp(a, "--seed")) { VAL(); o->sc.seed = strtoull(v, NULL, 10); }
-        else if (!strcmp(a, "--stop")) {
+        } else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) {
+            VAL();
+            o->prompt = v;
+        } else if (!strcmp(a, "--prompt-ids")) {
+            VAL();
+            o->prompt_ids = v;
+        } else if (!strcmp(a, "--system")) {
+            VAL();
+            o->system = v;
+        } else if (!strcmp(a, "--messages")) {
+            VAL();
+            o->messages = v;
+            o->chat = true;
+        } else if (!strcmp(a, "--template")) {
+            VAL();
+            o->tmpl = v;
+            o->chat = true;
+        } else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
+            VAL();
+            o->n_predict = atoll(v);
+        } else if (!strcmp(a, "--temp")) {
+            VAL();
+            o->sc.temp = (float)atof(v);
+        } else if (!strcmp(a, "--top-k")) {
+            VAL();
+            o->sc.top_k = atoi(v);
+        } else if (!strcmp(a, "--top-p")) {
+            VAL();
+            o->sc.top_p = (float)atof(v);
+        } else if (!strcmp(a, "--min-p")) {
+            VAL();
+            o->sc.min_p = (float)atof(v);
+        } else if (!strcmp(a, "--seed")) {
+            VAL();
+            o->sc.seed = strtoull(v, NULL, 10);
+        } else if (!strcmp(a, "--stop")) {
             VAL();
             if (o->n_stop < 16) o->stop[o->n_stop++] = v;
         } else if (!strcmp(a, "--lora")) {
@@ -86,16 +111,25 @@ static int parse(int argc, char **argv, opts *o) {
                 return -1;
             }
             o->lora[o->n_lora++] = v;
-        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) { VAL(); o->threads = atoi(v); }
-        else if (!strcmp(a, "--ctx")) { VAL(); o->n_ctx = atoll(v); }
-        else if (!strcmp(a, "--json")) o->json = true;
-        else if (!strcmp(a, "--chat")) o->chat = true;
-        else if (!strcmp(a, "--no-bos")) o->no_bos = true;
-        else if (!strcmp(a, "--f32")) o->f32 = true;
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+            VAL();
+            o->threads = atoi(v);
+        } else if (!strcmp(a, "--ctx")) {
+            VAL();
+            o->n_ctx = atoll(v);
+        } else if (!strcmp(a, "--json"))
+            o->json = true;
+        else if (!strcmp(a, "--chat"))
+            o->chat = true;
+        else if (!strcmp(a, "--no-bos"))
+            o->no_bos = true;
+        else if (!strcmp(a, "--f32"))
+            o->f32 = true;
         else if (a[0] == '-') {
             fprintf(stderr, "rag-generate: unknown option %s\n", a);
             return -1;
-        } else if (!o->model) o->model = a;
+        } else if (!o->model)
+            o->model = a;
         else {
             fprintf(stderr, "rag-generate: unexpected argument %s\n", a);
             return -1;
@@ -113,7 +147,8 @@ static int parse(int argc, char **argv, opts *o) {
 static rw_status prompt_ids(const opts *o, const infer_runtime *rt, int32_t **ids, int64_t *n,
                             rw_err *err) {
     if (o->prompt_ids) return infer_parse_ids(o->prompt_ids, ids, n, err);
-    if (!rt->tok) return rw_err_set(err, RW_E_INVALID, "the model has no tokenizer: use --prompt-ids");
+    if (!rt->tok)
+        return rw_err_set(err, RW_E_INVALID, "the model has no tokenizer: use --prompt-ids");
     const char *text = o->prompt;
     infer_chat_text ct;
     memset(&ct, 0, sizeof(ct));
@@ -135,9 +170,8 @@ static rw_status prompt_ids(const opts *o, const infer_runtime *rt, int32_t **id
             arr = json_load_file(o->messages, 0, &je);
             if (!arr || !json_is_array(arr) || json_array_size(arr) + nm > 64) {
                 json_decref(arr);
-                return rw_err_set(err, RW_E_FORMAT, "%s:%d:%d: %s", o->messages, je.line,
-                                  je.column, arr ? "expected an array of at most 63 messages"
-                                                 : je.text);
+                return rw_err_set(err, RW_E_FORMAT, "%s:%d:%d: %s", o->messages, je.line, je.column,
+                                  arr ? "expected an array of at most 63 messages" : je.text);
             }
             for (size_t i = 0; i < json_array_size(arr); i++) {
                 json_t *m = json_array_get(arr, i);
@@ -145,8 +179,10 @@ static rw_status prompt_ids(const opts *o, const infer_runtime *rt, int32_t **id
                 const char *content = json_string_value(json_object_get(m, "content"));
                 if (!role || !content) {
                     json_decref(arr);
-                    return rw_err_set(err, RW_E_FORMAT, "%s: message %zu needs string \"role\" "
-                                      "and \"content\"", o->messages, i);
+                    return rw_err_set(err, RW_E_FORMAT,
+                                      "%s: message %zu needs string \"role\" "
+                                      "and \"content\"",
+                                      o->messages, i);
                 }
                 msgs[nm++] = (infer_chat_msg){role, content};
             }
@@ -239,14 +275,16 @@ int main(int argc, char **argv) {
     }
     if (o.json) {
         json_t *j = json_object(), *pa = json_array(), *ta = json_array(), *ga = json_array();
-        for (int64_t i = 0; i < n; i++) json_array_append_new(pa, json_integer(ids[i]));
+        for (int64_t i = 0; i < n; i++)
+            json_array_append_new(pa, json_integer(ids[i]));
         for (size_t i = 0; i < ntop; i++) {
             json_t *pair = json_array();
             json_array_append_new(pair, json_integer(top_i[i]));
             json_array_append_new(pair, json_real((double)top_v[i]));
             json_array_append_new(ta, pair);
         }
-        for (int64_t i = 0; i < n_gen; i++) json_array_append_new(ga, json_integer(gen[i]));
+        for (int64_t i = 0; i < n_gen; i++)
+            json_array_append_new(ga, json_integer(gen[i]));
         json_object_set_new(j, "prompt_ids", pa);
         json_object_set_new(j, "top10", ta);
         json_object_set_new(j, "generated_ids", ga);

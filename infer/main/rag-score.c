@@ -92,12 +92,23 @@ int main(int argc, char **argv) {
             usage(stdout);
             return 0;
         }
-        if (!strcmp(a, "--chat")) { chat = true; continue; }
-        if (!strcmp(a, "--f32")) { f32 = true; continue; }
+        if (!strcmp(a, "--chat")) {
+            chat = true;
+            continue;
+        }
+        if (!strcmp(a, "--f32")) {
+            f32 = true;
+            continue;
+        }
         if (a[0] != '-') {
-            if (!model) model = a;
-            else if (!input) input = a;
-            else { usage(stderr); return 2; }
+            if (!model)
+                model = a;
+            else if (!input)
+                input = a;
+            else {
+                usage(stderr);
+                return 2;
+            }
             continue;
         }
         if (!v) {
@@ -105,12 +116,18 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (!strcmp(a, "--template")) tmpl = v;
-        else if (!strcmp(a, "--yes")) yes = v;
-        else if (!strcmp(a, "--no")) no = v;
-        else if (!strcmp(a, "--yes-id")) yes_id = atol(v);
-        else if (!strcmp(a, "--no-id")) no_id = atol(v);
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) threads = atoi(v);
+        if (!strcmp(a, "--template"))
+            tmpl = v;
+        else if (!strcmp(a, "--yes"))
+            yes = v;
+        else if (!strcmp(a, "--no"))
+            no = v;
+        else if (!strcmp(a, "--yes-id"))
+            yes_id = atol(v);
+        else if (!strcmp(a, "--no-id"))
+            no_id = atol(v);
+        else if (!strcmp(a, "--threads") || !strcmp(a, "-t"))
+            threads = atoi(v);
         else if (!strcmp(a, "--lora")) {
             if (n_lora >= INFER_MAX_LORA) return 2;
             lora[n_lora++] = v;
@@ -142,7 +159,8 @@ int main(int argc, char **argv) {
     }
     if (chat && infer_chat_tmpl_from_gguf(rt.model->gguf, &ct, &err) != RW_OK) goto done;
     int32_t yid = (int32_t)yes_id, nid = (int32_t)no_id;
-    if (yes_id < 0 && first_token(rt.tok, yes ? yes : (chat ? "yes" : " yes"), &yid, &err)) goto done;
+    if (yes_id < 0 && first_token(rt.tok, yes ? yes : (chat ? "yes" : " yes"), &yid, &err))
+        goto done;
     if (no_id < 0 && first_token(rt.tok, no ? no : (chat ? "no" : " no"), &nid, &err)) goto done;
     infer_session_cfg cfg;
     infer_session_cfg_default(&cfg);
@@ -157,7 +175,8 @@ int main(int argc, char **argv) {
     long lineno = 0, index = 0;
     while ((got = getline(&line, &cap, in)) >= 0) {
         lineno++;
-        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r')) line[--got] = 0;
+        while (got > 0 && (line[got - 1] == '\n' || line[got - 1] == '\r'))
+            line[--got] = 0;
         if (got == 0) continue;
         const char *q = NULL, *d = NULL;
         json_t *j = NULL;
@@ -207,8 +226,8 @@ int main(int argc, char **argv) {
             rw_err_prefix(&err, "line %ld: ", lineno);
             goto done;
         }
-        printf("{\"index\":%ld,\"score\":%.9g,\"logprob_yes\":%.9g,\"logprob_no\":%.9g}\n",
-               index++, score, (double)lp[0], (double)lp[1]);
+        printf("{\"index\":%ld,\"score\":%.9g,\"logprob_yes\":%.9g,\"logprob_no\":%.9g}\n", index++,
+               score, (double)lp[0], (double)lp[1]);
         fflush(stdout);
     }
     rc = 0;

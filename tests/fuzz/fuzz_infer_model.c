@@ -7,11 +7,11 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "../infer/tiny_model.h"
 #include "core/arena.h"
 #include "infer/gguf.h"
 #include "infer/lora.h"
 #include "infer/model.h"
-#include "../infer/tiny_model.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -20,10 +20,10 @@ static infer_model *g_base; /* built once per process (fuzz targets may keep sta
 
 static void forward_small(const infer_model *m) {
     const infer_hparams *hp = &m->hp;
-    if (infer_model_weight_bytes(m) > ((uint64_t)4 << 20) || hp->n_layer > 4 ||
-        hp->n_embd > 1024 || hp->n_ff > 4096 || hp->n_vocab > 65536)
+    if (infer_model_weight_bytes(m) > ((uint64_t)4 << 20) || hp->n_layer > 4 || hp->n_embd > 1024 ||
+        hp->n_ff > 4096 || hp->n_vocab > 65536)
         return;
-    size_t ab = infer_model_arena_bytes(m, 3, 1, true) * 2;
+    size_t ab = infer_model_arena_bytes(m, 3, 4, 1, true) * 2;
     rw_arena ar;
     if (rw_arena_init(&ar, ab, NULL) != RW_OK) return;
     infer_ctx ctx;

@@ -44,7 +44,8 @@ static float *add(tiny *t, rw_rng *r, const char *name, int64_t ne0, int64_t ne1
     b->ne1 = ne1;
     size_t n = (size_t)(ne0 * (ne1 ? ne1 : 1));
     b->d = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) b->d[i] = (float)(mean + sd * rw_rng_normal(r));
+    for (size_t i = 0; i < n; i++)
+        b->d[i] = (float)(mean + sd * rw_rng_normal(r));
     return b->d;
 }
 
@@ -73,14 +74,16 @@ static void build(const variant *v, const char *path, tiny *t) {
     infer_gguf_writer_set_u32(w, KEY("rope.dimension_count"), (uint32_t)v->n_rot, NULL);
     infer_gguf_writer_set_f32(w, KEY("rope.freq_base"), v->base, NULL);
     infer_gguf_writer_set_f32(w, KEY("attention.layer_norm_rms_epsilon"), 1e-6f, NULL);
-    if (v->swa) infer_gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)v->swa, NULL);
+    if (v->swa)
+        infer_gguf_writer_set_u32(w, KEY("attention.sliding_window"), (uint32_t)v->swa, NULL);
 #undef KEY
     add(t, &r, "token_embd.weight", v->C, v->V, 0.5, 0);
     add(t, &r, "output_norm.weight", v->C, 0, 0.05, 1);
     if (!v->tied) add(t, &r, "output.weight", v->C, v->V, 0.3, 0);
     if (v->rope_freqs) {
         float *f = add(t, &r, "rope_freqs.weight", v->n_rot / 2, 0, 0.5, 0);
-        for (int i = 0; i < v->n_rot / 2; i++) f[i] = 1.0f + fabsf(f[i]) * 4;
+        for (int i = 0; i < v->n_rot / 2; i++)
+            f[i] = 1.0f + fabsf(f[i]) * 4;
     }
     for (int l = 0; l < v->L; l++) {
 #define N(s) (snprintf(n, sizeof(n), "blk.%d.%s", l, s), n)
@@ -124,16 +127,19 @@ static void build(const variant *v, const char *path, tiny *t) {
 static void mv(double *y, const float *W, const float *b, const double *x, int N, int K) {
     for (int i = 0; i < N; i++) {
         double a = b ? b[i] : 0;
-        for (int k = 0; k < K; k++) a += (double)W[i * K + k] * x[k];
+        for (int k = 0; k < K; k++)
+            a += (double)W[i * K + k] * x[k];
         y[i] = a;
     }
 }
 
 static void rms(double *y, const double *x, const float *w, int C, double eps) {
     double s = 0;
-    for (int c = 0; c < C; c++) s += x[c] * x[c];
+    for (int c = 0; c < C; c++)
+        s += x[c] * x[c];
     double r = 1 / sqrt(s / C + eps);
-    for (int c = 0; c < C; c++) y[c] = x[c] * r * w[c];
+    for (int c = 0; c < C; c++)
+        y[c] = x[c] * r * w[c];
 }
 
 static void rope(double *v, const variant *V, int pos, const float *ff, double base) {
@@ -150,14 +156,16 @@ static void rope(double *v, const variant *V, int pos, const float *ff, double b
 static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, int T, double *out) {
     const int C = v->C, H = v->H, Hk = v->Hkv, D = v->D, F = v->FF;
     double *x = calloc((size_t)(T * C), sizeof(double));
-    double *K = calloc((size_t)(T * Hk * D), sizeof(double)), *Vv = calloc((size_t)(T * Hk * D), sizeof(double));
+    double *K = calloc((size_t)(T * Hk * D), sizeof(double)),
+           *Vv = calloc((size_t)(T * Hk * D), sizeof(double));
     double *Q = calloc((size_t)(T * H * D), sizeof(double));
     double n[256], a[256], o[256], g[256], u[256];
     char nm[64];
     const float *emb = get(t, "token_embd.weight"), *ff = get(t, "rope_freqs.weight");
     const double escale = v->swa ? sqrt((double)C) : 1.0;
     for (int s = 0; s < T; s++)
-        for (int c = 0; c < C; c++) x[s * C + c] = emb[ids[s] * C + c] * escale;
+        for (int c = 0; c < C; c++)
+            x[s * C + c] = emb[ids[s] * C + c] * escale;
     for (int l = 0; l < v->L; l++) {
         const bool local = v->swa && l % 6 < 5;
         const double base = local ? 10000.0 : v->base;
@@ -188,17 +196,21 @@ static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, i
                 int gk = h / (H / Hk);
                 double sc[64], mx = -1e300, z = 0;
                 const int j0 = local && s - v->swa + 1 > 0 ? s - v->swa + 1 : 0;
-                for (int j = 0; j < j0; j++) sc[j] = -INFINITY;
+                for (int j = 0; j < j0; j++)
+                    sc[j] = -INFINITY;
                 for (int j = j0; j <= s; j++) {
                     double d = 0;
-                    for (int e = 0; e < D; e++) d += Q[s * H * D + h * D + e] * K[j * Hk * D + gk * D + e];
+                    for (int e = 0; e < D; e++)
+                        d += Q[s * H * D + h * D + e] * K[j * Hk * D + gk * D + e];
                     sc[j] = d / sqrt((double)D);
                     mx = fmax(mx, sc[j]);
                 }
-                for (int j = 0; j <= s; j++) z += exp(sc[j] - mx);
+                for (int j = 0; j <= s; j++)
+                    z += exp(sc[j] - mx);
                 for (int e = 0; e < D; e++) {
                     double acc = 0;
-                    for (int j = 0; j <= s; j++) acc += exp(sc[j] - mx) / z * Vv[j * Hk * D + gk * D + e];
+                    for (int j = 0; j <= s; j++)
+                        acc += exp(sc[j] - mx) / z * Vv[j * Hk * D + gk * D + e];
                     a[h * D + e] = acc;
                 }
             }
@@ -207,13 +219,15 @@ static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, i
                 rms(n, o, W("post_attention_norm.weight"), C, 1e-6);
                 memcpy(o, n, sizeof(double) * (size_t)C);
             }
-            for (int c = 0; c < C; c++) nx[s * C + c] = x[s * C + c] + o[c];
+            for (int c = 0; c < C; c++)
+                nx[s * C + c] = x[s * C + c] + o[c];
             rms(n, nx + s * C, W("ffn_norm.weight"), C, 1e-6);
             mv(g, W("ffn_gate.weight"), NULL, n, F, C);
             mv(u, W("ffn_up.weight"), NULL, n, F, C);
             for (int i = 0; i < F; i++) {
-                double gl = v->swa ? 0.5 * g[i] * (1 + tanh(sqrt(2 / 3.14159265358979323846) *
-                                                             (g[i] + 0.044715 * g[i] * g[i] * g[i])))
+                double gl = v->swa ? 0.5 * g[i] *
+                                         (1 + tanh(sqrt(2 / 3.14159265358979323846) *
+                                                   (g[i] + 0.044715 * g[i] * g[i] * g[i])))
                                    : g[i] / (1 + exp(-g[i]));
                 g[i] = gl * u[i];
             }
@@ -222,7 +236,8 @@ static void naive_forward(const variant *v, const tiny *t, const int32_t *ids, i
                 rms(n, o, W("post_ffw_norm.weight"), C, 1e-6);
                 memcpy(o, n, sizeof(double) * (size_t)C);
             }
-            for (int c = 0; c < C; c++) nx[s * C + c] += o[c];
+            for (int c = 0; c < C; c++)
+                nx[s * C + c] += o[c];
         }
         memcpy(x, nx, sizeof(double) * (size_t)(T * C));
         free(nx);
@@ -265,14 +280,16 @@ static void run_variant(const variant *v) {
                                : infer_decoder_forward(&ctx, m, &kv, ids + T - 1, 1, false);
         assert_non_null(lg);
         double worst = 0;
-        for (int i = 0; i < v->V; i++) worst = fmax(worst, fabs(((float *)lg->data)[i] - ref[i]));
+        for (int i = 0; i < v->V; i++)
+            worst = fmax(worst, fabs(((float *)lg->data)[i] - ref[i]));
         if (worst > 1e-4) fprintf(stderr, "%s T=%d: max err %g\n", v->arch, T, worst);
         assert_true(worst <= 1e-4);
     }
     infer_kv_deinit(&kv);
     rw_arena_deinit(&ar);
     infer_model_destroy(m);
-    for (int i = 0; i < t.n; i++) free(t.w[i].d);
+    for (int i = 0; i < t.n; i++)
+        free(t.w[i].d);
     free(ref);
 }
 

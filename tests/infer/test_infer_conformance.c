@@ -48,7 +48,8 @@ static infer_model *load_model(const char *name) {
 static int32_t *json_ids(json_t *arr, size_t *n) {
     *n = json_array_size(arr);
     int32_t *ids = malloc((*n + 16) * sizeof(int32_t));
-    for (size_t i = 0; i < *n; i++) ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
+    for (size_t i = 0; i < *n; i++)
+        ids[i] = (int32_t)json_integer_value(json_array_get(arr, i));
     return ids;
 }
 
@@ -118,8 +119,10 @@ static void run_decoder(const char *model_file, const char *json_file, bool f32_
         worst_np = fmax(worst_np, en);
         worst_cpp = fmax(worst_cpp, ec);
         if (en > tol_np || ec > tol_cpp)
-            fprintf(stderr, "%s prompt %zu: max err vs numpy %.3g (tol %.3g), vs llama.cpp %.3g "
-                    "(tol %.3g)\n", json_file, p, en, tol_np, ec, tol_cpp);
+            fprintf(stderr,
+                    "%s prompt %zu: max err vs numpy %.3g (tol %.3g), vs llama.cpp %.3g "
+                    "(tol %.3g)\n",
+                    json_file, p, en, tol_np, ec, tol_cpp);
         assert_true(en <= tol_np);
         assert_true(ec <= tol_cpp);
         /* greedy through the KV cache, one token per step */
@@ -133,8 +136,8 @@ static void run_decoder(const char *model_file, const char *json_file, bool f32_
             double margin = json_number_value(json_array_get(margins, s));
             if (!f32_act && margin < 2 * tol_np) exact = false;
             if (exact && next != want)
-                fprintf(stderr, "%s prompt %zu greedy step %zu: got %d want %d\n", json_file, p,
-                        s, (int)next, (int)want);
+                fprintf(stderr, "%s prompt %zu greedy step %zu: got %d want %d\n", json_file, p, s,
+                        (int)next, (int)want);
             if (exact) assert_int_equal(next, want);
             if (!exact) break;
             rw_arena_reset(&arena);
@@ -147,7 +150,8 @@ static void run_decoder(const char *model_file, const char *json_file, bool f32_
         free(ids);
     }
     printf("[conformance] %s f32_act=%d threads=%d: max |logit err| vs numpy_f64 %.3g, vs "
-           "llama.cpp %.3g\n", model_file, (int)f32_act, nth, worst_np, worst_cpp);
+           "llama.cpp %.3g\n",
+           model_file, (int)f32_act, nth, worst_np, worst_cpp);
     free(lg);
     infer_kv_deinit(&kv);
     rw_arena_deinit(&arena);
@@ -218,8 +222,8 @@ static void run_bert(const char *model_file, const char *json_file, bool f32_act
         for (int64_t c = 0; c < C; c++) {
             double r = json_number_value(json_array_get(ref, (size_t)c));
             worst = fmax(worst, fabs((double)y[c] - r));
-            worst_cpp = fmax(worst_cpp, fabs((double)y[c] -
-                                             json_number_value(json_array_get(cpp, (size_t)c))));
+            worst_cpp = fmax(
+                worst_cpp, fabs((double)y[c] - json_number_value(json_array_get(cpp, (size_t)c))));
             dot += (double)y[c] * r;
             na += (double)y[c] * (double)y[c];
             nr += r * r;
@@ -227,13 +231,14 @@ static void run_bert(const char *model_file, const char *json_file, bool f32_act
         worst_cos = fmin(worst_cos, dot / sqrt(na * nr));
         double rn = 0;
         const float *r0 = (const float *)raw->data + (int64_t)b * C;
-        for (int64_t c = 0; c < C; c++) rn += (double)r0[c] * (double)r0[c];
+        for (int64_t c = 0; c < C; c++)
+            rn += (double)r0[c] * (double)r0[c];
         double want = json_number_value(json_object_get(np, "raw_l2_norm"));
         worst_norm = fmax(worst_norm, fabs(sqrt(rn) - want) / want);
     }
     printf("[conformance] %s f32_act=%d: max |emb err| vs numpy_f64 %.3g, vs llama.cpp %.3g, min "
-           "cosine %.7f, raw norm rel err %.3g\n", model_file, (int)f32_act, worst, worst_cpp,
-           worst_cos, worst_norm);
+           "cosine %.7f, raw norm rel err %.3g\n",
+           model_file, (int)f32_act, worst, worst_cpp, worst_cos, worst_norm);
     assert_true(worst <= tol);
     assert_true(worst_norm <= norm_rtol + 1e-6); /* refs print 7 significant digits */
     assert_true(worst_cos >= min_cos);
@@ -263,9 +268,9 @@ int main(void) {
         return RW_TEST_SKIP;
     }
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_llama_f16emb_f32),   cmocka_unit_test(test_llama_f16emb_threads),
-        cmocka_unit_test(test_qwen3_q8_0_f32),     cmocka_unit_test(test_qwen3_q8_0_q8act),
-        cmocka_unit_test(test_bert_f16emb),        cmocka_unit_test(test_bert_q4_k_m_f32),
+        cmocka_unit_test(test_llama_f16emb_f32),  cmocka_unit_test(test_llama_f16emb_threads),
+        cmocka_unit_test(test_qwen3_q8_0_f32),    cmocka_unit_test(test_qwen3_q8_0_q8act),
+        cmocka_unit_test(test_bert_f16emb),       cmocka_unit_test(test_bert_q4_k_m_f32),
         cmocka_unit_test(test_bert_q4_k_m_q8act),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -48,7 +48,8 @@ static void test_decoder_embedding(void **state) {
             double v[TINY_C] = {0}, nn = 0;
             for (int c = 0; c < TINY_C; c++) {
                 if (pool == 1) {
-                    for (int t = 0; t < lens[b]; t++) v[c] += ((float *)h->data)[t * TINY_C + c];
+                    for (int t = 0; t < lens[b]; t++)
+                        v[c] += ((float *)h->data)[t * TINY_C + c];
                     v[c] /= lens[b];
                 } else {
                     v[c] = ((float *)h->data)[(lens[b] - 1) * TINY_C + c];

@@ -48,8 +48,10 @@ static float *full_logits(const infer_model *m, const int32_t *ids, int T) {
 
 static double naive_logsoftmax(const float *row, int V, int id) {
     double mx = -1e30, z = 0;
-    for (int j = 0; j < V; j++) mx = fmax(mx, row[j]);
-    for (int j = 0; j < V; j++) z += exp(row[j] - mx);
+    for (int j = 0; j < V; j++)
+        mx = fmax(mx, row[j]);
+    for (int j = 0; j < V; j++)
+        z += exp(row[j] - mx);
     return row[id] - mx - log(z);
 }
 
@@ -80,7 +82,8 @@ static void test_session_matches_full_forward(void **state) {
     double cl;
     assert_int_equal(infer_continuation_logprob(s, ids, 4, ids + 4, 7, &cl, NULL), RW_OK);
     double want = 0;
-    for (int t = 4; t < 11; t++) want += naive_logsoftmax(ref + (t - 1) * TINY_V, TINY_V, ids[t]);
+    for (int t = 4; t < 11; t++)
+        want += naive_logsoftmax(ref + (t - 1) * TINY_V, TINY_V, ids[t]);
     assert_true(fabs(cl - want) < 1e-4);
     /* context overflow is an error, not a crash */
     rw_err e;
@@ -135,12 +138,14 @@ static void test_sampler(void **state) {
         c.seed = 1234 + (uint64_t)variant;
         int keep = 8;
         double p[8], z = 0;
-        for (int j = 0; j < V; j++) p[j] = exp((lg[j] - 3.0) / 0.7);
+        for (int j = 0; j < V; j++)
+            p[j] = exp((lg[j] - 3.0) / 0.7);
         if (variant == 1) c.top_k = keep = 3;
         if (variant == 2) {
             c.top_p = 0.8f;
             double tot = 0, cum = 0;
-            for (int j = 0; j < V; j++) tot += p[j];
+            for (int j = 0; j < V; j++)
+                tot += p[j];
             for (keep = 0; keep < V;) {
                 cum += p[order[keep++]] / tot;
                 if (cum >= 0.8) break;
@@ -149,11 +154,14 @@ static void test_sampler(void **state) {
         if (variant == 3) {
             c.min_p = 0.2f;
             keep = 0;
-            while (keep < V && p[order[keep]] >= 0.2 * p[order[0]]) keep++;
+            while (keep < V && p[order[keep]] >= 0.2 * p[order[0]])
+                keep++;
         }
         double want[8] = {0};
-        for (int k = 0; k < keep; k++) z += p[order[k]];
-        for (int k = 0; k < keep; k++) want[order[k]] = p[order[k]] / z;
+        for (int k = 0; k < keep; k++)
+            z += p[order[k]];
+        for (int k = 0; k < keep; k++)
+            want[order[k]] = p[order[k]] / z;
         check_sampler(lg, V, c, want);
     }
     /* same seed, same sequence */
@@ -163,7 +171,8 @@ static void test_sampler(void **state) {
     infer_sampler a, b;
     infer_sampler_init(&a, &c, V, NULL);
     infer_sampler_init(&b, &c, V, NULL);
-    for (int i = 0; i < 100; i++) assert_int_equal(infer_sample(&a, lg), infer_sample(&b, lg));
+    for (int i = 0; i < 100; i++)
+        assert_int_equal(infer_sample(&a, lg), infer_sample(&b, lg));
     infer_sampler_deinit(&a);
     infer_sampler_deinit(&b);
 }
@@ -187,7 +196,8 @@ static void test_cli_json(void **state) {
     assert_non_null(got);
     assert_true(json_equal(json_object_get(got, "prompt_ids"), json_object_get(p0, "ids")));
     json_t *np = json_object_get(p0, "numpy_f64");
-    assert_true(json_equal(json_object_get(got, "generated_ids"), json_object_get(np, "greedy_next5")));
+    assert_true(
+        json_equal(json_object_get(got, "generated_ids"), json_object_get(np, "greedy_next5")));
     json_t *top = json_object_get(got, "top10"), *rt = json_object_get(np, "top10");
     for (size_t i = 0; i < 10; i++) {
         json_t *pair = json_array_get(top, i), *r = json_array_get(rt, i);
@@ -249,7 +259,8 @@ static void test_cli_score(void **state) {
     FILE *f = fopen(in, "w");
     fprintf(f, "what boils water\theat boils water\n{\"query\":\"cats\",\"document\":\"dogs\"}\n");
     fclose(f);
-    snprintf(cmd, sizeof(cmd), "%s '%s' '%s' --template 'Q: {query} D: {document} A:' "
+    snprintf(cmd, sizeof(cmd),
+             "%s '%s' '%s' --template 'Q: {query} D: {document} A:' "
              "--yes-id 9693 --no-id 2152 --f32 --threads 2",
              rw_test_bin("rag-score", bin, sizeof(bin)), mp, in);
     char *out = NULL;
@@ -264,8 +275,9 @@ static void test_cli_score(void **state) {
     assert_int_equal(rw_arena_init(&ar, 64u << 20, NULL), RW_OK);
     for (int i = 0; i < 2; i++) {
         infer_tok_ids ids = {0};
-        assert_int_equal(infer_tokenize(tok, prompts[i], strlen(prompts[i]), INFER_TOK_ADD_SPECIAL,
-                                        &ids, NULL), RW_OK);
+        assert_int_equal(
+            infer_tokenize(tok, prompts[i], strlen(prompts[i]), INFER_TOK_ADD_SPECIAL, &ids, NULL),
+            RW_OK);
         rw_arena_reset(&ar);
         infer_ctx ctx;
         infer_ctx_init(&ctx, &ar, NULL, NULL);

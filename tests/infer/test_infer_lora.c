@@ -45,8 +45,10 @@ static void test_apply_matches_naive(void **state) {
     tiny_pair pr1[] = {{"blk.0.attn_q.weight", TINY_C, TINY_H * D, 4, false},
                        {"blk.0.ffn_down.weight", TINY_FF, TINY_C, 4, false}};
     tiny_pair pr2[] = {{"blk.0.attn_q.weight", TINY_C, TINY_H * D, 2, false}};
-    assert_int_equal(tiny_lora_write(tmp("a1.gguf", p1), "llama", "adapter", 8.0f, pr1, 2, 11, NULL), 0);
-    assert_int_equal(tiny_lora_write(tmp("a2.gguf", p2), "llama", "adapter", 0.0f, pr2, 1, 12, NULL), 0);
+    assert_int_equal(
+        tiny_lora_write(tmp("a1.gguf", p1), "llama", "adapter", 8.0f, pr1, 2, 11, NULL), 0);
+    assert_int_equal(
+        tiny_lora_write(tmp("a2.gguf", p2), "llama", "adapter", 0.0f, pr2, 1, 12, NULL), 0);
     infer_model *m = load();
     infer_lora *l1 = NULL, *l2 = NULL;
     rw_err e;
@@ -69,14 +71,16 @@ static void test_apply_matches_naive(void **state) {
     rw_tensor *x = infer_new_2d(&ctx, K, T);
     rw_rng rng;
     rw_rng_seed(&rng, 5);
-    for (int i = 0; i < K * T; i++) ((float *)x->data)[i] = (float)rw_rng_normal(&rng);
+    for (int i = 0; i < K * T; i++)
+        ((float *)x->data)[i] = (float)rw_rng_normal(&rng);
     rw_tensor *y = infer_linear_forward(&ctx, q, x);
     assert_non_null(y);
     const float *W = q->w->data, *X = x->data;
     for (int t = 0; t < T; t++)
         for (int n = 0; n < N; n++) {
             double acc = 0;
-            for (int k = 0; k < K; k++) acc += (double)W[n * K + k] * X[t * K + k];
+            for (int k = 0; k < K; k++)
+                acc += (double)W[n * K + k] * X[t * K + k];
             for (int i = 0; i < 2; i++) {
                 const infer_lora_ref *lr = &q->lora[i];
                 const int R = (int)lr->a->ne[1];
@@ -84,7 +88,8 @@ static void test_apply_matches_naive(void **state) {
                 double s = i == 0 ? 0.5 * 8.0 / 4.0 : 0.7;
                 for (int rr = 0; rr < R; rr++) {
                     double ax = 0;
-                    for (int k = 0; k < K; k++) ax += (double)A[rr * K + k] * X[t * K + k];
+                    for (int k = 0; k < K; k++)
+                        ax += (double)A[rr * K + k] * X[t * K + k];
                     acc += s * B[n * R + rr] * ax;
                 }
             }
@@ -114,7 +119,8 @@ static void test_apply_matches_naive(void **state) {
     infer_ctx_init(&ctx, &ar, NULL, NULL);
     rw_tensor *lg3 = infer_decoder_forward(&ctx, m, NULL, ids, 5, true);
     double diff = 0;
-    for (int i = 0; i < 5 * TINY_V; i++) diff = fmax(diff, fabs(((float *)lg3->data)[i] - want[i]));
+    for (int i = 0; i < 5 * TINY_V; i++)
+        diff = fmax(diff, fabs(((float *)lg3->data)[i] - want[i]));
     assert_true(diff > 1e-3);
     free(want);
     infer_model_destroy(mm);
@@ -151,7 +157,8 @@ static void test_refusals(void **state) {
     tiny_pair half[] = {{"blk.0.attn_k.weight", TINY_C, TINY_HKV * D, 4, true}};
     tiny_lora_write(tmp("half.gguf", p), "llama", "adapter", 8, half, 1, 1, NULL);
     expect_refused(m, p, "lora_b is missing");
-    tiny_lora_write(tmp("suffix.gguf", p), "llama", "adapter", 8, ok, 1, 1, "blk.0.attn_k.weight.lora_c");
+    tiny_lora_write(tmp("suffix.gguf", p), "llama", "adapter", 8, ok, 1, 1,
+                    "blk.0.attn_k.weight.lora_c");
     expect_refused(m, p, "unexpected suffix");
     tiny_pair nobase[] = {{"blk.9.attn_k.weight", TINY_C, TINY_HKV * D, 4, false}};
     tiny_lora_write(tmp("nobase.gguf", p), "llama", "adapter", 8, nobase, 1, 1, NULL);
@@ -201,7 +208,8 @@ static void test_tape_through_model(void **state) {
     char p1[512];
     tiny_pair pr[] = {{"blk.0.attn_v.weight", TINY_C, TINY_HKV * D, 4, false},
                       {"blk.0.ffn_up.weight", TINY_C, TINY_FF, 4, false}};
-    assert_int_equal(tiny_lora_write(tmp("t.gguf", p1), "llama", "adapter", 4.0f, pr, 2, 3, NULL), 0);
+    assert_int_equal(tiny_lora_write(tmp("t.gguf", p1), "llama", "adapter", 4.0f, pr, 2, 3, NULL),
+                     0);
     infer_model *m = load();
     infer_lora *l = NULL;
     assert_int_equal(infer_lora_load(p1, m, &l, NULL), RW_OK);
@@ -209,7 +217,8 @@ static void test_tape_through_model(void **state) {
     infer_linear *v = infer_model_linear(m, "blk.0.attn_v.weight");
     infer_linear *up = infer_model_linear(m, "blk.0.ffn_up.weight");
     rw_tensor *params[4] = {v->lora[0].a, v->lora[0].b, up->lora[0].a, up->lora[0].b};
-    for (int i = 0; i < 4; i++) params[i]->flags |= RW_TENSOR_PARAM;
+    for (int i = 0; i < 4; i++)
+        params[i]->flags |= RW_TENSOR_PARAM;
     rw_arena ar;
     rw_tape tape;
     rw_tape_init(&tape);
@@ -240,7 +249,8 @@ static void test_tape_through_model(void **state) {
                 continue;
             }
             bool produced = false; /* a grad-carrying input is the output of an earlier record */
-            for (size_t j = 0; j < i && !produced; j++) produced = tape.recs[j].dst == src;
+            for (size_t j = 0; j < i && !produced; j++)
+                produced = tape.recs[j].dst == src;
             assert_true(produced);
         }
         assert_true(any);
@@ -256,8 +266,10 @@ static void test_tape_through_model(void **state) {
     for (int t = 0; t < 5; t++) {
         const float *z = (const float *)lg2->data + t * TINY_V;
         double mx = -1e30, zz = 0;
-        for (int j = 0; j < TINY_V; j++) mx = fmax(mx, z[j]);
-        for (int j = 0; j < TINY_V; j++) zz += exp(z[j] - mx);
+        for (int j = 0; j < TINY_V; j++)
+            mx = fmax(mx, z[j]);
+        for (int j = 0; j < TINY_V; j++)
+            zz += exp(z[j] - mx);
         want += mx + log(zz) - z[tg[t]];
     }
     assert_true(fabs(((float *)loss->data)[0] - want / 5) < 1e-4);

@@ -42,11 +42,14 @@ static int teardown(void **state) {
 static rw_tensor *rand2(fx *f, int64_t c, int64_t t, double sd) {
     rw_tensor *x = infer_new_2d(&f->ctx, c, t);
     float *d = x->data;
-    for (int64_t i = 0; i < c * t; i++) d[i] = (float)(sd * rw_rng_normal(&f->rng));
+    for (int64_t i = 0; i < c * t; i++)
+        d[i] = (float)(sd * rw_rng_normal(&f->rng));
     return x;
 }
 
-static float *fl(rw_tensor *t) { return (float *)t->data; }
+static float *fl(rw_tensor *t) {
+    return (float *)t->data;
+}
 
 static void test_matmul_f32_and_q8(void **state) {
     fx *f = *state;
@@ -56,18 +59,21 @@ static void test_matmul_f32_and_q8(void **state) {
     for (int64_t t = 0; t < T; t++)
         for (int64_t n = 0; n < N; n++) {
             double a = 0;
-            for (int64_t k = 0; k < K; k++) a += (double)fl(w)[n * K + k] * (double)fl(x)[t * K + k];
+            for (int64_t k = 0; k < K; k++)
+                a += (double)fl(w)[n * K + k] * (double)fl(x)[t * K + k];
             ref[t * N + n] = a;
         }
     rw_tensor *y = infer_op_matmul(&f->ctx, w, x);
     assert_non_null(y);
     assert_int_equal(y->ne[0], N);
     assert_int_equal(y->ne[1], T);
-    for (int64_t i = 0; i < N * T; i++) assert_true(fabs((double)fl(y)[i] - ref[i]) < 1e-5);
+    for (int64_t i = 0; i < N * T; i++)
+        assert_true(fabs((double)fl(y)[i] - ref[i]) < 1e-5);
     /* one row (decode path) */
     rw_tensor *x1 = infer_rows(&f->ctx, x, 2, 1);
     rw_tensor *y1 = infer_op_matmul(&f->ctx, w, x1);
-    for (int64_t n = 0; n < N; n++) assert_true(fabs((double)fl(y1)[n] - ref[2 * N + n]) < 1e-5);
+    for (int64_t n = 0; n < N; n++)
+        assert_true(fabs((double)fl(y1)[n] - ref[2 * N + n]) < 1e-5);
     /* Q8_0 weight: exact path equals the product with the dequantized weight */
     size_t rb = kern_row_bytes(RW_DTYPE_Q8_0, K);
     void *q = malloc(rb * (size_t)N);
@@ -85,7 +91,8 @@ static void test_matmul_f32_and_q8(void **state) {
     for (int64_t t = 0; t < T; t++)
         for (int64_t n = 0; n < N; n++) {
             double a = 0;
-            for (int64_t k = 0; k < K; k++) a += (double)wd[n * K + k] * (double)fl(x)[t * K + k];
+            for (int64_t k = 0; k < K; k++)
+                a += (double)wd[n * K + k] * (double)fl(x)[t * K + k];
             assert_true(fabs((double)fl(yq)[t * N + n] - a) < 1e-5);
             worst8 = fmax(worst8, fabs((double)fl(yq8)[t * N + n] - a));
         }
@@ -124,7 +131,9 @@ static void test_norms_and_activations(void **state) {
             double xv = xr[c], wv = fl(w)[c], bv = fl(b)[c];
             assert_true(fabs(fl(r)[t * C + c] - xv * rr * wv) < 1e-5);
             assert_true(fabs(fl(l)[t * C + c] - ((xv - mu) * rl * wv + bv)) < 1e-5);
-            double gt = 0.5 * xv * (1 + tanh(sqrt(2 / 3.14159265358979323846) * (xv + 0.044715 * xv * xv * xv)));
+            double gt =
+                0.5 * xv *
+                (1 + tanh(sqrt(2 / 3.14159265358979323846) * (xv + 0.044715 * xv * xv * xv)));
             assert_true(fabs(fl(g)[t * C + c] - gt) < 1e-5);
             assert_true(fabs(fl(sw)[t * C + c] - xv / (1 + exp(-xv)) * xv) < 1e-4);
             assert_true(fabs(fl(sm)[t * C + c] - exp(xv - mx) / se) < 1e-6);
@@ -153,7 +162,8 @@ static void test_rope_attention(void **state) {
     rw_tensor *q = rand2(f, H * D, T, 1.0), *k = rand2(f, Hkv * D, T, 1.0),
               *v = rand2(f, Hkv * D, T, 1.0);
     rw_tensor *ff = rand2(f, D / 2, 1, 0.5);
-    for (int64_t i = 0; i < D / 2; i++) ((float *)ff->data)[i] = 1.0f + fabsf(((float *)ff->data)[i]);
+    for (int64_t i = 0; i < D / 2; i++)
+        ((float *)ff->data)[i] = 1.0f + fabsf(((float *)ff->data)[i]);
     for (int variant = 0; variant < 4; variant++) {
         const int neox = variant & 1;
         rw_tensor *fac = variant >= 2 ? ff : NULL;
@@ -162,14 +172,15 @@ static void test_rope_attention(void **state) {
         for (int64_t t = 0; t < T; t++)
             for (int64_t h = 0; h < H; h++) {
                 double vv[16];
-                for (int64_t d = 0; d < D; d++) vv[d] = fl(q)[t * H * D + h * D + d];
+                for (int64_t d = 0; d < D; d++)
+                    vv[d] = fl(q)[t * H * D + h * D + d];
                 rope_ref(vv, D, D, pos[t], 10000., neox, fac ? fl(fac) : NULL);
                 for (int64_t d = 0; d < D; d++)
                     assert_true(fabs(fl(qr)[t * H * D + h * D + d] - vv[d]) < 1e-5);
             }
     }
-    infer_attn_cfg ac = {.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.25f,
-                         .causal = true};
+    infer_attn_cfg ac = {
+        .n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.25f, .causal = true};
     rw_tensor *o = infer_op_attention(&f->ctx, q, k, v, &ac);
     assert_non_null(o);
     for (int64_t t = 0; t < T; t++)
@@ -183,7 +194,8 @@ static void test_rope_attention(void **state) {
                 s[j] = 0.25 * a;
                 mx = fmax(mx, s[j]);
             }
-            for (int64_t j = 0; j <= t; j++) z += exp(s[j] - mx);
+            for (int64_t j = 0; j <= t; j++)
+                z += exp(s[j] - mx);
             for (int64_t d = 0; d < D; d++) {
                 double acc = 0;
                 for (int64_t j = 0; j <= t; j++)
@@ -193,13 +205,13 @@ static void test_rope_attention(void **state) {
         }
     /* packed batch of two sequences, bidirectional: equals running each alone */
     int32_t lens[2] = {2, 4};
-    infer_attn_cfg pc = {.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.25f,
-                         .seq_lens = lens, .n_seq = 2};
+    infer_attn_cfg pc = {
+        .n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.25f, .seq_lens = lens, .n_seq = 2};
     rw_tensor *po = infer_op_attention(&f->ctx, q, k, v, &pc);
     infer_attn_cfg sc = {.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.25f};
-    rw_tensor *o2 = infer_op_attention(&f->ctx, infer_rows(&f->ctx, q, 2, 4),
-                                       infer_rows(&f->ctx, k, 2, 4), infer_rows(&f->ctx, v, 2, 4),
-                                       &sc);
+    rw_tensor *o2 =
+        infer_op_attention(&f->ctx, infer_rows(&f->ctx, q, 2, 4), infer_rows(&f->ctx, k, 2, 4),
+                           infer_rows(&f->ctx, v, 2, 4), &sc);
     rw_assert_allclose(fl(po) + 2 * H * D, fl(o2), (size_t)(4 * H * D), 1e-6, 0);
 }
 
@@ -211,8 +223,8 @@ static void test_pool_norm_cossim_ce(void **state) {
     rw_tensor *mp = infer_op_mean_pool(&f->ctx, x, lens, 2);
     for (int64_t c = 0; c < C; c++) {
         assert_true(fabs(fl(mp)[c] - (fl(x)[c] + fl(x)[C + c]) / 2) < 1e-6);
-        assert_true(fabs(fl(mp)[C + c] - (fl(x)[2 * C + c] + fl(x)[3 * C + c] + fl(x)[4 * C + c]) / 3) <
-                    1e-6);
+        assert_true(fabs(fl(mp)[C + c] -
+                         (fl(x)[2 * C + c] + fl(x)[3 * C + c] + fl(x)[4 * C + c]) / 3) < 1e-6);
     }
     rw_tensor *n = infer_op_l2_normalize(&f->ctx, mp);
     rw_tensor *cs = infer_op_cossim(&f->ctx, n, n);
@@ -230,7 +242,8 @@ static void test_pool_norm_cossim_ce(void **state) {
     for (int t = 0; t < 5; t++) {
         if (tg[t] < 0) continue;
         double z = 0;
-        for (int64_t c = 0; c < C; c++) z += exp((double)fl(x)[t * C + c]);
+        for (int64_t c = 0; c < C; c++)
+            z += exp((double)fl(x)[t * C + c]);
         L += log(z) - fl(x)[t * C + tg[t]];
     }
     assert_true(fabs(fl(ce)[0] - L / 4) < 1e-5);
@@ -244,8 +257,8 @@ static void test_tape_records(void **state) {
     fx *f = *state;
     f->ctx.tape = &f->tape;
     const int64_t K = 16, R = 4, T = 3;
-    rw_tensor *w = rand2(f, K, 8, 0.1);      /* frozen */
-    rw_tensor *a = rand2(f, K, R, 0.1);      /* LoRA A: param */
+    rw_tensor *w = rand2(f, K, 8, 0.1); /* frozen */
+    rw_tensor *a = rand2(f, K, R, 0.1); /* LoRA A: param */
     rw_tensor *x = rand2(f, K, T, 1.0), *nw = rand2(f, K, 1, 1.0);
     a->flags |= RW_TENSOR_PARAM;
     /* frozen path: nothing recorded */
@@ -274,7 +287,8 @@ static void test_tape_records(void **state) {
     /* saved rstd = 1/sqrt(mean(s^2)+eps), checked naively */
     for (int64_t t = 0; t < T; t++) {
         double ss = 0;
-        for (int64_t c = 0; c < R; c++) ss += (double)fl(s)[t * R + c] * fl(s)[t * R + c];
+        for (int64_t c = 0; c < R; c++)
+            ss += (double)fl(s)[t * R + c] * fl(s)[t * R + c];
         assert_true(fabs(((float *)rc[2].saved)[t] - 1 / sqrt(ss / R + 1e-6)) < 1e-4);
     }
     assert_int_equal(rc[3].op, RW_OP_CROSS_ENTROPY);

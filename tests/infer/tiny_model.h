@@ -14,7 +14,8 @@ enum { TINY_C = 32, TINY_H = 2, TINY_HKV = 1, TINY_FF = 64, TINY_V = 64, TINY_L 
 
 static inline float *tiny_rand(rw_rng *r, size_t n, double sd, double mean) {
     float *p = malloc(n * sizeof(float));
-    for (size_t i = 0; i < n; i++) p[i] = (float)(mean + sd * rw_rng_normal(r));
+    for (size_t i = 0; i < n; i++)
+        p[i] = (float)(mean + sd * rw_rng_normal(r));
     return p;
 }
 
@@ -63,7 +64,8 @@ static inline int tiny_llama_write(const char *path, uint64_t seed) {
     rw_err e;
     int rc = infer_gguf_writer_write(w, path, &e) == RW_OK ? 0 : -1;
     if (rc) fprintf(stderr, "tiny_llama_write: %s\n", e.msg);
-    for (int i = 0; i < NT; i++) free(bufs[i]);
+    for (int i = 0; i < NT; i++)
+        free(bufs[i]);
     infer_gguf_writer_destroy(w);
     return rc;
 }
@@ -75,8 +77,9 @@ typedef struct tiny_pair {
 } tiny_pair;
 
 /* Writes an adapter with the given pairs (random f32 A and B) and metadata. */
-static inline int tiny_lora_write(const char *path, const char *arch, const char *gtype, float alpha,
-                           const tiny_pair *pairs, int n, uint64_t seed, const char *bad_name) {
+static inline int tiny_lora_write(const char *path, const char *arch, const char *gtype,
+                                  float alpha, const tiny_pair *pairs, int n, uint64_t seed,
+                                  const char *bad_name) {
     rw_rng r;
     rw_rng_seed(&r, seed);
     infer_gguf_writer *w = NULL;
@@ -104,7 +107,8 @@ static inline int tiny_lora_write(const char *path, const char *arch, const char
         infer_gguf_writer_add_tensor(w, bad_name, RW_DTYPE_F32, 1, ne, bufs[nb++], NULL);
     }
     int rc = infer_gguf_writer_write(w, path, NULL) == RW_OK ? 0 : -1;
-    for (int i = 0; i < nb; i++) free(bufs[i]);
+    for (int i = 0; i < nb; i++)
+        free(bufs[i]);
     infer_gguf_writer_destroy(w);
     return rc;
 }

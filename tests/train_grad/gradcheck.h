@@ -35,7 +35,8 @@ static inline void gc_input_init(gc_input *x, int64_t ne0, int64_t ne1, rw_rng *
     size_t n = (size_t)(ne0 * ne1);
     x->data = malloc(n * sizeof(float));
     x->grad = calloc(n, sizeof(float));
-    for (size_t i = 0; i < n; i++) x->data[i] = (float)(mean + sd * rw_rng_normal(r));
+    for (size_t i = 0; i < n; i++)
+        x->data[i] = (float)(mean + sd * rw_rng_normal(r));
     int64_t ne[2] = {ne0, ne1};
     rw_tensor_init(&x->t, RW_DTYPE_F32, 2, ne, x->data);
     rw_tensor_init(&x->g, RW_DTYPE_F32, 2, ne, x->grad);
@@ -69,7 +70,8 @@ static inline double gc_eval(rw_arena *ar, const gc_opts *o, gc_fwd f, rw_tensor
     }
     const float *yv = y->data;
     double L = 0;
-    for (int64_t i = 0; i < rw_tensor_nelements(y); i++) L += (double)w[i] * (double)yv[i];
+    for (int64_t i = 0; i < rw_tensor_nelements(y); i++)
+        L += (double)w[i] * (double)yv[i];
     return L;
 }
 
@@ -99,7 +101,8 @@ static inline double gradcheck(const char *label, gc_input **ins, int n_in, gc_f
     float *w = malloc(ny * sizeof(float));
     rw_rng r;
     rw_rng_seed(&r, 99);
-    for (size_t i = 0; i < ny; i++) w[i] = ny == 1 ? 1.0f : (float)rw_rng_normal(&r);
+    for (size_t i = 0; i < ny; i++)
+        w[i] = ny == 1 ? 1.0f : (float)rw_rng_normal(&r);
     rw_err e;
     rw_status st = train_backward(&ctx, y, w, 1.0f, &e);
     if (st != RW_OK) {

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "core/arena.h"
 #include "core/pool.h"
 #include "core/tape.h"
@@ -35,8 +36,15 @@ static infer_model *make_model_v(const char *arch, int L, uint64_t seed, int swa
     char path[512];
     snprintf(path, sizeof(path), "%s/%s_%d_%llu_%d%d.gguf", rw_test_tmpdir(), arch, L,
              (unsigned long long)seed, swa, ff ? 1 : 0);
-    tiny_dec d = {.arch = arch, .C = 16, .H = 2, .HKV = 1, .FF = 24, .V = 24, .L = L,
-                  .swa = swa, .rope_freqs = ff};
+    tiny_dec d = {.arch = arch,
+                  .C = 16,
+                  .H = 2,
+                  .HKV = 1,
+                  .FF = 24,
+                  .V = 24,
+                  .L = L,
+                  .swa = swa,
+                  .rope_freqs = ff};
     assert_int_equal(tiny_dec_write(path, &d, seed), 0);
     infer_model *m = NULL;
     rw_err e;
@@ -100,7 +108,8 @@ static double fd_check_tensor(step_env *s, const infer_model *m, loss_fn lf, flo
                               const float *g, size_t n, rw_rng *r, int n_checks,
                               const char *label) {
     double gmax = 0;
-    for (size_t i = 0; i < n; i++) gmax = fmax(gmax, fabs(g[i]));
+    for (size_t i = 0; i < n; i++)
+        gmax = fmax(gmax, fabs(g[i]));
     double worst = 0;
     for (int c = 0; c < n_checks; c++) {
         size_t i = (size_t)rw_rng_below(r, n);
@@ -131,9 +140,11 @@ static double check_all(step_env *s, const infer_model *m, train_lora *l, loss_f
         const train_lora_pair *pr = train_lora_pair_at(l, k);
         size_t na = (size_t)(pr->n_in * pr->rank), nb = (size_t)(pr->rank * pr->n_out);
         snprintf(lab, sizeof(lab), "%s A", pr->base);
-        worst = fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_a, g + pr->off_a, na, &r, 3, lab));
+        worst =
+            fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_a, g + pr->off_a, na, &r, 3, lab));
         snprintf(lab, sizeof(lab), "%s B", pr->base);
-        worst = fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_b, g + pr->off_b, nb, &r, 3, lab));
+        worst =
+            fmax(worst, fd_check_tensor(s, m, lf, p + pr->off_b, g + pr->off_b, nb, &r, 3, lab));
     }
     for (size_t k = 0; k < train_lora_n_full(l); k++) {
         rw_tensor *t = train_lora_full_at(l, k);
@@ -211,10 +222,10 @@ static void test_model_qwen3(void **state) {
     model_gradcheck("qwen3", "blk.0.attn_q_norm", 0, false);
 }
 
-/* llama 3 rope frequency factors */
+/* llama 3 rope frequency factors; token_embd trained in full (embedding lookup gradient) */
 static void test_model_llama3(void **state) {
     (void)state;
-    model_gradcheck("llama", "blk.0.ffn_norm", 0, true);
+    model_gradcheck("llama", "blk.0.ffn_norm,token_embd", 0, true);
 }
 
 /* gemma3: post norms, GEGLU, embedding scale, sliding window 3 < T */
@@ -254,7 +265,8 @@ static void test_lora_rules(void **state) {
     }
     double var = s2 / (double)na, want = bound * bound / 3;
     assert_true(fabs(var - want) < 0.35 * want);
-    for (int64_t i = 0; i < pd->rank * pd->n_out; i++) assert_true(p[pd->off_b + (size_t)i] == 0.0f);
+    for (int64_t i = 0; i < pd->rank * pd->n_out; i++)
+        assert_true(p[pd->off_b + (size_t)i] == 0.0f);
     /* B = 0: the adapted forward equals the base forward exactly */
     step_env s;
     env_init(&s, 1);
@@ -296,12 +308,15 @@ static void test_lora_rules(void **state) {
     cfg.rank = 0;
     assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
     cfg.rank = 4;
-    cfg.dropout = 0.1f;
-    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_UNSUPPORTED);
+    cfg.dropout = 1.0f;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
+    cfg.dropout = -0.1f;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_INVALID);
     cfg.dropout = 0;
     cfg.full_targets = "no_such_tensor";
     assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_E_NOTFOUND);
-    for (int il = 0; il < 2; il++) assert_int_equal(m->layers[il].q.n_lora, 0);
+    for (int il = 0; il < 2; il++)
+        assert_int_equal(m->layers[il].q.n_lora, 0);
     /* full training restores the model's descriptor on destroy */
     cfg.full_targets = "output_norm";
     rw_tensor before = *m->out_norm;
@@ -310,6 +325,140 @@ static void test_lora_rules(void **state) {
     train_lora_destroy(l);
     assert_memory_equal(m->out_norm, &before, sizeof(before));
     env_deinit(&s);
+    infer_model_destroy(m);
+}
+
+/* ---- LoRA dropout: masks replayed from a fixed RNG state make the forward a fixed
+ * function, so finite differences apply; recompute replays the same masks. ---- */
+static rw_rng g_drop_state;
+static rw_rng *g_drop_rng;
+
+static float dec_loss_drop(step_env *s, const infer_model *m, bool grad) {
+    *g_drop_rng = g_drop_state;
+    return step_loss(s, m, grad, false, 1.0f, IDS, TGT);
+}
+
+static void test_lora_dropout(void **state) {
+    (void)state;
+    infer_model *m = make_model("llama", 2, 23);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.rank = 4;
+    cfg.dropout = 0.3f;
+    train_lora *l = NULL;
+    rw_err e;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    randomize_b(l, 15);
+    g_drop_rng = train_lora_dropout_rng(l);
+    g_drop_state = *g_drop_rng;
+    step_env s;
+    env_init(&s, 1);
+    /* masks change the loss; consecutive forwards draw new masks; off = no dropout */
+    float l1 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    float l2 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    train_lora_set_dropout(l, false);
+    float off1 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    float off2 = step_loss(&s, m, false, false, 1, IDS, TGT);
+    train_lora_set_dropout(l, true);
+    assert_true(l1 != l2 && off1 == off2 && l1 != off1);
+    /* the same RNG state gives the same loss */
+    *g_drop_rng = g_drop_state;
+    assert_true(step_loss(&s, m, false, false, 1, IDS, TGT) == l1);
+    /* gradients through the masks against finite differences */
+    train_lora_zero_grad(l);
+    dec_loss_drop(&s, m, true);
+    double worst = check_all(&s, m, l, dec_loss_drop);
+    printf("LoRA dropout 0.3: gradients max rel err %.2e (tol 5e-3)\n", worst);
+    assert_true(worst < 5e-3);
+    /* per-layer recompute replays the forward's masks */
+    const size_t n = train_lora_n_params(l);
+    float *g1 = malloc(n * sizeof(float));
+    train_lora_zero_grad(l);
+    *g_drop_rng = g_drop_state;
+    float lp = step_loss(&s, m, true, false, 1.0f, IDS, TGT);
+    rw_rng after = *g_drop_rng;
+    memcpy(g1, train_lora_grads(l), n * sizeof(float));
+    train_lora_zero_grad(l);
+    *g_drop_rng = g_drop_state;
+    float lc = step_loss(&s, m, true, true, 1.0f, IDS, TGT);
+    assert_true(lp == lc);
+    assert_memory_equal(&after, g_drop_rng, sizeof(after)); /* stream continues as without */
+    rw_assert_allclose(train_lora_grads(l), g1, n, 1e-7, 1e-5);
+    free(g1);
+    env_deinit(&s);
+    train_lora_destroy(l);
+    for (int il = 0; il < 2; il++)
+        assert_true(m->layers[il].q.lora[0].rng == NULL);
+    infer_model_destroy(m);
+}
+
+/* Allocation failures in train_lora_create return RW_E_NOMEM and leave the model untouched
+ * (ASan checks nothing leaks); a step arena too small for the gradients gives RW_E_NOMEM
+ * from train_backward with a message naming the op. */
+static void test_failures(void **state) {
+    (void)state;
+    infer_model *m = make_model("llama", 2, 29);
+    train_lora_cfg cfg;
+    train_lora_cfg_default(&cfg);
+    cfg.full_targets = "output_norm";
+    rw_err e;
+    int ok = 0;
+    for (long n = 0; n < 64 && !ok; n++) {
+        train_lora *l = NULL;
+        rw_alloc_fail_after(n);
+        rw_status st = train_lora_create(m, &cfg, &l, &e);
+        rw_alloc_fail_after(-1);
+        if (st == RW_OK) {
+            ok = 1;
+            train_lora_destroy(l);
+        } else {
+            assert_int_equal(st, RW_E_NOMEM);
+            for (int il = 0; il < 2; il++)
+                assert_int_equal(m->layers[il].q.n_lora, 0);
+            assert_true(m->out_norm->type == RW_DTYPE_F32 &&
+                        !(m->out_norm->flags & RW_TENSOR_PARAM));
+        }
+    }
+    assert_true(ok);
+    /* arena: measure the forward's need, then give backward almost nothing more */
+    train_lora *l = NULL;
+    assert_int_equal(train_lora_create(m, &cfg, &l, &e), RW_OK);
+    step_env s;
+    env_init(&s, 1);
+    rw_arena_reset(&s.ar);
+    rw_tape_clear(&s.tape);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &s.ar, NULL, &s.tape);
+    rw_tensor *loss =
+        infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
+    assert_non_null(loss);
+    const size_t fwd = s.ar.used;
+    rw_arena small;
+    assert_int_equal(rw_arena_init(&small, fwd + 256, NULL), RW_OK);
+    rw_tape tape;
+    rw_tape_init(&tape);
+    infer_ctx_init(&ctx, &small, NULL, &tape);
+    loss =
+        infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
+    assert_non_null(loss);
+    assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_E_NOMEM);
+    assert_non_null(strstr(e.msg, "backward of"));
+    /* a parameter without a gradient tensor is a state error */
+    rw_arena_reset(&s.ar);
+    rw_tape_clear(&tape);
+    infer_ctx_init(&ctx, &s.ar, NULL, &tape);
+    rw_tensor *a = train_lora_pair_at(l, 0)->a;
+    rw_tensor *saved = a->grad;
+    a->grad = NULL;
+    loss =
+        infer_op_cross_entropy(&ctx, infer_decoder_forward(&ctx, m, NULL, IDS, T_TOK, true), TGT);
+    assert_int_equal(train_backward(&ctx, loss, NULL, 1.0f, &e), RW_E_STATE);
+    assert_non_null(strstr(e.msg, "no gradient tensor"));
+    a->grad = saved;
+    rw_tape_deinit(&tape);
+    rw_arena_deinit(&small);
+    env_deinit(&s);
+    train_lora_destroy(l);
     infer_model_destroy(m);
 }
 
@@ -325,7 +474,8 @@ static void test_grad_accumulation(void **state) {
     float *p = train_lora_params(l);
     for (size_t k = 0; k < train_lora_n_pairs(l); k++) {
         const train_lora_pair *pr = train_lora_pair_at(l, k);
-        for (int64_t i = 0; i < pr->rank * pr->n_out; i++) p[pr->off_b + (size_t)i] = 0.05f;
+        for (int64_t i = 0; i < pr->rank * pr->n_out; i++)
+            p[pr->off_b + (size_t)i] = 0.05f;
     }
     step_env s;
     env_init(&s, 1);
@@ -358,8 +508,8 @@ static void train_run(float *losses, int steps, int threads) {
     train_adamw_cfg oc;
     train_adamw_cfg_default(&oc);
     assert_int_equal(train_adamw_init(&opt, train_lora_n_params(l), &oc, NULL), RW_OK);
-    train_sched sch = {.kind = TRAIN_SCHED_COSINE, .lr = 2e-2f, .warmup_steps = 3,
-                       .total_steps = steps};
+    train_sched sch = {
+        .kind = TRAIN_SCHED_COSINE, .lr = 2e-2f, .warmup_steps = 3, .total_steps = steps};
     step_env s;
     env_init(&s, threads);
     rw_err e;
@@ -367,12 +517,10 @@ static void train_run(float *losses, int steps, int threads) {
         train_lora_zero_grad(l);
         losses[st] = step_loss(&s, m, true, st % 2 == 1, 1.0f, IDS, TGT);
         assert_int_equal(train_check_loss(losses[st], st, &e), RW_OK);
-        assert_int_equal(train_check_finite(train_lora_grads(l), train_lora_n_params(l), "grads",
-                                            &e),
-                         RW_OK);
+        assert_int_equal(
+            train_check_finite(train_lora_grads(l), train_lora_n_params(l), "grads", &e), RW_OK);
         train_clip_grad_norm(train_lora_grads(l), train_lora_n_params(l), 1.0);
-        train_adamw_step(&opt, train_lora_params(l), train_lora_grads(l),
-                         train_sched_lr(&sch, st));
+        train_adamw_step(&opt, train_lora_params(l), train_lora_grads(l), train_sched_lr(&sch, st));
     }
     env_deinit(&s);
     train_adamw_deinit(&opt);
@@ -396,13 +544,19 @@ static void test_training_loop(void **state) {
 static const int32_t A_IDS[7] = {1, 5, 7, 2, 9, 9, 4}, A_LENS[2] = {3, 4};
 static const int32_t C_IDS[11] = {1, 5, 8, 2, 9, 3, 4, 11, 6, 12, 0}, C_LENS[4] = {2, 3, 4, 2};
 
+static bool g_enc_ckpt;
+
 static float mnrl_loss(step_env *s, const infer_model *m, bool grad) {
     rw_arena_reset(&s->ar);
     rw_tape_clear(&s->tape);
     infer_ctx ctx;
     infer_ctx_init(&ctx, &s->ar, s->pool, grad ? &s->tape : NULL);
-    rw_tensor *a = infer_encoder_embed(&ctx, m, A_IDS, A_LENS, 2, INFER_POOL_MEAN, false);
-    rw_tensor *c = infer_encoder_embed(&ctx, m, C_IDS, C_LENS, 4, INFER_POOL_CLS, false);
+    rw_tensor *a = g_enc_ckpt
+                       ? train_encoder_embed_ckpt(&ctx, m, A_IDS, A_LENS, 2, INFER_POOL_MEAN, false)
+                       : infer_encoder_embed(&ctx, m, A_IDS, A_LENS, 2, INFER_POOL_MEAN, false);
+    rw_tensor *c = g_enc_ckpt
+                       ? train_encoder_embed_ckpt(&ctx, m, C_IDS, C_LENS, 4, INFER_POOL_CLS, false)
+                       : infer_encoder_embed(&ctx, m, C_IDS, C_LENS, 4, INFER_POOL_CLS, false);
     rw_tensor *loss = train_loss_mnrl(&ctx, a, c, 20.0f);
     if (!loss) fprintf(stderr, "forward: %s\n", ctx.err.msg);
     assert_non_null(loss);
@@ -437,6 +591,27 @@ static void test_model_bert_mnrl(void **state) {
     double worst = check_all(&s, m, l, mnrl_loss);
     printf("bert MNRL loss %.4f: LoRA/full gradients max rel err %.2e (tol 5e-3)\n", loss, worst);
     assert_true(worst < 5e-3);
+    /* per-layer recompute for encoders: same loss and gradients, lower arena peak */
+    const size_t n = train_lora_n_params(l);
+    float *g1 = malloc(n * sizeof(float));
+    train_lora_zero_grad(l);
+    step_env sp, sc;
+    env_init(&sp, 1);
+    env_init(&sc, 1);
+    float lp = mnrl_loss(&sp, m, true);
+    memcpy(g1, train_lora_grads(l), n * sizeof(float));
+    train_lora_zero_grad(l);
+    g_enc_ckpt = true;
+    float lc = mnrl_loss(&sc, m, true);
+    g_enc_ckpt = false;
+    assert_true(lp == lc);
+    rw_assert_allclose(train_lora_grads(l), g1, n, 1e-7, 1e-5);
+    printf("bert arena peak: plain tape %zu bytes, per-layer recompute %zu bytes\n",
+           sp.ar.high_water, sc.ar.high_water);
+    assert_true(sc.ar.high_water < sp.ar.high_water);
+    free(g1);
+    env_deinit(&sp);
+    env_deinit(&sc);
     env_deinit(&s);
     train_lora_destroy(l);
     infer_model_destroy(m);
@@ -490,14 +665,11 @@ static void test_model_critic_bce(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_model_llama),
-        cmocka_unit_test(test_model_qwen3),
-        cmocka_unit_test(test_model_llama3),
-        cmocka_unit_test(test_model_gemma3),
-        cmocka_unit_test(test_model_bert_mnrl),
-        cmocka_unit_test(test_model_critic_bce),
-        cmocka_unit_test(test_lora_rules),
-        cmocka_unit_test(test_grad_accumulation),
+        cmocka_unit_test(test_model_llama),     cmocka_unit_test(test_model_qwen3),
+        cmocka_unit_test(test_model_llama3),    cmocka_unit_test(test_model_gemma3),
+        cmocka_unit_test(test_model_bert_mnrl), cmocka_unit_test(test_model_critic_bce),
+        cmocka_unit_test(test_lora_rules),      cmocka_unit_test(test_lora_dropout),
+        cmocka_unit_test(test_failures),        cmocka_unit_test(test_grad_accumulation),
         cmocka_unit_test(test_training_loop),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

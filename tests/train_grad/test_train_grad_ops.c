@@ -55,12 +55,18 @@ static rw_tensor *f_scale(infer_ctx *c, rw_tensor **in, void *ud) {
 }
 static rw_tensor *f_act(infer_ctx *c, rw_tensor **in, void *ud) {
     switch (((op_ud *)ud)->kind) {
-    case 0: return infer_op_silu(c, in[0]);
-    case 1: return infer_op_gelu(c, in[0], false);
-    case 2: return infer_op_gelu(c, in[0], true);
-    case 3: return infer_op_swiglu(c, in[0], in[1]);
-    case 4: return infer_op_geglu(c, in[0], in[1]);
-    default: return infer_op_softmax(c, in[0]);
+    case 0:
+        return infer_op_silu(c, in[0]);
+    case 1:
+        return infer_op_gelu(c, in[0], false);
+    case 2:
+        return infer_op_gelu(c, in[0], true);
+    case 3:
+        return infer_op_swiglu(c, in[0], in[1]);
+    case 4:
+        return infer_op_geglu(c, in[0], in[1]);
+    default:
+        return infer_op_softmax(c, in[0]);
     }
 }
 static rw_tensor *f_embed(infer_ctx *c, rw_tensor **in, void *ud) {
@@ -154,11 +160,13 @@ static void test_linear_ops(void **state) {
     for (int q = 0; q < 2; q++) {
         const int64_t K = qk[q], N = 6;
         float *wf = malloc((size_t)(K * N) * sizeof(float));
-        for (int64_t i = 0; i < K * N; i++) wf[i] = (float)(0.2 * rw_rng_normal(&r));
+        for (int64_t i = 0; i < K * N; i++)
+            wf[i] = (float)(0.2 * rw_rng_normal(&r));
         const kern_type_traits *tr = kern_type_get(qt[q]);
         size_t rb = kern_row_bytes(qt[q], K);
         unsigned char *wq = malloc(rb * (size_t)N);
-        for (int64_t n = 0; n < N; n++) tr->from_float_ref(wf + n * K, wq + (size_t)n * rb, K);
+        for (int64_t n = 0; n < N; n++)
+            tr->from_float_ref(wf + n * K, wq + (size_t)n * rb, K);
         rw_tensor wt;
         int64_t ne[2] = {K, N};
         rw_tensor_init(&wt, qt[q], 2, ne, wq);
@@ -274,12 +282,13 @@ static void test_rope_attention(void **state) {
     gc_input *xx[1] = {&x};
     u.a = 3;
     u.b = 8;
-    for (int t = 0; t < 4; t++) u.pos[t] = 5 + 3 * t;
-    u.rope = (kern_rope_cfg){.mode = KERN_ROPE_NORMAL, .n_rot = 8, .freq_base = 10000.0f,
-                             .freq_scale = 1.0f};
+    for (int t = 0; t < 4; t++)
+        u.pos[t] = 5 + 3 * t;
+    u.rope = (kern_rope_cfg){
+        .mode = KERN_ROPE_NORMAL, .n_rot = 8, .freq_base = 10000.0f, .freq_scale = 1.0f};
     check("rope normal", run1("rope", xx, 1, f_rope, &u, false), TOL);
-    u.rope = (kern_rope_cfg){.mode = KERN_ROPE_NEOX, .n_rot = 6, .freq_base = 1000000.0f,
-                             .freq_scale = 0.5f};
+    u.rope = (kern_rope_cfg){
+        .mode = KERN_ROPE_NEOX, .n_rot = 6, .freq_base = 1000000.0f, .freq_scale = 0.5f};
     check("rope neox (n_rot < D, scaled)", run1("rope_neox", xx, 1, f_rope, &u, false), TOL);
     /* Llama-3 frequency factors (a frozen {n_rot/2} tensor) */
     float ffv[4] = {1.0f, 2.5f, 8.0f, 1.5f};
@@ -287,8 +296,8 @@ static void test_rope_attention(void **state) {
     int64_t nff[1] = {4};
     rw_tensor_init(&fft, RW_DTYPE_F32, 1, nff, ffv);
     u.ff = &fft;
-    u.rope = (kern_rope_cfg){.mode = KERN_ROPE_NORMAL, .n_rot = 8, .freq_base = 500000.0f,
-                             .freq_scale = 1.0f};
+    u.rope = (kern_rope_cfg){
+        .mode = KERN_ROPE_NORMAL, .n_rot = 8, .freq_base = 500000.0f, .freq_scale = 1.0f};
     check("rope normal + freq factors", run1("rope_ff", xx, 1, f_rope, &u, false), TOL);
     u.rope.mode = KERN_ROPE_NEOX;
     check("rope neox + freq factors", run1("rope_ff_neox", xx, 1, f_rope, &u, false), TOL);
@@ -301,8 +310,11 @@ static void test_rope_attention(void **state) {
     gc_input_init(&k, Hkv * D, T, &r, 0.7, 0, "k");
     gc_input_init(&v, Hkv * D, T, &r, 1, 0, "v");
     gc_input *qkv[3] = {&q, &k, &v};
-    u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = Hkv, .head_dim = D,
-                              .scale = 1.0f / sqrtf((float)D), .causal = true};
+    u.attn = (infer_attn_cfg){.n_head = H,
+                              .n_head_kv = Hkv,
+                              .head_dim = D,
+                              .scale = 1.0f / sqrtf((float)D),
+                              .causal = true};
     check("attention causal GQA", run1("attn_causal", qkv, 3, f_attn, &u, false), TOL);
     u.attn.causal = false;
     u.attn.n_valid = 3;
@@ -311,20 +323,25 @@ static void test_rope_attention(void **state) {
     gc_input q2;
     gc_input_init(&q2, H * D, 2, &r, 0.7, 0, "q");
     gc_input *q2kv[3] = {&q2, &k, &v};
-    u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.3f,
-                              .causal = true, .pos0 = 3};
+    u.attn = (infer_attn_cfg){
+        .n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.3f, .causal = true, .pos0 = 3};
     check("attention causal pos0=3, S>T", run1("attn_pos0", q2kv, 3, f_attn, &u, false), TOL);
     /* sliding window (gemma3 local layers): window 2 over the same layout, and T = S */
     u.attn.window = 2;
     check("attention sliding window pos0=3", run1("attn_swa_pos0", q2kv, 3, f_attn, &u, false),
           TOL);
-    u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.35f,
-                              .causal = true, .window = 3};
+    u.attn = (infer_attn_cfg){
+        .n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.35f, .causal = true, .window = 3};
     check("attention sliding window", run1("attn_swa", qkv, 3, f_attn, &u, false), TOL);
     /* packed batch of 2 sequences (3 + 2 rows), bidirectional and causal */
     int32_t lens[2] = {3, 2};
-    u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = Hkv, .head_dim = D, .scale = 0.35f,
-                              .causal = false, .seq_lens = lens, .n_seq = 2};
+    u.attn = (infer_attn_cfg){.n_head = H,
+                              .n_head_kv = Hkv,
+                              .head_dim = D,
+                              .scale = 0.35f,
+                              .causal = false,
+                              .seq_lens = lens,
+                              .n_seq = 2};
     check("attention packed bidir", run1("attn_packed", qkv, 3, f_attn, &u, false), TOL);
     u.attn.causal = true;
     check("attention packed causal", run1("attn_packed_c", qkv, 3, f_attn, &u, false), TOL);
@@ -333,8 +350,8 @@ static void test_rope_attention(void **state) {
     gc_input_init(&k4, H * D, T, &r, 0.7, 0, "k");
     gc_input_init(&v4, H * D, T, &r, 1, 0, "v");
     gc_input *mha[3] = {&q, &k4, &v4};
-    u.attn = (infer_attn_cfg){.n_head = H, .n_head_kv = H, .head_dim = D, .scale = 0.35f,
-                              .causal = true};
+    u.attn = (infer_attn_cfg){
+        .n_head = H, .n_head_kv = H, .head_dim = D, .scale = 0.35f, .causal = true};
     check("attention causal MHA", run1("attn_mha", mha, 3, f_attn, &u, false), TOL);
     gc_input_free(&x);
     gc_input_free(&q);
@@ -415,10 +432,8 @@ static void test_loss_values(void **state) {
 
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_linear_ops),
-        cmocka_unit_test(test_activations_norms),
-        cmocka_unit_test(test_rope_attention),
-        cmocka_unit_test(test_heads_losses),
+        cmocka_unit_test(test_linear_ops),     cmocka_unit_test(test_activations_norms),
+        cmocka_unit_test(test_rope_attention), cmocka_unit_test(test_heads_losses),
         cmocka_unit_test(test_loss_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

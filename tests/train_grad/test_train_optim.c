@@ -41,8 +41,8 @@ static void test_adamw_two_steps(void **state) {
 
 static void test_schedules(void **state) {
     (void)state;
-    train_sched s = {.kind = TRAIN_SCHED_COSINE, .lr = 1e-3f, .warmup_steps = 10,
-                     .total_steps = 110};
+    train_sched s = {
+        .kind = TRAIN_SCHED_COSINE, .lr = 1e-3f, .warmup_steps = 10, .total_steps = 110};
     /* warm-up: lr (step+1)/10 */
     assert_true(fabs(train_sched_lr(&s, 0) - 1e-4) < 1e-10);
     assert_true(fabs(train_sched_lr(&s, 4) - 5e-4) < 1e-10);

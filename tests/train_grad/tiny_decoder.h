@@ -43,21 +43,23 @@ static inline int tiny_dec_write(const char *path, const tiny_dec *d, uint64_t s
     float *bufs[64];
     int nb = 0;
     char name[96];
-#define ADD(nm, ne0, ne1, sd, mean)                                                            \
-    do {                                                                                       \
-        int64_t ne_[2] = {(ne0), (ne1)};                                                       \
-        size_t n_ = (size_t)(ne0) * (size_t)((ne1) != 0 ? (ne1) : 1);                               \
-        float *p_ = malloc(n_ * sizeof(float));                                                \
-        for (size_t i_ = 0; i_ < n_; i_++) p_[i_] = (float)((mean) + (sd)*rw_rng_normal(&r));  \
-        bufs[nb++] = p_;                                                                       \
-        infer_gguf_writer_add_tensor(w, (nm), RW_DTYPE_F32, (ne1) != 0 ? 2 : 1, ne_, p_, NULL);     \
+#define ADD(nm, ne0, ne1, sd, mean)                                                                \
+    do {                                                                                           \
+        int64_t ne_[2] = {(ne0), (ne1)};                                                           \
+        size_t n_ = (size_t)(ne0) * (size_t)((ne1) != 0 ? (ne1) : 1);                              \
+        float *p_ = malloc(n_ * sizeof(float));                                                    \
+        for (size_t i_ = 0; i_ < n_; i_++)                                                         \
+            p_[i_] = (float)((mean) + (sd)*rw_rng_normal(&r));                                     \
+        bufs[nb++] = p_;                                                                           \
+        infer_gguf_writer_add_tensor(w, (nm), RW_DTYPE_F32, (ne1) != 0 ? 2 : 1, ne_, p_, NULL);    \
     } while (0)
     ADD("token_embd.weight", d->C, d->V, 0.5, 0.0);
     ADD("output_norm.weight", d->C, 0, 0.1, 1.0);
     ADD("output.weight", d->C, d->V, 0.3, 0.0);
     if (d->rope_freqs) {
         ADD("rope_freqs.weight", D / 2, 0, 0.5, 0.0);
-        for (int i = 0; i < D / 2; i++) bufs[nb - 1][i] = 1.0f + 4.0f * fabsf(bufs[nb - 1][i]);
+        for (int i = 0; i < D / 2; i++)
+            bufs[nb - 1][i] = 1.0f + 4.0f * fabsf(bufs[nb - 1][i]);
     }
     for (int il = 0; il < d->L; il++) {
 #define NM(s) (snprintf(name, sizeof(name), "blk.%d." s, il), name)
@@ -84,7 +86,8 @@ static inline int tiny_dec_write(const char *path, const tiny_dec *d, uint64_t s
     rw_err e;
     int rc = infer_gguf_writer_write(w, path, &e) == RW_OK ? 0 : -1;
     if (rc) fprintf(stderr, "tiny_dec_write: %s\n", e.msg);
-    for (int i = 0; i < nb; i++) free(bufs[i]);
+    for (int i = 0; i < nb; i++)
+        free(bufs[i]);
     infer_gguf_writer_destroy(w);
     return rc;
 }
@@ -107,14 +110,15 @@ static inline int tiny_bert_write(const char *path, int C, int H, int FF, int V,
     float *bufs[96];
     int nb = 0;
     char name[96];
-#define ADDB(nm, ne0, ne1, sd, mean)                                                           \
-    do {                                                                                       \
-        int64_t ne_[2] = {(ne0), (ne1)};                                                       \
-        size_t n_ = (size_t)(ne0) * (size_t)((ne1) != 0 ? (ne1) : 1);                               \
-        float *p_ = malloc(n_ * sizeof(float));                                                \
-        for (size_t i_ = 0; i_ < n_; i_++) p_[i_] = (float)((mean) + (sd)*rw_rng_normal(&r));  \
-        bufs[nb++] = p_;                                                                       \
-        infer_gguf_writer_add_tensor(w, (nm), RW_DTYPE_F32, (ne1) != 0 ? 2 : 1, ne_, p_, NULL);     \
+#define ADDB(nm, ne0, ne1, sd, mean)                                                               \
+    do {                                                                                           \
+        int64_t ne_[2] = {(ne0), (ne1)};                                                           \
+        size_t n_ = (size_t)(ne0) * (size_t)((ne1) != 0 ? (ne1) : 1);                              \
+        float *p_ = malloc(n_ * sizeof(float));                                                    \
+        for (size_t i_ = 0; i_ < n_; i_++)                                                         \
+            p_[i_] = (float)((mean) + (sd)*rw_rng_normal(&r));                                     \
+        bufs[nb++] = p_;                                                                           \
+        infer_gguf_writer_add_tensor(w, (nm), RW_DTYPE_F32, (ne1) != 0 ? 2 : 1, ne_, p_, NULL);    \
     } while (0)
     ADDB("token_embd.weight", C, V, 0.5, 0.0);
     ADDB("position_embd.weight", C, NPOS, 0.2, 0.0);
@@ -145,7 +149,8 @@ static inline int tiny_bert_write(const char *path, int C, int H, int FF, int V,
     rw_err e;
     int rc = infer_gguf_writer_write(w, path, &e) == RW_OK ? 0 : -1;
     if (rc) fprintf(stderr, "tiny_bert_write: %s\n", e.msg);
-    for (int i = 0; i < nb; i++) free(bufs[i]);
+    for (int i = 0; i < nb; i++)
+        free(bufs[i]);
     infer_gguf_writer_destroy(w);
     return rc;
 }
