@@ -19,7 +19,7 @@ rw_status infer_embedder_create(const infer_model *m, const infer_embed_cfg *cfg
     e->m = m;
     e->cfg = *cfg;
     if (e->cfg.max_tokens <= 0)
-        e->cfg.max_tokens = m->arch == INFER_ARCH_BERT ? m->hp.n_pos : m->hp.n_ctx_train;
+        e->cfg.max_tokens = infer_arch_is_encoder(m->arch) ? m->hp.n_pos : m->hp.n_ctx_train;
     if (cfg->pool) {
         e->pool = cfg->pool;
     } else {
@@ -69,7 +69,7 @@ rw_status infer_embed_ids(infer_embedder *e, const int32_t *ids, const int32_t *
     const infer_model *m = e->m;
     const int64_t C = m->hp.n_embd;
     rw_status st;
-    if (m->arch == INFER_ARCH_BERT) {
+    if (infer_arch_is_encoder(m->arch)) {
         int64_t total = 0;
         for (int64_t b = 0; b < n_seq; b++)
             total += lens[b] > 0 ? lens[b] : 0;

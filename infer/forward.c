@@ -134,7 +134,7 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
 rw_tensor *infer_decoder_hidden(infer_ctx *ctx, const infer_model *m, infer_kv_cache *kv,
                                 const int32_t *ids, int64_t T) {
     if (!infer_ctx_ok(ctx)) return NULL;
-    RW_ASSERT(m->arch != INFER_ARCH_BERT, "decoder forward on an encoder model");
+    RW_ASSERT(!infer_arch_is_encoder(m->arch), "decoder forward on an encoder model");
     for (int64_t t = 0; t < T; t++)
         if (ids[t] < 0 || ids[t] >= m->hp.n_vocab) {
             ctx->status = RW_E_RANGE;
@@ -185,6 +185,17 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *q = infer_linear_forward(ctx, &L->q, x);
     rw_tensor *k = infer_linear_forward(ctx, &L->k, x);
     rw_tensor *v = infer_linear_forward(ctx, &L->v, x);
+    if (hp->rope.n_rot > 0) { /* nomic-bert: rope at positions 0.. within each sequence */
+        const int64_t T = rw_tensor_nrows(x);
+        int32_t *pos = infer_scratch(ctx, (size_t)T * sizeof(int32_t));
+        if (!pos) return NULL;
+        int64_t o = 0;
+        for (int64_t b = 0; b < n_seq; b++)
+            for (int32_t t = 0; t < lens[b]; t++)
+                pos[o++] = t;
+        q = infer_op_rope(ctx, q, hp->n_head, hp->head_dim, pos, &hp->rope, NULL);
+        k = infer_op_rope(ctx, k, hp->n_head_kv, hp->head_dim, pos, &hp->rope, NULL);
+    }
     infer_attn_cfg ac = {.n_head = hp->n_head,
                          .n_head_kv = hp->n_head_kv,
                          .head_dim = hp->head_dim,
@@ -195,7 +206,9 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *a = infer_op_attention(ctx, q, k, v, &ac);
     rw_tensor *h = infer_op_add(ctx, x, infer_linear_forward(ctx, &L->o, a));
     h = infer_op_layernorm(ctx, h, L->attn_norm, L->attn_norm_b, hp->norm_eps);
-    rw_tensor *f = infer_op_gelu(ctx, infer_linear_forward(ctx, &L->up, h), false);
+    rw_tensor *f = L->gate.w ? infer_op_swiglu(ctx, infer_linear_forward(ctx, &L->gate, h),
+                                               infer_linear_forward(ctx, &L->up, h))
+                             : infer_op_gelu(ctx, infer_linear_forward(ctx, &L->up, h), false);
     rw_tensor *o = infer_op_add(ctx, h, infer_linear_forward(ctx, &L->down, f));
     return infer_op_layernorm(ctx, o, L->ffn_norm, L->ffn_norm_b, hp->norm_eps);
 }
@@ -203,7 +216,7 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
 rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                 const int32_t *lens, int64_t n_seq) {
     if (!infer_ctx_ok(ctx)) return NULL;
-    RW_ASSERT(m->arch == INFER_ARCH_BERT, "encoder forward on a decoder model");
+    RW_ASSERT(infer_arch_is_encoder(m->arch), "encoder forward on a decoder model");
     int64_t total = 0;
     for (int64_t b = 0; b < n_seq; b++) {
         if (lens[b] <= 0 || lens[b] > m->hp.n_pos) {
@@ -231,7 +244,7 @@ rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int3
             types[o] = 0;
         }
     rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, total);
-    x = infer_op_add(ctx, x, infer_op_embed(ctx, m->pos_embd, pos, total));
+    if (m->pos_embd) x = infer_op_add(ctx, x, infer_op_embed(ctx, m->pos_embd, pos, total));
     if (m->type_embd) x = infer_op_add(ctx, x, infer_op_embed(ctx, m->type_embd, types, total));
     x = infer_op_layernorm(ctx, x, m->embd_norm, m->embd_norm_b, m->hp.norm_eps);
     for (int64_t il = 0; il < m->hp.n_layer; il++) {

@@ -19,7 +19,7 @@ void infer_session_cfg_default(infer_session_cfg *cfg) {
 rw_status infer_session_create(const infer_model *m, const infer_session_cfg *cfg,
                                infer_session **out, rw_err *err) {
     rw_status st;
-    if (m->arch == INFER_ARCH_BERT)
+    if (infer_arch_is_encoder(m->arch))
         return rw_err_set(err, RW_E_INVALID, "a %s model is an encoder: use the embedding API",
                           m->arch_name);
     infer_session *s = rw_calloc(1, sizeof(*s));

@@ -13,8 +13,8 @@
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
-static const char *const ARCH_NAMES[INFER_ARCH_COUNT] = {"llama", "qwen2", "qwen3", "bert",
-                                                         "gemma3"};
+static const char *const ARCH_NAMES[INFER_ARCH_COUNT] = {"llama", "qwen2",  "qwen3",
+                                                         "bert",  "gemma3", "nomic-bert"};
 
 const char *infer_arch_name(infer_arch a) {
     return (unsigned)a < INFER_ARCH_COUNT ? ARCH_NAMES[a] : "?";
@@ -23,6 +23,7 @@ const char *infer_arch_name(infer_arch a) {
 void infer_model_destroy(infer_model *m) {
     if (!m) return;
     rw_free(m->layers);
+    rw_free(m->views);
     rw_free(m->tensors);
     infer_gguf_close(m->gguf);
     rw_free(m);
@@ -129,8 +130,14 @@ static rw_status load_hparams(infer_model *m, rw_err *err) {
                           "%s: head dim %lld (key) / %lld (value) is not "
                           "supported",
                           m->arch_name, (long long)hp->head_dim, (long long)vlen);
-    if (m->arch == INFER_ARCH_BERT) {
+    if (infer_arch_is_encoder(m->arch)) {
         TRY(key_f32(m, "attention.layer_norm_epsilon", 1e-12f, &hp->norm_eps, err));
+        if (m->arch == INFER_ARCH_NOMIC_BERT) {
+            hp->rope.mode = KERN_ROPE_NEOX;
+            hp->rope.n_rot = (size_t)hp->head_dim;
+            hp->rope.freq_scale = 1.0f;
+            TRY(key_f32(m, "rope.freq_base", 1000.0f, &hp->rope.freq_base, err));
+        }
         int64_t pt;
         TRY(key_i64(m, "pooling_type", false, INFER_POOL_MEAN, &pt, err));
         if (pt < 0 || pt > 3)
@@ -180,6 +187,49 @@ fail:
     return st;
 }
 
+/* Row slice [r0, r0+n) of a {K, N} tensor (or elements of a 1-D bias) as a contiguous view. */
+static void slice_rows(rw_tensor *dst, const rw_tensor *src, int64_t r0, int64_t n) {
+    *dst = *src;
+    if (src->n_dims <= 1) {
+        dst->ne[0] = n;
+        dst->nb[1] = src->nb[0] * (size_t)n;
+        dst->data = (unsigned char *)src->data + (size_t)r0 * src->nb[0];
+    } else {
+        dst->ne[1] = n;
+        dst->data = (unsigned char *)src->data + (size_t)r0 * src->nb[1];
+    }
+    for (int i = 2; i < RW_MAX_DIMS; i++)
+        dst->nb[i] = dst->nb[i - 1] * (size_t)dst->ne[i - 1];
+}
+
+/* nomic-bert: blk.N.attn_qkv.weight {C, HD + 2 KVD} (+ optional bias) split into q, k, v
+ * views (rows [0,HD) q, [HD, HD+KVD) k, the rest v, as llama.cpp slices it). */
+static rw_status fused_qkv(infer_model *m, int64_t il, rw_tensor *views, infer_layer *L,
+                           rw_err *err) {
+    const infer_hparams *hp = &m->hp;
+    const int64_t C = hp->n_embd, HD = hp->n_head * hp->head_dim,
+                  KVD = hp->n_head_kv * hp->head_dim;
+    char n[96];
+    rw_tensor *w, *b;
+    snprintf(n, sizeof(n), "blk.%lld.attn_qkv.weight", (long long)il);
+    rw_status st = tensor(m, n, C, HD + 2 * KVD, true, &w, err);
+    if (st != RW_OK) return st;
+    snprintf(n, sizeof(n), "blk.%lld.attn_qkv.bias", (long long)il);
+    if ((st = tensor(m, n, HD + 2 * KVD, -1, false, &b, err)) != RW_OK) return st;
+    const int64_t off[3] = {0, HD, HD + KVD}, len[3] = {HD, KVD, KVD};
+    infer_linear *ls[3] = {&L->q, &L->k, &L->v};
+    for (int i = 0; i < 3; i++) {
+        memset(ls[i], 0, sizeof(*ls[i]));
+        slice_rows(&views[i], w, off[i], len[i]);
+        ls[i]->w = &views[i];
+        if (b) {
+            slice_rows(&views[3 + i], b, off[i], len[i]);
+            ls[i]->b = &views[3 + i];
+        }
+    }
+    return RW_OK;
+}
+
 static rw_status load_tensors(infer_model *m, rw_err *err) {
     rw_status st;
     infer_hparams *hp = &m->hp;
@@ -193,11 +243,19 @@ static rw_status load_tensors(infer_model *m, rw_err *err) {
     TRY(tensor(m, "token_embd.weight", C, hp->n_vocab, true, &m->tok_embd, err));
     m->layers = rw_calloc((size_t)hp->n_layer, sizeof(infer_layer));
     if (!m->layers) return rw_err_set(err, RW_E_NOMEM, "model layers");
-    const bool bert = m->arch == INFER_ARCH_BERT;
-    if (bert) {
+    const bool bert = infer_arch_is_encoder(m->arch);
+    const bool nomic = m->arch == INFER_ARCH_NOMIC_BERT;
+    if (nomic) {
+        m->views = rw_calloc((size_t)hp->n_layer * 6, sizeof(rw_tensor));
+        if (!m->views) return rw_err_set(err, RW_E_NOMEM, "model views");
+        hp->n_pos = hp->n_ctx_train; /* rope: no learned positions */
+    }
+    if (bert && !nomic) {
         int64_t pidx = infer_gguf_find_tensor(m->gguf, "position_embd.weight");
         hp->n_pos = pidx >= 0 ? m->tensors[pidx].ne[1] : 0;
         TRY(tensor(m, "position_embd.weight", C, hp->n_pos, true, &m->pos_embd, err));
+    }
+    if (bert) {
         int64_t tidx = infer_gguf_find_tensor(m->gguf, "token_types.weight");
         if (tidx >= 0)
             TRY(tensor(m, "token_types.weight", C, m->tensors[tidx].ne[1], true, &m->type_embd,
@@ -215,16 +273,21 @@ static rw_status load_tensors(infer_model *m, rw_err *err) {
         infer_layer *L = &m->layers[il];
         char n[96], b[96];
 #define NAME(s) (snprintf(n, sizeof(n), "blk.%lld." s, (long long)il), n)
-        const bool qkv_bias = bert || m->arch == INFER_ARCH_QWEN2;
-        TRY(linear(m, NAME("attn_q"), C, HD, qkv_bias, &L->q, err));
-        TRY(linear(m, NAME("attn_k"), C, KVD, qkv_bias, &L->k, err));
-        TRY(linear(m, NAME("attn_v"), C, KVD, qkv_bias, &L->v, err));
-        TRY(linear(m, NAME("attn_output"), HD, C, bert, &L->o, err));
+        const bool qkv_bias = (bert && !nomic) || m->arch == INFER_ARCH_QWEN2;
+        if (nomic) {
+            TRY(fused_qkv(m, il, &m->views[il * 6], L, err));
+        } else {
+            TRY(linear(m, NAME("attn_q"), C, HD, qkv_bias, &L->q, err));
+            TRY(linear(m, NAME("attn_k"), C, KVD, qkv_bias, &L->k, err));
+            TRY(linear(m, NAME("attn_v"), C, KVD, qkv_bias, &L->v, err));
+        }
+        TRY(linear(m, NAME("attn_output"), HD, C, bert && !nomic, &L->o, err));
         if (bert) {
             TRY(tensor(m, NAME("attn_output_norm.weight"), C, -1, true, &L->attn_norm, err));
             TRY(tensor(m, NAME("attn_output_norm.bias"), C, -1, true, &L->attn_norm_b, err));
-            TRY(linear(m, NAME("ffn_up"), C, FF, true, &L->up, err));
-            TRY(linear(m, NAME("ffn_down"), FF, C, true, &L->down, err));
+            if (nomic) TRY(linear(m, NAME("ffn_gate"), C, FF, false, &L->gate, err));
+            TRY(linear(m, NAME("ffn_up"), C, FF, !nomic, &L->up, err));
+            TRY(linear(m, NAME("ffn_down"), FF, C, !nomic, &L->down, err));
             TRY(tensor(m, NAME("layer_output_norm.weight"), C, -1, true, &L->ffn_norm, err));
             TRY(tensor(m, NAME("layer_output_norm.bias"), C, -1, true, &L->ffn_norm_b, err));
         } else {
@@ -273,7 +336,7 @@ rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **
     if (m->arch == INFER_ARCH_COUNT) {
         st = rw_err_set(err, RW_E_UNSUPPORTED,
                         "general.architecture = '%.*s' is not supported (llama, qwen2, qwen3, "
-                        "gemma3, bert)",
+                        "gemma3, bert, nomic-bert)",
                         (int)(s.len > 40 ? 40 : s.len), s.ptr);
         goto fail;
     }
@@ -288,7 +351,7 @@ rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **
         TRY(infer_gguf_tensor_at(m->gguf, i, &m->tensors[i]));
     TRY(load_hparams(m, err));
     TRY(load_tensors(m, err));
-    if (m->arch != INFER_ARCH_BERT && !m->output.w) {
+    if (!infer_arch_is_encoder(m->arch) && !m->output.w) {
         m->hp.tied_output = true;
         m->output.w = m->tok_embd;
     }

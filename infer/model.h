@@ -35,6 +35,7 @@ typedef enum infer_arch {
     INFER_ARCH_QWEN3,
     INFER_ARCH_BERT,
     INFER_ARCH_GEMMA3,
+    INFER_ARCH_NOMIC_BERT, /* bert blocks with fused QKV, rope (NEOX), SwiGLU, no positions */
     INFER_ARCH_COUNT
 } infer_arch;
 
@@ -106,6 +107,7 @@ typedef struct infer_model {
     rw_tensor *rope_freqs; /* decoders, optional {n_rot/2}: Llama 3 rope frequency factors */
     infer_linear output;   /* logits; w == tok_embd when tied */
     infer_layer *layers;   /* owned [n_layer] */
+    rw_tensor *views;      /* owned: row slices of fused attn_qkv tensors (nomic-bert) */
 } infer_model;
 
 /* Opens and validates path. RW_E_UNSUPPORTED for an unknown architecture or tensor type,
@@ -116,6 +118,10 @@ rw_status infer_model_load(const char *path, infer_model **out, rw_err *err);
 rw_status infer_model_open_gguf(infer_gguf *g, const char *label, infer_model **out, rw_err *err);
 void infer_model_destroy(infer_model *m);
 const char *infer_arch_name(infer_arch a);
+/* bert-family encoders (bidirectional, pooled embeddings) as opposed to decoders. */
+static inline bool infer_arch_is_encoder(infer_arch a) {
+    return a == INFER_ARCH_BERT || a == INFER_ARCH_NOMIC_BERT;
+}
 /* The linear layer whose weight is the GGUF tensor `name` (e.g. "blk.0.attn_q.weight"),
  * or NULL. */
 infer_linear *infer_model_linear(infer_model *m, const char *name);

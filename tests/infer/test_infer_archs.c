@@ -315,12 +315,159 @@ static void test_gemma3(void **s) {
     run_variant(&v);
 }
 
+/* ---- nomic-bert: fused QKV (with bias), rope NEOX, SwiGLU, post-LayerNorm, mean pooling ---- */
+
+static void ln(double *y, const double *x, const float *w, const float *b, int C, double eps) {
+    double mu = 0, var = 0;
+    for (int c = 0; c < C; c++)
+        mu += x[c];
+    mu /= C;
+    for (int c = 0; c < C; c++)
+        var += (x[c] - mu) * (x[c] - mu);
+    var /= C;
+    for (int c = 0; c < C; c++)
+        y[c] = (x[c] - mu) / sqrt(var + eps) * w[c] + b[c];
+}
+
+static void test_nomic_bert(void **state) {
+    (void)state;
+    enum { C = 32, H = 4, D = 8, FF = 40, V = 30, L = 2, T = 7 };
+    const double eps = 1e-12, base = 1000.0;
+    char path[512], k[128], n[64];
+    snprintf(path, sizeof(path), "%s/nomic.gguf", rw_test_tmpdir());
+    rw_rng r;
+    rw_rng_seed(&r, 77);
+    tiny t;
+    memset(&t, 0, sizeof(t));
+    infer_gguf_writer *w = NULL;
+    assert_int_equal(infer_gguf_writer_create(&w, NULL), RW_OK);
+    infer_gguf_writer_set_str(w, "general.architecture", "nomic-bert", NULL);
+#define KEY(x) (snprintf(k, sizeof(k), "nomic-bert.%s", x), k)
+    infer_gguf_writer_set_u32(w, KEY("embedding_length"), C, NULL);
+    infer_gguf_writer_set_u32(w, KEY("block_count"), L, NULL);
+    infer_gguf_writer_set_u32(w, KEY("feed_forward_length"), FF, NULL);
+    infer_gguf_writer_set_u32(w, KEY("attention.head_count"), H, NULL);
+    infer_gguf_writer_set_u32(w, KEY("context_length"), 64, NULL);
+    infer_gguf_writer_set_f32(w, KEY("attention.layer_norm_epsilon"), (float)eps, NULL);
+    infer_gguf_writer_set_f32(w, KEY("rope.freq_base"), (float)base, NULL);
+    infer_gguf_writer_set_u32(w, KEY("pooling_type"), 1, NULL);
+#undef KEY
+    add(&t, &r, "token_embd.weight", C, V, 0.5, 0);
+    add(&t, &r, "token_types.weight", C, 2, 0.3, 0);
+    add(&t, &r, "token_embd_norm.weight", C, 0, 0.1, 1);
+    add(&t, &r, "token_embd_norm.bias", C, 0, 0.1, 0);
+    for (int l = 0; l < L; l++) {
+#define N(x) (snprintf(n, sizeof(n), "blk.%d.%s", l, x), n)
+        add(&t, &r, N("attn_qkv.weight"), C, 3 * C, 0.25, 0);
+        add(&t, &r, N("attn_qkv.bias"), 3 * C, 0, 0.2, 0);
+        add(&t, &r, N("attn_output.weight"), C, C, 0.2, 0);
+        add(&t, &r, N("attn_output_norm.weight"), C, 0, 0.1, 1);
+        add(&t, &r, N("attn_output_norm.bias"), C, 0, 0.1, 0);
+        add(&t, &r, N("ffn_up.weight"), C, FF, 0.2, 0);
+        add(&t, &r, N("ffn_gate.weight"), C, FF, 0.2, 0);
+        add(&t, &r, N("ffn_down.weight"), FF, C, 0.2, 0);
+        add(&t, &r, N("layer_output_norm.weight"), C, 0, 0.1, 1);
+        add(&t, &r, N("layer_output_norm.bias"), C, 0, 0.1, 0);
+#undef N
+    }
+    for (int i = 0; i < t.n; i++) {
+        int64_t ne[2] = {t.w[i].ne0, t.w[i].ne1};
+        infer_gguf_writer_add_tensor(w, t.w[i].name, RW_DTYPE_F32, t.w[i].ne1 ? 2 : 1, ne, t.w[i].d,
+                                     NULL);
+    }
+    assert_int_equal(infer_gguf_writer_write(w, path, NULL), RW_OK);
+    infer_gguf_writer_destroy(w);
+
+    /* naive reference, one sequence */
+    const int32_t ids[T] = {1, 5, 9, 2, 29, 0, 14};
+    static double x[T][C], qkv[T][3 * C], a[T][C], o[C], h[T][C], g[FF], u[FF], y[C];
+    const float *emb = get(&t, "token_embd.weight"), *typ = get(&t, "token_types.weight");
+    for (int s = 0; s < T; s++) {
+        for (int c = 0; c < C; c++)
+            o[c] = (double)emb[ids[s] * C + c] + typ[c];
+        ln(x[s], o, get(&t, "token_embd_norm.weight"), get(&t, "token_embd_norm.bias"), C, eps);
+    }
+    variant rv = {"nomic-bert", C,     H,     H,     D,    FF,          V, L, D,
+                  false,        false, false, false, true, (float)base, 0};
+    for (int l = 0; l < L; l++) {
+#define W(x) (snprintf(n, sizeof(n), "blk.%d.%s", l, x), get(&t, n))
+        for (int s = 0; s < T; s++) {
+            mv(qkv[s], W("attn_qkv.weight"), W("attn_qkv.bias"), x[s], 3 * C, C);
+            for (int hh = 0; hh < H; hh++) {
+                rope(qkv[s] + hh * D, &rv, s, NULL, base);
+                rope(qkv[s] + C + hh * D, &rv, s, NULL, base);
+            }
+        }
+        for (int s = 0; s < T; s++)
+            for (int hh = 0; hh < H; hh++) {
+                double sc[T], mx = -1e300, z = 0;
+                for (int j = 0; j < T; j++) {
+                    double d = 0;
+                    for (int e = 0; e < D; e++)
+                        d += qkv[s][hh * D + e] * qkv[j][C + hh * D + e];
+                    sc[j] = d / sqrt((double)D);
+                    mx = fmax(mx, sc[j]);
+                }
+                for (int j = 0; j < T; j++)
+                    z += exp(sc[j] - mx);
+                for (int e = 0; e < D; e++) {
+                    double acc = 0;
+                    for (int j = 0; j < T; j++)
+                        acc += exp(sc[j] - mx) / z * qkv[j][2 * C + hh * D + e];
+                    a[s][hh * D + e] = acc;
+                }
+            }
+        for (int s = 0; s < T; s++) {
+            mv(o, W("attn_output.weight"), NULL, a[s], C, C);
+            for (int c = 0; c < C; c++)
+                o[c] += x[s][c];
+            ln(h[s], o, W("attn_output_norm.weight"), W("attn_output_norm.bias"), C, eps);
+            mv(g, W("ffn_gate.weight"), NULL, h[s], FF, C);
+            mv(u, W("ffn_up.weight"), NULL, h[s], FF, C);
+            for (int i = 0; i < FF; i++)
+                g[i] = g[i] / (1 + exp(-g[i])) * u[i];
+            mv(o, W("ffn_down.weight"), NULL, g, C, FF);
+            for (int c = 0; c < C; c++)
+                o[c] += h[s][c];
+            ln(x[s], o, W("layer_output_norm.weight"), W("layer_output_norm.bias"), C, eps);
+        }
+#undef W
+    }
+    double nn = 0;
+    for (int c = 0; c < C; c++) {
+        y[c] = 0;
+        for (int s = 0; s < T; s++)
+            y[c] += x[s][c] / T;
+        nn += y[c] * y[c];
+    }
+    infer_model *m = NULL;
+    rw_err e;
+    rw_status st = infer_model_load(path, &m, &e);
+    if (st) fprintf(stderr, "%s\n", e.msg);
+    assert_int_equal(st, RW_OK);
+    rw_arena ar;
+    assert_int_equal(rw_arena_init(&ar, 16u << 20, NULL), RW_OK);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &ar, NULL, NULL);
+    /* packed with a second sequence in front: positions restart per sequence */
+    int32_t all[T + 3] = {4, 4, 4, 1, 5, 9, 2, 29, 0, 14}, lens[2] = {3, T};
+    rw_tensor *out = infer_encoder_embed(&ctx, m, all, lens, 2, -1, true);
+    assert_non_null(out);
+    for (int c = 0; c < C; c++)
+        assert_true(fabs(((float *)out->data)[C + c] - y[c] / sqrt(nn)) < 1e-5);
+    rw_arena_deinit(&ar);
+    infer_model_destroy(m);
+    for (int i = 0; i < t.n; i++)
+        free(t.w[i].d);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_qwen2),
         cmocka_unit_test(test_qwen3),
         cmocka_unit_test(test_llama3_rope_freqs_partial),
         cmocka_unit_test(test_gemma3),
+        cmocka_unit_test(test_nomic_bert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
