@@ -118,7 +118,7 @@ static rw_status size_arena(run *R, rw_err *err) {
     const train_sft_row *longest = &R->train.rows[0];
     for (size_t i = 1; i < R->train.n_rows; i++)
         if (R->train.rows[i].n > longest->n) longest = &R->train.rows[i];
-    size_t cap = infer_model_arena_bytes(R->m, R->r->max_seq, R->threads, true) * 4 + (16u << 20);
+    size_t cap = infer_model_arena_bytes(R->m, R->r->max_seq, R->r->max_seq, R->threads, true) * 4 + (16u << 20);
     for (int tries = 0; tries < 12; tries++) {
         rw_status st = rw_arena_init(&R->arena, cap, err);
         if (st) return st;
