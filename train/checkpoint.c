@@ -115,6 +115,7 @@ static rw_status write_h5(const char *tmp, const train_ckpt *c, rw_err *err) {
     else if (attr_write(f, "epoch", H5T_STD_I64LE, 0, &c->epoch) < 0) bad = "epoch";
     else if (attr_write(f, "position", H5T_STD_I64LE, 0, &c->position) < 0) bad = "position";
     else if (attr_write(f, "tokens_seen", H5T_STD_I64LE, 0, &c->tokens_seen) < 0) bad = "tokens_seen";
+    else if (attr_write(f, "threads", H5T_STD_I64LE, 0, &c->threads) < 0) bad = "threads";
     else if (attr_write(f, "rng", H5T_STD_U64LE, 4, c->rng) < 0) bad = "rng";
     else if (attr_write(f, "shuffle_seed", H5T_STD_U64LE, 0, &c->shuffle_seed) < 0) bad = "shuffle_seed";
     else if (attr_write(f, "n_params", H5T_STD_U64LE, 0, &n) < 0) bad = "n_params";
@@ -350,6 +351,7 @@ rw_status train_ckpt_read(const char *path, train_ckpt *out, rw_err *err) {
     RD("epoch", H5T_NATIVE_INT64, 0, &c.epoch);
     RD("position", H5T_NATIVE_INT64, 0, &c.position);
     RD("tokens_seen", H5T_NATIVE_INT64, 0, &c.tokens_seen);
+    RD("threads", H5T_NATIVE_INT64, 0, &c.threads);
     RD("rng", H5T_NATIVE_UINT64, 4, c.rng);
     RD("shuffle_seed", H5T_NATIVE_UINT64, 0, &c.shuffle_seed);
     RD("n_params", H5T_NATIVE_UINT64, 0, &n);
@@ -385,7 +387,7 @@ void train_ckpt_deinit(train_ckpt *c) {
 }
 
 rw_status train_ckpt_check(const train_ckpt *c, const char *path, const char *recipe_sha256,
-                           const char *base_sha256, size_t n_params, rw_err *err) {
+                           const char *base_sha256, size_t n_params, int64_t threads, rw_err *err) {
     if (strcmp(c->base_sha256, base_sha256) != 0)
         return rw_err_set(err, RW_E_STATE,
                           "%s: checkpoint was made with another base model (sha256 %.12s..., this "
@@ -398,6 +400,11 @@ rw_status train_ckpt_check(const train_ckpt *c, const char *path, const char *re
                           "recipe is %.12s...); refusing to resume: undo the recipe or --set "
                           "changes, or start a new run in another output folder",
                           path, c->recipe_sha256, recipe_sha256);
+    if (c->threads != threads)
+        return rw_err_set(err, RW_E_STATE,
+                          "%s: checkpoint was made with %lld threads, this run has %lld; the thread "
+                          "count fixes the reduction order: resume with --threads %lld",
+                          path, (long long)c->threads, (long long)threads, (long long)c->threads);
     if (c->n_params != n_params)
         return rw_err_set(err, RW_E_STATE,
                           "%s: checkpoint holds %zu parameters, this run has %zu; refusing to resume",

@@ -9,7 +9,8 @@
  *   flipped bytes anywhere are refused with a clear message and never reach HDF5's own
  *   parser (which is not hardened against hostile input).
  *   Datasets /params, /adam_m, /adam_v: f32 [n_params].
- *   Root attributes: format (string), step, adam_t, epoch, position, tokens_seen (int64),
+ *   Root attributes: format (string), step, adam_t, epoch, position, tokens_seen, threads
+ *   (int64),
  *   rng (uint64[4]), shuffle_seed, n_params, metrics_offset (uint64), elapsed_s (double),
  *   recipe_sha256, base_sha256 (64 hex digits).
  *
@@ -37,6 +38,7 @@ typedef struct train_ckpt {
     int64_t position;
     uint64_t shuffle_seed; /* order of epoch e = shuffle with seed (shuffle_seed, e) */
     int64_t tokens_seen;
+    int64_t threads;    /* worker threads of the run (fixes the reduction order) */
     uint64_t metrics_offset; /* bytes of metrics.jsonl written up to this step */
     double elapsed_s;
     char recipe_sha256[DATA_SHA256_HEX];
@@ -53,9 +55,9 @@ rw_status train_ckpt_write(const char *path, const train_ckpt *c, rw_err *err);
 rw_status train_ckpt_read(const char *path, train_ckpt *out, rw_err *err);
 void train_ckpt_deinit(train_ckpt *c);
 
-/* Refuses a checkpoint made for another recipe, base model or parameter layout
- * (RW_E_STATE with both hashes, short form, and what to do). */
+/* Refuses a checkpoint made for another recipe, base model, parameter layout or thread count
+ * (RW_E_STATE with both values, short form, and what to do). */
 rw_status train_ckpt_check(const train_ckpt *c, const char *path, const char *recipe_sha256,
-                           const char *base_sha256, size_t n_params, rw_err *err);
+                           const char *base_sha256, size_t n_params, int64_t threads, rw_err *err);
 
 #endif

@@ -173,6 +173,7 @@ static rw_status write_ckpt(run *R, int64_t step, int64_t tokens_seen, double el
     c.position = R->position;
     c.shuffle_seed = R->r->seed;
     c.tokens_seen = tokens_seen;
+    c.threads = R->threads;
     c.elapsed_s = elapsed;
     memcpy(c.recipe_sha256, R->r->sha256, DATA_SHA256_HEX);
     memcpy(c.base_sha256, R->base_sha, DATA_SHA256_HEX);
@@ -457,7 +458,7 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
     double elapsed_before = 0;
     uint64_t keep = 0;
     if (have_ckpt) {
-        if ((st = train_ckpt_check(&ck, R.ckpt_path, r->sha256, R.base_sha, np, err))) goto fail;
+        if ((st = train_ckpt_check(&ck, R.ckpt_path, r->sha256, R.base_sha, np, R.threads, err))) goto fail;
         if (ck.step > total) {
             st = rw_err_set(err, RW_E_STATE, "%s: checkpoint is at step %" PRId64 " past the "
                             "recipe's %" PRId64 " steps", R.ckpt_path, ck.step, total);

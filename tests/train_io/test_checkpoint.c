@@ -39,6 +39,7 @@ static void make(train_ckpt *c, float *p, float *m, float *v) {
     c->position = 17;
     c->shuffle_seed = 99;
     c->tokens_seen = 45678;
+    c->threads = 3;
     c->metrics_offset = 4096;
     c->elapsed_s = 12.5;
     memset(c->recipe_sha256, 'a', 64);
@@ -75,6 +76,7 @@ static void test_round_trip(void **state) {
     assert_int_equal(r.position, 17);
     assert_int_equal(r.shuffle_seed, 99);
     assert_int_equal(r.tokens_seen, 45678);
+    assert_int_equal(r.threads, 3);
     assert_int_equal(r.metrics_offset, 4096);
     assert_true(r.elapsed_s == 12.5);
     assert_string_equal(r.recipe_sha256, c.recipe_sha256);
@@ -84,16 +86,19 @@ static void test_round_trip(void **state) {
     assert_memory_equal(r.adam_m, m, sizeof m);
     assert_memory_equal(r.adam_v, v, sizeof v);
     /* identity checks */
-    assert_int_equal(train_ckpt_check(&r, g_path, c.recipe_sha256, c.base_sha256, NP, &err), RW_OK);
+    assert_int_equal(train_ckpt_check(&r, g_path, c.recipe_sha256, c.base_sha256, NP, 3, &err), RW_OK);
     char other[65];
     memset(other, 'c', 64);
     other[64] = 0;
-    assert_int_equal(train_ckpt_check(&r, g_path, c.recipe_sha256, other, NP, &err), RW_E_STATE);
+    assert_int_equal(train_ckpt_check(&r, g_path, c.recipe_sha256, other, NP, 3, &err), RW_E_STATE);
     assert_non_null(strstr(err.msg, "another base model"));
-    assert_int_equal(train_ckpt_check(&r, g_path, other, c.base_sha256, NP, &err), RW_E_STATE);
+    assert_int_equal(train_ckpt_check(&r, g_path, other, c.base_sha256, NP, 3, &err), RW_E_STATE);
     assert_non_null(strstr(err.msg, "another recipe"));
-    assert_int_equal(train_ckpt_check(&r, g_path, c.recipe_sha256, c.base_sha256, NP + 1, &err),
+    assert_int_equal(train_ckpt_check(&r, g_path, c.recipe_sha256, c.base_sha256, NP + 1, 3, &err),
                      RW_E_STATE);
+    assert_int_equal(train_ckpt_check(&r, g_path, c.recipe_sha256, c.base_sha256, NP, 2, &err),
+                     RW_E_STATE);
+    assert_non_null(strstr(err.msg, "--threads 3"));
     train_ckpt_deinit(&r);
     /* no temporary file left behind */
     DIR *d = opendir(rw_test_tmpdir());
