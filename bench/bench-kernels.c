@@ -40,7 +40,8 @@ typedef struct mv_case {
 
 static void run_matvec(void *p) {
     mv_case *c = p;
-    for (int i = 0; i < c->ncopies; i++) kern_matvec(c->pool, c->t, c->W[i], c->N, c->K, c->x, c->y, c->scratch);
+    for (int i = 0; i < c->ncopies; i++)
+        kern_matvec(c->pool, c->t, c->W[i], c->N, c->K, c->x, c->y, c->scratch);
 }
 
 typedef struct mm_case {
@@ -59,8 +60,8 @@ static void run_matmul(void *p) {
 }
 
 /* |got - ref| against the scalar vec_dot on the same quantized activations. */
-static int check_rows(rw_dtype t, const void *W, int64_t N, int64_t K, const float *x, const float *y,
-                      int64_t ystride, const char *what) {
+static int check_rows(rw_dtype t, const void *W, int64_t N, int64_t K, const float *x,
+                      const float *y, int64_t ystride, const char *what) {
     const kern_type_traits *tr = kern_type_get_level(t, KERN_LEVEL_SCALAR);
     const kern_type_traits *at = kern_type_get(tr->vec_dot_type);
     size_t ab = kern_row_bytes(tr->vec_dot_type, K);
@@ -82,8 +83,8 @@ static int check_rows(rw_dtype t, const void *W, int64_t N, int64_t K, const flo
         double got = (double)y[r * ystride];
         double tol = 0.02 * mag / sqrt((double)K) + 1e-4 * mag; /* activation quantization */
         if (fabs(got - (double)ref) > tol && fabs(got - d) > 1e-4 * mag) {
-            fprintf(stderr, "%s %s row %lld: %.6g, reference %.6g / %.6g\n", what, tr->name, (long long)r, got,
-                    (double)ref, d);
+            fprintf(stderr, "%s %s row %lld: %.6g, reference %.6g / %.6g\n", what, tr->name,
+                    (long long)r, got, (double)ref, d);
             bad = 1;
         }
     }
@@ -96,7 +97,8 @@ int main(int argc, char **argv) {
     bench_opts o;
     if (bench_parse_args(argc, argv, &o) < 0) return 2;
     rw_pool *pools[2] = {NULL, NULL};
-    if (rw_pool_create(1, &pools[0], NULL) != RW_OK || rw_pool_create(o.threads, &pools[1], NULL) != RW_OK) {
+    if (rw_pool_create(1, &pools[0], NULL) != RW_OK ||
+        rw_pool_create(o.threads, &pools[1], NULL) != RW_OK) {
         fprintf(stderr, "bench-kernels: cannot create thread pools\n");
         return 1;
     }
@@ -112,16 +114,18 @@ int main(int argc, char **argv) {
     rw_rng rng;
     rw_rng_seed(&rng, 1);
     if (!o.json)
-        printf("%-5s %-10s %3s | %-30s | %-32s\n", "type", "shape", "thr", "matvec GB/s (min/med ms) %bw",
-               "matmul b128 GFLOP/s (med ms) %sgemm");
+        printf("%-5s %-10s %3s | %-30s | %-32s\n", "type", "shape", "thr",
+               "matvec GB/s (min/med ms) %bw", "matmul b128 GFLOP/s (med ms) %sgemm");
     for (size_t s = 0; s < 2; s++) {
         int64_t N = shapes[s][0], K = shapes[s][1];
         char shape[32];
         snprintf(shape, sizeof shape, "%lldx%lld", (long long)N, (long long)K);
         float *wf = malloc((size_t)(N * K) * 4), *X = malloc((size_t)(M * K) * 4);
         float *y = malloc((size_t)N * 4), *Y = malloc((size_t)(M * N) * 4);
-        for (int64_t i = 0; i < N * K; i++) wf[i] = (float)(rw_rng_normal(&rng) * 0.02);
-        for (int64_t i = 0; i < M * K; i++) X[i] = (float)rw_rng_normal(&rng);
+        for (int64_t i = 0; i < N * K; i++)
+            wf[i] = (float)(rw_rng_normal(&rng) * 0.02);
+        for (int64_t i = 0; i < M * K; i++)
+            X[i] = (float)rw_rng_normal(&rng);
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
             rw_dtype t = k_types[ti];
             const kern_type_traits *tr = kern_type_get(t);
@@ -130,8 +134,10 @@ int main(int argc, char **argv) {
             void **W = malloc(sizeof(void *) * (size_t)ncopies);
             for (int i = 0; i < ncopies; i++) {
                 W[i] = rw_aligned_alloc(64, wbytes);
-                if (i == 0) kern_quantize(t, wf, W[0], N, K);
-                else memcpy(W[i], W[0], wbytes);
+                if (i == 0)
+                    kern_quantize(t, wf, W[0], N, K);
+                else
+                    memcpy(W[i], W[0], wbytes);
             }
             for (int th = 0; th < 2; th++) {
                 int nth = rw_pool_threads(pools[th]);
@@ -161,18 +167,21 @@ int main(int argc, char **argv) {
                     stv.min /= ncopies;
                     stv.median /= ncopies;
                     stv.mean /= ncopies;
-                    bench_json_line(stdout, "matvec", tr->name, shape, nth, gbs, "GB/s", bw, &stv, NULL);
-                    bench_json_line(stdout, "matmul", tr->name, shape, nth, gf, "GFLOP/s", sg, &sm_st, "\"batch\":128");
+                    bench_json_line(stdout, "matvec", tr->name, shape, nth, gbs, "GB/s", bw, &stv,
+                                    NULL);
+                    bench_json_line(stdout, "matmul", tr->name, shape, nth, gf, "GFLOP/s", sg,
+                                    &sm_st, "\"batch\":128");
                 } else {
-                    printf("%-5s %-10s %3d | %6.1f (%6.3f/%6.3f) %5.0f%% | %6.0f (%7.2f) %5.0f%%\n", tr->name, shape, nth,
-                           gbs, st.min / ncopies * 1e3, per * 1e3, 100 * gbs / bw, gf, sm_st.median * 1e3,
-                           100 * gf / sg);
+                    printf("%-5s %-10s %3d | %6.1f (%6.3f/%6.3f) %5.0f%% | %6.0f (%7.2f) %5.0f%%\n",
+                           tr->name, shape, nth, gbs, st.min / ncopies * 1e3, per * 1e3,
+                           100 * gbs / bw, gf, sm_st.median * 1e3, 100 * gf / sg);
                 }
                 fflush(stdout);
                 rw_aligned_free(sv);
                 rw_aligned_free(sm);
             }
-            for (int i = 0; i < ncopies; i++) rw_aligned_free(W[i]);
+            for (int i = 0; i < ncopies; i++)
+                rw_aligned_free(W[i]);
             free(W);
         }
         free(wf);

@@ -543,11 +543,13 @@ static rw_status parse_tensor_infos(infer_gguf *g, infer_gguf_cursor *c) {
                 return rw_err_set(c->err, RW_E_RANGE, "byte %zu: %s: ne[%u] = %" PRIu64 " is negative",
                                   c->base_off + c->pos - 8, c->what, d, ne);
             t->ne[d] = (int64_t)ne;
+            /* the product of the NON-ZERO dims must fit, so that no partial product of ne
+             * overflows even when another dim is 0 */
             if (ne != 0 && total > INT64_MAX / (int64_t)ne)
                 return rw_err_set(c->err, RW_E_RANGE,
                                   "byte %zu: %s: element count overflows int64 at ne[%u] = %" PRIu64,
                                   c->base_off + c->pos - 8, c->what, d, ne);
-            total *= (int64_t)ne;
+            if (ne != 0) total *= (int64_t)ne;
         }
         uint32_t type;
         if ((st = cur_u32(c, &type, "type"))) return st;
@@ -603,15 +605,19 @@ static rw_status check_tensor_data(infer_gguf *g, infer_gguf_cursor *c) {
         pairs[2 * i + 1] = i;
     }
     qsort(pairs, (size_t)g->n_tensors, 2 * sizeof(uint64_t), cmp_u64_pair);
-    for (uint64_t i = 1; i < g->n_tensors; i++) {
-        const infer_gguf_tensor_info *a = &g->ti[pairs[2 * i - 2 + 1]], *b = &g->ti[pairs[2 * i + 1]];
-        if (a->nbytes > 0 && b->nbytes > 0 && a->offset + a->nbytes > b->offset) {
+    /* Walk by offset, remembering the non-empty tensor that reaches furthest. */
+    const infer_gguf_tensor_info *far = NULL;
+    for (uint64_t i = 0; i < g->n_tensors; i++) {
+        const infer_gguf_tensor_info *b = &g->ti[pairs[2 * i + 1]];
+        if (b->nbytes == 0) continue;
+        if (far && b->offset < far->offset + far->nbytes) {
             st = rw_err_set(c->err, RW_E_FORMAT,
                             "byte %" PRIu64 ": tensor '%s' data at %" PRIu64
                             " overlaps tensor '%s' [%" PRIu64 ", +%" PRIu64 ")",
-                            b->file_offset, b->name, b->offset, a->name, a->offset, a->nbytes);
+                            b->file_offset, b->name, b->offset, far->name, far->offset, far->nbytes);
             break;
         }
+        if (!far || b->offset + b->nbytes > far->offset + far->nbytes) far = b;
     }
     rw_free(pairs);
     return st;

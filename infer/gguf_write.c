@@ -315,16 +315,18 @@ static rw_status get_alignment(const infer_gguf_writer *w, uint32_t *align, rw_e
     return RW_OK;
 }
 
-static rw_status fsync_dir(const char *path, rw_err *err) {
+/* The folder of path (heap), "." when path has no slash. */
+static char *dir_of(const char *path) {
     const char *slash = strrchr(path, '/');
-    char *dir = slash ? rw_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : rw_strdup(".");
-    if (!dir) return rw_err_set(err, RW_E_NOMEM, "out of memory");
+    return slash ? rw_strndup(path, slash == path ? 1 : (size_t)(slash - path)) : rw_strdup(".");
+}
+
+static rw_status fsync_dir(const char *dir, rw_err *err) {
     rw_status st = RW_OK;
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd < 0 || fsync(fd) != 0)
         st = rw_err_set(err, RW_E_IO, "%s: fsync of folder failed: %s", dir, strerror(errno));
     if (fd >= 0) close(fd);
-    rw_free(dir);
     return st;
 }
 
@@ -333,8 +335,14 @@ rw_status infer_gguf_writer_write(infer_gguf_writer *w, const char *path, rw_err
     rw_status st = get_alignment(w, &align, err);
     if (st) return st;
     size_t plen = strlen(path);
+    /* Allocate everything before creating any file, so out-of-memory leaves nothing behind. */
+    char *dir = dir_of(path);
     char *tmp = rw_malloc(plen + 16);
-    if (!tmp) return rw_err_set(err, RW_E_NOMEM, "%s: out of memory", path);
+    if (!tmp || !dir) {
+        rw_free(tmp);
+        rw_free(dir);
+        return rw_err_set(err, RW_E_NOMEM, "%s: out of memory", path);
+    }
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     FILE *f = NULL;
     int fd = mkstemp(tmp);
@@ -393,12 +401,15 @@ rw_status infer_gguf_writer_write(infer_gguf_writer *w, const char *path, rw_err
         goto fail_unlink;
     }
     rw_free(tmp);
-    return fsync_dir(path, err);
+    st = fsync_dir(dir, err);
+    rw_free(dir);
+    return st;
 fail_close:
     fclose(f);
 fail_unlink:
     unlink(tmp);
 fail:
     rw_free(tmp);
+    rw_free(dir);
     return st;
 }

@@ -19,10 +19,18 @@ void kern_sgemm(bool trans_a, bool trans_b, int64_t M, int64_t N, int64_t K, flo
                 (blasint)lda, B, (blasint)ldb, beta, C, (blasint)ldc);
 }
 
-void kern_blas_set_threads(int n) { openblas_set_num_threads(n < 1 ? 1 : n); }
+void kern_blas_set_threads(int n) {
+    openblas_set_num_threads(n < 1 ? 1 : n);
+}
 
-int kern_blas_get_threads(void) { return openblas_get_num_threads(); }
+int kern_blas_get_threads(void) {
+    return openblas_get_num_threads();
+}
 
-const char *kern_blas_corename(void) { return openblas_get_corename(); }
+const char *kern_blas_corename(void) {
+    return openblas_get_corename();
+}
 
-const char *kern_blas_coretype_env(void) { return getenv("OPENBLAS_CORETYPE"); }
+const char *kern_blas_coretype_env(void) {
+    return getenv("OPENBLAS_CORETYPE");
+}

@@ -47,7 +47,7 @@ uint16_t kern_f32_to_f16(float f) {
     }
     if (ax >= 0x477ff000u) return (uint16_t)(sign | 0x7c00u); /* >= 65520 rounds to Inf */
     if (ax < 0x38800000u) {                                   /* below 2^-14: subnormal */
-        if (ax <= 0x33000000u) return (uint16_t)sign;          /* <= 2^-25 rounds to 0 */
+        if (ax <= 0x33000000u) return (uint16_t)sign;         /* <= 2^-25 rounds to 0 */
         uint32_t e = ax >> 23;
         uint32_t m = (ax & 0x7fffffu) | 0x800000u;
         uint32_t shift = 126u - e; /* 14..24: value = m * 2^-shift units of 2^-24 */
@@ -62,7 +62,9 @@ uint16_t kern_f32_to_f16(float f) {
     return (uint16_t)(sign | (r >> 13));
 }
 
-float kern_bf16_to_f32(uint16_t h) { return bits_f32((uint32_t)h << 16); }
+float kern_bf16_to_f32(uint16_t h) {
+    return bits_f32((uint32_t)h << 16);
+}
 
 uint16_t kern_f32_to_bf16(float f) {
     uint32_t x = f32_bits(f);
@@ -71,34 +73,44 @@ uint16_t kern_f32_to_bf16(float f) {
 }
 
 void kern_f16_to_f32_row_ref(const uint16_t *src, float *dst, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = kern_f16_to_f32(src[i]);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = kern_f16_to_f32(src[i]);
 }
 
 void kern_f32_to_f16_row_ref(const float *src, uint16_t *dst, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = kern_f32_to_f16(src[i]);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = kern_f32_to_f16(src[i]);
 }
 
 void kern_bf16_to_f32_row_ref(const uint16_t *src, float *dst, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = kern_bf16_to_f32(src[i]);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = kern_bf16_to_f32(src[i]);
 }
 
 void kern_f32_to_bf16_row_ref(const float *src, uint16_t *dst, int64_t n) {
-    for (int64_t i = 0; i < n; i++) dst[i] = kern_f32_to_bf16(src[i]);
+    for (int64_t i = 0; i < n; i++)
+        dst[i] = kern_f32_to_bf16(src[i]);
 }
 
 void kern_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n) {
-    if (kern_level_cached() >= KERN_LEVEL_AVX2) kern_f16_to_f32_row_avx2(src, dst, n);
-    else kern_f16_to_f32_row_ref(src, dst, n);
+    if (kern_level_cached() >= KERN_LEVEL_AVX2)
+        kern_f16_to_f32_row_avx2(src, dst, n);
+    else
+        kern_f16_to_f32_row_ref(src, dst, n);
 }
 
 void kern_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n) {
-    if (kern_level_cached() >= KERN_LEVEL_AVX2) kern_f32_to_f16_row_avx2(src, dst, n);
-    else kern_f32_to_f16_row_ref(src, dst, n);
+    if (kern_level_cached() >= KERN_LEVEL_AVX2)
+        kern_f32_to_f16_row_avx2(src, dst, n);
+    else
+        kern_f32_to_f16_row_ref(src, dst, n);
 }
 
 void kern_bf16_to_f32_row(const uint16_t *src, float *dst, int64_t n) {
-    if (kern_level_cached() >= KERN_LEVEL_AVX2) kern_bf16_to_f32_row_avx2(src, dst, n);
-    else kern_bf16_to_f32_row_ref(src, dst, n);
+    if (kern_level_cached() >= KERN_LEVEL_AVX2)
+        kern_bf16_to_f32_row_avx2(src, dst, n);
+    else
+        kern_bf16_to_f32_row_ref(src, dst, n);
 }
 
 void kern_f32_to_bf16_row(const float *src, uint16_t *dst, int64_t n) {

@@ -5,7 +5,7 @@
  * disjoint, each dot reduced by one thread); matmul_dx gives each thread a contiguous range
  * of weight blocks along K and walks the N rows in a fixed order, so every output element
  * is summed in the same order for a given thread count. Large batches dequantize tiles of
- * KERN_TILE_ROWS weight rows into per-thread scratch and call sgemm (OpenBLAS at 1 thread
+ * weight rows (tile_rows_for) into per-thread scratch and call sgemm (OpenBLAS at 1 thread
  * inside our pool); small batches use vec_dot on activations quantized once. */
 #include "kernels/matmul.h"
 
@@ -16,11 +16,19 @@
 #include "kernels/quant.h"
 #include "kernels/quant_internal.h"
 
-/* Weight rows per dequantized tile: 32 rows of K=4096 f32 is 512 KiB, half this machine
- * class's per-core L2. */
-enum { KERN_TILE_ROWS = 32 };
-/* Batches at or above this use dequantize + sgemm (measured: bench-kernels, docs). */
-enum { KERN_MATMUL_SGEMM_MIN_M = 8 };
+/* Weight rows per dequantized tile: as many as fit in KERN_TILE_BYTES of f32 (16..
+ * 512, a multiple of 16). Larger tiles mean fewer sgemm calls, and each call re-packs the
+ * activations X, so small tiles cost more than they save in cache. */
+enum { KERN_TILE_BYTES = 8 << 20 };
+/* Batches at or above this use dequantize + sgemm, smaller ones VNNI/AVX2 vec_dot on
+ * quantized activations. Measured on the 2-core EPYC (4096x4096 weight, 1 thread, ms):
+ *   M        8          16         32         64      (dot / dequant+sgemm)
+ *   q8_0  14.8/38.5  27.1/34.9  46.9/56.3  73.1/74.4
+ *   q4_0   6.5/23.7  25.3/34.6  36.8/41.8 134.3/85.6
+ *   q4_K  13.4/35.2  26.4/37.7  44.2/55.8  82.7/70.8
+ *   q6_K  14.1/29.5  17.6/27.1  59.8/56.1 117.4/72.0
+ * (noisy shared machine; the crossover sits between 32 and 64). */
+enum { KERN_MATMUL_SGEMM_MIN_M = 48 };
 
 static const kern_type_traits *traits(rw_dtype t) {
     const kern_type_traits *tt = kern_type_get(t);
@@ -32,11 +40,21 @@ static size_t act_row_bytes(const kern_type_traits *t, int64_t K) {
     return kern_row_bytes(t->vec_dot_type, K);
 }
 
-static size_t round_up64(size_t n) { return (n + 63) & ~(size_t)63; }
+static size_t round_up64(size_t n) {
+    return (n + 63) & ~(size_t)63;
+}
+
+static int64_t tile_rows_for(int64_t K) {
+    int64_t r = (int64_t)KERN_TILE_BYTES / (K * (int64_t)sizeof(float) + 1);
+    r = r / 16 * 16;
+    return r < 16 ? 16 : (r > 512 ? 512 : r);
+}
 
 static void run(rw_pool *pool, rw_pool_fn fn, void *ctx) {
-    if (pool) rw_pool_run(pool, fn, ctx);
-    else fn(ctx, 0, 1);
+    if (pool)
+        rw_pool_run(pool, fn, ctx);
+    else
+        fn(ctx, 0, 1);
 }
 
 static void ensure_blas_single(void) {
@@ -47,7 +65,8 @@ void kern_quantize_activations(rw_dtype wtype, const float *X, void *dst, int64_
     const kern_type_traits *t = traits(wtype);
     const kern_type_traits *at = kern_type_get(t->vec_dot_type);
     size_t rb = act_row_bytes(t, K);
-    for (int64_t m = 0; m < M; m++) at->from_float_ref(X + m * K, (char *)dst + (size_t)m * rb, K);
+    for (int64_t m = 0; m < M; m++)
+        at->from_float_ref(X + m * K, (char *)dst + (size_t)m * rb, K);
 }
 
 /* ---- matvec ---- */
@@ -58,12 +77,13 @@ size_t kern_matvec_scratch_bytes(rw_dtype wtype, int64_t K) {
     return round_up64(act_row_bytes(t, K));
 }
 
-void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y,
-                      int64_t r0, int64_t r1) {
+void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y, int64_t r0,
+                      int64_t r1) {
     const kern_type_traits *t = traits(wtype);
     size_t rb = kern_row_bytes(wtype, K);
     const char *w = (const char *)W + (size_t)r0 * rb;
-    for (int64_t r = r0; r < r1; r++, w += rb) t->vec_dot(K, &y[r], w, a);
+    for (int64_t r = r0; r < r1; r++, w += rb)
+        t->vec_dot(K, &y[r], w, a);
 }
 
 typedef struct mv_ctx {
@@ -81,8 +101,8 @@ static void mv_worker(void *p, int ith, int nth) {
     if (b < e) kern_matvec_rows(c->wtype, c->W, c->K, c->a, c->y, (int64_t)b, (int64_t)e);
 }
 
-void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
-                 const float *x, float *y, void *scratch) {
+void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *x,
+                 float *y, void *scratch) {
     const kern_type_traits *t = traits(wtype);
     const void *a = x;
     if (t->vec_dot_type != RW_DTYPE_F32) {
@@ -95,23 +115,20 @@ void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_
 
 /* ---- matmul: Y[M x N] = X[M x K] . W^T ---- */
 
-static int64_t tile_rows(void) { return KERN_TILE_ROWS; }
-
-size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
-                                 int n_threads) {
+size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M, int n_threads) {
     (void)N;
     const kern_type_traits *t = traits(wtype);
     if (n_threads < 1) n_threads = 1;
     if (M >= KERN_MATMUL_SGEMM_MIN_M) {
         if (wtype == RW_DTYPE_F32) return 64;
-        return (size_t)n_threads * round_up64((size_t)tile_rows() * (size_t)K * sizeof(float));
+        return (size_t)n_threads * round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float));
     }
     if (t->vec_dot_type == RW_DTYPE_F32) return 64;
     return round_up64((size_t)M * act_row_bytes(t, K));
 }
 
-void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A,
-                      int64_t M, float *Y, bool accumulate, int64_t r0, int64_t r1) {
+void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A, int64_t M,
+                      float *Y, bool accumulate, int64_t r0, int64_t r1) {
     const kern_type_traits *t = traits(wtype);
     size_t rb = kern_row_bytes(wtype, K), ab = act_row_bytes(t, K);
     for (int64_t r = r0; r < r1; r++) {
@@ -160,8 +177,9 @@ static void mm_sgemm_worker(void *p, int ith, int nth) {
     const kern_type_traits *t = kern_type_get(c->wtype);
     size_t rb = kern_row_bytes(c->wtype, c->K);
     float *tile = (float *)(c->scratch + (size_t)ith * c->tile_bytes);
-    for (size_t n0 = b; n0 < e; n0 += (size_t)tile_rows()) {
-        size_t tn = e - n0 < (size_t)tile_rows() ? e - n0 : (size_t)tile_rows();
+    const size_t tr = (size_t)tile_rows_for(c->K);
+    for (size_t n0 = b; n0 < e; n0 += tr) {
+        size_t tn = e - n0 < tr ? e - n0 : tr;
         for (size_t r = 0; r < tn; r++)
             t->to_float((const char *)c->W + (n0 + r) * rb, tile + r * (size_t)c->K, c->K);
         kern_sgemm(false, true, c->M, (int64_t)tn, c->K, 1.f, c->X, c->K, tile, c->K, beta,
@@ -169,13 +187,13 @@ static void mm_sgemm_worker(void *p, int ith, int nth) {
     }
 }
 
-void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
-                 const float *X, int64_t M, float *Y, bool accumulate, void *scratch) {
+void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *X,
+                 int64_t M, float *Y, bool accumulate, void *scratch) {
     const kern_type_traits *t = traits(wtype);
     mm_ctx c = {wtype, W, N, K, M, X, X, Y, accumulate, scratch, 0};
     if (M >= KERN_MATMUL_SGEMM_MIN_M) {
         ensure_blas_single();
-        c.tile_bytes = round_up64((size_t)tile_rows() * (size_t)K * sizeof(float));
+        c.tile_bytes = round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float));
         run(pool, mm_sgemm_worker, &c);
         return;
     }
@@ -195,7 +213,7 @@ size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_
     traits(wtype);
     if (wtype == RW_DTYPE_F32) return 64;
     if (n_threads < 1) n_threads = 1;
-    return (size_t)n_threads * round_up64((size_t)tile_rows() * (size_t)K * sizeof(float));
+    return (size_t)n_threads * round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float));
 }
 
 typedef struct dx_ctx {
@@ -227,14 +245,16 @@ static void dx_worker(void *p, int ith, int nth) {
     size_t off = b * t->type_size;
     float *tile = (float *)(c->scratch + (size_t)ith * c->tile_bytes);
     if (c->N == 0 && !c->accumulate)
-        for (int64_t m = 0; m < c->M; m++) memset(c->dX + m * c->K + k0, 0, (size_t)kc * sizeof(float));
-    for (int64_t n0 = 0; n0 < c->N; n0 += tile_rows()) {
-        int64_t tn = c->N - n0 < tile_rows() ? c->N - n0 : tile_rows();
+        for (int64_t m = 0; m < c->M; m++)
+            memset(c->dX + m * c->K + k0, 0, (size_t)kc * sizeof(float));
+    const int64_t tr = tile_rows_for(c->K);
+    for (int64_t n0 = 0; n0 < c->N; n0 += tr) {
+        int64_t tn = c->N - n0 < tr ? c->N - n0 : tr;
         for (int64_t r = 0; r < tn; r++)
             t->to_float((const char *)c->W + (size_t)(n0 + r) * rb + off, tile + r * kc, kc);
         float beta = (n0 == 0 && !c->accumulate) ? 0.f : 1.f;
-        kern_sgemm(false, false, c->M, kc, tn, 1.f, c->dY + n0, c->N, tile, kc, beta,
-                   c->dX + k0, c->K);
+        kern_sgemm(false, false, c->M, kc, tn, 1.f, c->dY + n0, c->N, tile, kc, beta, c->dX + k0,
+                   c->K);
     }
 }
 
@@ -242,7 +262,10 @@ void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int
                     const float *dY, int64_t M, float *dX, bool accumulate, void *scratch) {
     traits(wtype);
     ensure_blas_single();
-    dx_ctx c = {wtype, W, N, K, M, dY, dX, accumulate, scratch,
-                round_up64((size_t)tile_rows() * (size_t)K * sizeof(float))};
+    dx_ctx c = {wtype,   W,
+                N,       K,
+                M,       dY,
+                dX,      accumulate,
+                scratch, round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float))};
     run(pool, dx_worker, &c);
 }

@@ -12,12 +12,14 @@
  * Threads: pool may be NULL (runs on the caller). Work is split by a pure function of
  * (thread index, thread count) and every output element is reduced by one thread in a
  * fixed order, so results are bit-identical from run to run for a given thread count and
- * kern_cpu_level(). Per-thread OpenBLAS calls run with OpenBLAS at 1 thread.
+ * kern_cpu_level(). The sgemm paths call OpenBLAS from each pool thread and therefore set
+ * OpenBLAS to 1 thread (process-wide, kern_blas_set_threads) when it is not already.
  * Kernels never allocate: callers pass `scratch` of at least the *_scratch_bytes size,
- * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul: small M uses vec_dot on
- * quantized activations; larger M dequantizes tiles of W into scratch and calls sgemm,
- * or uses integer dot products, whichever was measured faster for the type
- * (docs/kernels.md). */
+ * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul, chosen by measurement
+ * (table in matmul.c, docs/kernels.md): batches M < 48 quantize X once and use the SIMD
+ * vec_dot (VNNI/AVX2 integer dot products); M >= 48 dequantizes tiles of W into scratch
+ * and calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
+ */
 #ifndef RW_KERNELS_MATMUL_H
 #define RW_KERNELS_MATMUL_H
 
@@ -29,30 +31,28 @@
 #include "core/pool.h"
 
 size_t kern_matvec_scratch_bytes(rw_dtype wtype, int64_t K);
-void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
-                 const float *x, float *y, void *scratch);
+void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *x,
+                 float *y, void *scratch);
 
 /* Single-thread row range: y[r] = W[r] . a for r in [r0, r1), with a one activation row
  * already converted to the weight type's vec_dot_type (kern_quantize_activations). */
-void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y,
-                      int64_t r0, int64_t r1);
+void kern_matvec_rows(rw_dtype wtype, const void *W, int64_t K, const void *a, float *y, int64_t r0,
+                      int64_t r1);
 
 /* Converts M rows of K f32 values into the activation format of wtype (its vec_dot_type;
  * a plain copy for F32/F16/BF16 weights); writes M * kern_row_bytes(vec_dot_type, K). */
 void kern_quantize_activations(rw_dtype wtype, const float *X, void *dst, int64_t M, int64_t K);
 
-size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
-                                 int n_threads);
-void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
-                 const float *X, int64_t M, float *Y, bool accumulate, void *scratch);
+size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M, int n_threads);
+void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *X,
+                 int64_t M, float *Y, bool accumulate, void *scratch);
 
 /* Single-thread range: Y[m][r] (row stride N) for weight rows r in [r0, r1) and every m,
  * from activations A already in vec_dot_type (M rows). */
-void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A,
-                      int64_t M, float *Y, bool accumulate, int64_t r0, int64_t r1);
+void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const void *A, int64_t M,
+                      float *Y, bool accumulate, int64_t r0, int64_t r1);
 
-size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M,
-                                    int n_threads);
+size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M, int n_threads);
 void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
                     const float *dY, int64_t M, float *dX, bool accumulate, void *scratch);
 

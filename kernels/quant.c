@@ -15,12 +15,15 @@ static kern_type_traits g_tables[3][RW_DTYPE_COUNT];
 static kern_level g_level;
 static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 
-#define SET(tab, T, nm, bs, sz, vdt, t, a) \
-    tab[T] = (kern_type_traits){T, nm, bs, sz, vdt, kern_dequant_row_##t##_ref, \
-                                kern_quantize_row_##t##_ref, kern_vec_dot_##t##_##a##_ref}
-#define SET_ACT(tab, T, nm, bs, sz, t) \
-    tab[T] = (kern_type_traits){T, nm, bs, sz, T, kern_dequant_row_##t##_ref, \
-                                kern_quantize_row_##t##_ref, NULL}
+#define SET(tab, T, nm, bs, sz, vdt, t, a)                                                         \
+    tab[T] = (kern_type_traits) {                                                                  \
+        T, nm, bs, sz, vdt, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref,               \
+            kern_vec_dot_##t##_##a##_ref                                                           \
+    }
+#define SET_ACT(tab, T, nm, bs, sz, t)                                                             \
+    tab[T] = (kern_type_traits) {                                                                  \
+        T, nm, bs, sz, T, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref, NULL            \
+    }
 
 static void fill_ref(kern_type_traits *t) {
     SET(t, RW_DTYPE_F32, "f32", 1, 4, RW_DTYPE_F32, f32, f32);
@@ -45,6 +48,10 @@ static void fill_avx2(kern_type_traits *t) {
     t[RW_DTYPE_Q4_0].to_float = kern_dequant_row_q4_0_avx2;
     t[RW_DTYPE_Q4_K].to_float = kern_dequant_row_q4_k_avx2;
     t[RW_DTYPE_Q6_K].to_float = kern_dequant_row_q6_k_avx2;
+    t[RW_DTYPE_Q4_1].to_float = kern_dequant_row_q4_1_avx2;
+    t[RW_DTYPE_Q5_0].to_float = kern_dequant_row_q5_0_avx2;
+    t[RW_DTYPE_Q5_1].to_float = kern_dequant_row_q5_1_avx2;
+    t[RW_DTYPE_Q5_K].to_float = kern_dequant_row_q5_k_avx2;
 #define D(T, w, a) t[T].vec_dot = kern_vec_dot_##w##_##a##_avx2
     D(RW_DTYPE_F32, f32, f32);
     D(RW_DTYPE_F16, f16, f32);
@@ -61,7 +68,15 @@ static void fill_avx2(kern_type_traits *t) {
 }
 
 static void fill_avx512(kern_type_traits *t) {
-    (void)t; /* AVX-512 kernels: next commit */
+#define D(T, w, a) t[T].vec_dot = kern_vec_dot_##w##_##a##_avx512
+    D(RW_DTYPE_F32, f32, f32);
+    D(RW_DTYPE_F16, f16, f32);
+    D(RW_DTYPE_BF16, bf16, f32);
+    D(RW_DTYPE_Q4_0, q4_0, q8_0);
+    D(RW_DTYPE_Q8_0, q8_0, q8_0);
+    D(RW_DTYPE_Q4_K, q4_k, q8_k);
+    D(RW_DTYPE_Q6_K, q6_k, q8_k);
+#undef D
 }
 
 static void init_tables(void) {
@@ -73,7 +88,8 @@ static void init_tables(void) {
         f->avx512vnni)
         hw = KERN_LEVEL_AVX512;
     if (g_level > hw) g_level = hw; /* our AVX-512 kernels also need VNNI */
-    for (int l = 0; l < 3; l++) fill_ref(g_tables[l]);
+    for (int l = 0; l < 3; l++)
+        fill_ref(g_tables[l]);
     if (hw >= KERN_LEVEL_AVX2) {
         fill_avx2(g_tables[KERN_LEVEL_AVX2]);
         fill_avx2(g_tables[KERN_LEVEL_AVX512]);
@@ -107,8 +123,9 @@ const kern_type_traits *kern_type_get(rw_dtype type) {
 size_t kern_row_bytes(rw_dtype type, int64_t n) {
     const kern_type_traits *t = kern_type_get(type);
     RW_ASSERT(t != NULL, "unsupported type %d", (int)type);
-    RW_ASSERT(n >= 0 && n % t->block_size == 0, "row of %lld elements is not a multiple of %s's %lld",
-              (long long)n, t->name, (long long)t->block_size);
+    RW_ASSERT(n >= 0 && n % t->block_size == 0,
+              "row of %lld elements is not a multiple of %s's %lld", (long long)n, t->name,
+              (long long)t->block_size);
     return (size_t)(n / t->block_size) * t->type_size;
 }
 
@@ -144,12 +161,16 @@ _Static_assert(sizeof(kern_block_q8_1) == 36, "q8_1");
 _Static_assert(offsetof(kern_block_q8_1, s) == 2 && offsetof(kern_block_q8_1, qs) == 4, "q8_1");
 _Static_assert(sizeof(kern_block_q4_k) == 144, "q4_K");
 _Static_assert(offsetof(kern_block_q4_k, dmin) == 2 && offsetof(kern_block_q4_k, scales) == 4 &&
-                   offsetof(kern_block_q4_k, qs) == 16, "q4_K");
+                   offsetof(kern_block_q4_k, qs) == 16,
+               "q4_K");
 _Static_assert(sizeof(kern_block_q5_k) == 176, "q5_K");
 _Static_assert(offsetof(kern_block_q5_k, scales) == 4 && offsetof(kern_block_q5_k, qh) == 16 &&
-                   offsetof(kern_block_q5_k, qs) == 48, "q5_K");
+                   offsetof(kern_block_q5_k, qs) == 48,
+               "q5_K");
 _Static_assert(sizeof(kern_block_q6_k) == 210, "q6_K");
 _Static_assert(offsetof(kern_block_q6_k, qh) == 128 && offsetof(kern_block_q6_k, scales) == 192 &&
-                   offsetof(kern_block_q6_k, d) == 208, "q6_K");
+                   offsetof(kern_block_q6_k, d) == 208,
+               "q6_K");
 _Static_assert(sizeof(kern_block_q8_k) == 292, "q8_K");
-_Static_assert(offsetof(kern_block_q8_k, qs) == 4 && offsetof(kern_block_q8_k, bsums) == 260, "q8_K");
+_Static_assert(offsetof(kern_block_q8_k, qs) == 4 && offsetof(kern_block_q8_k, bsums) == 260,
+               "q8_K");

@@ -22,7 +22,8 @@
  *
  * NaN/Inf policy: inputs to the quantizers must be finite (a NaN or Inf in a block gives
  * an unspecified but memory-safe block: no UB, no out-of-range writes); the 16-bit float
- * types carry NaN/Inf through exactly. Kernels never allocate, log or fail. */
+ * types carry NaN/Inf through exactly. Kernels never allocate, log or fail. Pointers must
+ * be aligned to the element type (2 bytes for blocks and 16-bit types, 4 for f32/Q8_K). */
 #ifndef RW_KERNELS_QUANT_H
 #define RW_KERNELS_QUANT_H
 
@@ -118,7 +119,7 @@ typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *w, const void *
 
 typedef struct kern_type_traits {
     rw_dtype type;
-    const char *name;  /* ggml's name: "q4_K" */
+    const char *name;   /* ggml's name: "q4_K" */
     int64_t block_size; /* elements per block */
     size_t type_size;   /* bytes per block */
     rw_dtype vec_dot_type;
@@ -142,8 +143,7 @@ size_t kern_row_bytes(rw_dtype type, int64_t n);
 /* Quantizes nrows rows of n_per_row f32 values into dst with the reference quantizer
  * (F32 copies, F16/BF16 convert); returns the bytes written (nrows * row bytes). This is
  * what file writers call. Asserts on an unsupported type or a bad row length. */
-size_t kern_quantize(rw_dtype type, const float *src, void *dst, int64_t nrows,
-                     int64_t n_per_row);
+size_t kern_quantize(rw_dtype type, const float *src, void *dst, int64_t nrows, int64_t n_per_row);
 
 /* Dequantizes nrows rows into f32 (to_float per row). */
 void kern_dequantize(rw_dtype type, const void *src, float *dst, int64_t nrows, int64_t n_per_row);

@@ -30,8 +30,8 @@ void kern_f16_to_f32_row_avx2(const uint16_t *src, float *dst, int64_t n);
 void kern_f32_to_f16_row_avx2(const float *src, uint16_t *dst, int64_t n);
 void kern_bf16_to_f32_row_avx2(const uint16_t *src, float *dst, int64_t n);
 
-#define KERN_DECLARE_TYPE_REF(t) \
-    void kern_dequant_row_##t##_ref(const void *src, float *dst, int64_t n); \
+#define KERN_DECLARE_TYPE_REF(t)                                                                   \
+    void kern_dequant_row_##t##_ref(const void *src, float *dst, int64_t n);                       \
     void kern_quantize_row_##t##_ref(const float *src, void *dst, int64_t n);
 
 KERN_DECLARE_TYPE_REF(f32)
@@ -48,24 +48,30 @@ KERN_DECLARE_TYPE_REF(q5_k)
 KERN_DECLARE_TYPE_REF(q6_k)
 KERN_DECLARE_TYPE_REF(q8_k)
 
-#define KERN_DECLARE_DOT(w, a, v) \
+#define KERN_DECLARE_DOT(w, a, v)                                                                  \
     void kern_vec_dot_##w##_##a##_##v(int64_t n, float *s, const void *wp, const void *ap);
-#define KERN_DECLARE_DOTS(v) \
-    KERN_DECLARE_DOT(f32, f32, v) \
-    KERN_DECLARE_DOT(f16, f32, v) \
-    KERN_DECLARE_DOT(bf16, f32, v) \
-    KERN_DECLARE_DOT(q4_0, q8_0, v) \
-    KERN_DECLARE_DOT(q4_1, q8_1, v) \
-    KERN_DECLARE_DOT(q5_0, q8_0, v) \
-    KERN_DECLARE_DOT(q5_1, q8_1, v) \
-    KERN_DECLARE_DOT(q8_0, q8_0, v) \
-    KERN_DECLARE_DOT(q4_k, q8_k, v) \
-    KERN_DECLARE_DOT(q5_k, q8_k, v) \
+#define KERN_DECLARE_DOTS(v)                                                                       \
+    KERN_DECLARE_DOT(f32, f32, v)                                                                  \
+    KERN_DECLARE_DOT(f16, f32, v)                                                                  \
+    KERN_DECLARE_DOT(bf16, f32, v)                                                                 \
+    KERN_DECLARE_DOT(q4_0, q8_0, v)                                                                \
+    KERN_DECLARE_DOT(q4_1, q8_1, v)                                                                \
+    KERN_DECLARE_DOT(q5_0, q8_0, v)                                                                \
+    KERN_DECLARE_DOT(q5_1, q8_1, v)                                                                \
+    KERN_DECLARE_DOT(q8_0, q8_0, v)                                                                \
+    KERN_DECLARE_DOT(q4_k, q8_k, v)                                                                \
+    KERN_DECLARE_DOT(q5_k, q8_k, v)                                                                \
     KERN_DECLARE_DOT(q6_k, q8_k, v)
 
 KERN_DECLARE_DOTS(ref)
 KERN_DECLARE_DOTS(avx2)
-KERN_DECLARE_DOTS(avx512)
+KERN_DECLARE_DOT(f32, f32, avx512)
+KERN_DECLARE_DOT(f16, f32, avx512)
+KERN_DECLARE_DOT(bf16, f32, avx512)
+KERN_DECLARE_DOT(q4_0, q8_0, avx512)
+KERN_DECLARE_DOT(q8_0, q8_0, avx512)
+KERN_DECLARE_DOT(q4_k, q8_k, avx512)
+KERN_DECLARE_DOT(q6_k, q8_k, avx512)
 
 /* Dequantize (to_float) SIMD variants: same results as _ref bit for bit (each element is
  * one product of the same f32 operands). */
@@ -75,5 +81,9 @@ void kern_dequant_row_q8_0_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q4_0_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q4_k_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q6_k_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q4_1_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q5_0_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q5_1_avx2(const void *src, float *dst, int64_t n);
+void kern_dequant_row_q5_k_avx2(const void *src, float *dst, int64_t n);
 
 #endif

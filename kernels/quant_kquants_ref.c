@@ -6,12 +6,12 @@
  * x^2, 18 candidate scales) per 16-element sub-block for Q6_K; super-block scales and mins
  * quantized to 6 (Q4_K/Q5_K) or 8 (Q6_K) bits, then every element re-rounded against the
  * stored scales. Operation order is kept expression by expression: the f32 results (and so
- * the bytes) depend on it. This file must be compiled without FMA contraction (baseline
- * x86-64 flags, -std=c11), as the default build does: the result is then the exact C
- * semantics of ggml's reference. A llama.cpp built with -march=native lets gcc contract
- * a*b+c into FMAs, which moves ~7% of Q4_K blocks by one level (checked: this same source
- * built with gcc -O2 -march=native -ffp-contract=fast reproduces bert-tiny-q4_k_m.gguf's
- * Q4_K tensors bit for bit). See docs/kernels.md.
+ * the bytes) depend on it, and on where a*b+c is computed with one rounding: ggml is
+ * built with -march=native, and gcc then contracts a*b+c into FMAs. Those sites are written
+ * here as explicit fmaf()/nearest_fma() calls (found from the code gcc generates for this
+ * file and checked: refs/models/bert-tiny-q4_k_m.gguf's Q4_K tensors come out byte for
+ * byte, tests/kernels_quant/test_gguf_compat.c), so the result no longer depends on our
+ * own compiler or flags. docs/kernels.md has the details.
  * Q8_K (activations only): x ~ d * q with q in -127..127, d = max|x| / 127 signed so that
  * the element of largest magnitude maps to -127. */
 #include "kernels/quant_internal.h"
@@ -25,8 +25,21 @@
 #define F16(x) kern_f16_to_f32(x)
 #define GROUP_MAX_EPS 1e-15f
 
-static inline int imin(int a, int b) { return a < b ? a : b; }
-static inline int imax(int a, int b) { return a > b ? a : b; }
+static inline int imin(int a, int b) {
+    return a < b ? a : b;
+}
+static inline int imax(int a, int b) {
+    return a > b ? a : b;
+}
+
+/* nearest_int(a * b) with the product and the 1.5 * 2^23 offset rounded once, as an
+ * FMA-contracting build of ggml computes it. */
+static inline int nearest_fma(float a, float b) {
+    float t = fmaf(a, b, 12582912.f);
+    int32_t i;
+    memcpy(&i, &t, sizeof i);
+    return (i & 0x007fffff) - 0x00400000;
+}
 
 /* Asymmetric quantization of n values to 0..nmax with weights: returns the scale, writes
  * the (positive) offset to *the_min so x ~ scale * L - the_min. */
@@ -44,7 +57,8 @@ static float search_scale_min(int n, int nmax, const float *x, const float *weig
     }
     if (min > 0) min = 0;
     if (max == min) {
-        for (int i = 0; i < n; i++) L[i] = 0;
+        for (int i = 0; i < n; i++)
+            L[i] = 0;
         *the_min = -min;
         return 0.f;
     }
@@ -52,37 +66,37 @@ static float search_scale_min(int n, int nmax, const float *x, const float *weig
     float scale = 1 / iscale;
     float best_err = 0;
     for (int i = 0; i < n; i++) {
-        int l = kern_nearest_int(iscale * (x[i] - min));
+        int l = nearest_fma(iscale, x[i] - min);
         L[i] = (uint8_t)imax(0, imin(nmax, l));
-        float diff = scale * (float)L[i] + min - x[i];
+        float diff = fmaf(scale, (float)L[i], min) - x[i];
         diff = diff * diff;
-        best_err += weights[i] * diff;
+        best_err = fmaf(weights[i], diff, best_err);
     }
     for (int is = 0; is <= nstep; is++) {
-        iscale = (rmin + rdelta * (float)is + (float)nmax) / (max - min);
+        iscale = (fmaf(rdelta, (float)is, rmin) + (float)nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; i++) {
-            int l = kern_nearest_int(iscale * (x[i] - min));
+            int l = nearest_fma(iscale, x[i] - min);
             l = imax(0, imin(nmax, l));
             Laux[i] = (uint8_t)l;
-            float w = weights[i];
-            sum_l += w * (float)l;
-            sum_l2 += w * (float)l * (float)l;
-            sum_xl += w * (float)l * x[i];
+            float wl = weights[i] * (float)l; /* shared product: never fused */
+            sum_l += wl;
+            sum_l2 = fmaf(wl, (float)l, sum_l2);
+            sum_xl = fmaf(wl, x[i], sum_xl);
         }
-        float D = sum_w * sum_l2 - sum_l * sum_l;
+        float D = fmaf(sum_w, sum_l2, -(sum_l * sum_l));
         if (D > 0) {
-            float this_scale = (sum_w * sum_xl - sum_x * sum_l) / D;
-            float this_min = (sum_l2 * sum_x - sum_l * sum_xl) / D;
+            float this_scale = fmaf(-sum_x, sum_l, sum_w * sum_xl) / D;
+            float this_min = fmaf(sum_l2, sum_x, -(sum_l * sum_xl)) / D;
             if (this_min > 0) {
                 this_min = 0;
                 this_scale = sum_xl / sum_l2;
             }
             float err = 0;
             for (int i = 0; i < n; i++) {
-                float diff = this_scale * (float)Laux[i] + this_min - x[i];
+                float diff = fmaf(this_scale, (float)Laux[i], this_min) - x[i];
                 diff = diff * diff;
-                err += weights[i] * diff;
+                err = fmaf(weights[i], diff, err);
             }
             if (err < best_err) {
                 memcpy(L, Laux, (size_t)n);
@@ -114,18 +128,18 @@ static float search_scale_sym(int n, int nmax, const float *x, int8_t *L) {
     float iscale = (float)-nmax / max;
     float sumlx = 0, suml2 = 0;
     for (int i = 0; i < n; i++) {
-        int l = kern_nearest_int(iscale * x[i]);
+        int l = nearest_fma(iscale, x[i]);
         l = imax(-nmax, imin(nmax - 1, l));
         L[i] = (int8_t)(l + nmax);
         float w = x[i] * x[i];
-        sumlx += w * x[i] * (float)l;
-        suml2 += w * (float)l * (float)l;
+        sumlx = fmaf(w * x[i], (float)l, sumlx);
+        suml2 = fmaf(w * (float)l, (float)l, suml2);
     }
     float scale = suml2 != 0.f ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
     for (int is = -9; is <= 9; is++) {
         if (is == 0) continue;
-        iscale = -((float)nmax + 0.1f * (float)is) / max;
+        iscale = -fmaf(0.1f, (float)is, (float)nmax) / max;
         sumlx = suml2 = 0;
         for (int i = 0; i < n; i++) {
             int l = kern_nearest_int(iscale * x[i]);
@@ -155,9 +169,11 @@ static void kq_scales_and_levels(const float *x, int nmax, float rmin, int nstep
     float max_scale = 0, max_min = 0;
     for (int j = 0; j < KERN_QK_K / 32; j++) {
         float sum_x2 = 0;
-        for (int l = 0; l < 32; l++) sum_x2 += x[32 * j + l] * x[32 * j + l];
+        for (int l = 0; l < 32; l++)
+            sum_x2 += x[32 * j + l] * x[32 * j + l];
         float av_x = sqrtf(sum_x2 / 32);
-        for (int l = 0; l < 32; l++) weights[l] = av_x + fabsf(x[32 * j + l]);
+        for (int l = 0; l < 32; l++)
+            weights[l] = av_x + fabsf(x[32 * j + l]);
         scales[j] = search_scale_min(32, nmax, x + 32 * j, weights, L + 32 * j, &mins[j], Laux,
                                      rmin, 0.1f, nstep);
         if (scales[j] > max_scale) max_scale = scales[j];
@@ -167,8 +183,8 @@ static void kq_scales_and_levels(const float *x, int nmax, float rmin, int nstep
     float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     memset(packed, 0, KERN_K_SCALE_SIZE);
     for (int j = 0; j < KERN_QK_K / 32; j++) {
-        uint8_t ls = (uint8_t)kern_nearest_int(inv_scale * scales[j]);
-        uint8_t lm = (uint8_t)kern_nearest_int(inv_min * mins[j]);
+        uint8_t ls = (uint8_t)nearest_fma(inv_scale, scales[j]);
+        uint8_t lm = (uint8_t)nearest_fma(inv_min, mins[j]);
         ls = ls < 63 ? ls : 63;
         lm = lm < 63 ? lm : 63;
         if (j < 4) {
@@ -203,7 +219,8 @@ void kern_quantize_row_q4_k_ref(const float *x, void *dst, int64_t n) {
         kq_scales_and_levels(x, 15, -1.f, 20, &y[i].d, &y[i].dmin, y[i].scales, L);
         uint8_t *q = y[i].qs;
         for (int j = 0; j < KERN_QK_K; j += 64, q += 32)
-            for (int l = 0; l < 32; l++) q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
+            for (int l = 0; l < 32; l++)
+                q[l] = (uint8_t)(L[j + l] | (L[j + l + 32] << 4));
     }
 }
 
@@ -218,8 +235,10 @@ void kern_dequant_row_q4_k_ref(const void *src, float *y, int64_t n) {
             const float d1 = d * (float)sc, m1 = min * (float)m;
             kern_get_scale_min_k4(is + 1, x[i].scales, &sc, &m);
             const float d2 = d * (float)sc, m2 = min * (float)m;
-            for (int l = 0; l < 32; l++) *y++ = d1 * (float)(q[l] & 0xF) - m1;
-            for (int l = 0; l < 32; l++) *y++ = d2 * (float)(q[l] >> 4) - m2;
+            for (int l = 0; l < 32; l++)
+                *y++ = d1 * (float)(q[l] & 0xF) - m1;
+            for (int l = 0; l < 32; l++)
+                *y++ = d2 * (float)(q[l] >> 4) - m2;
         }
     }
 }
@@ -294,7 +313,7 @@ void kern_quantize_row_q6_k_ref(const float *x, void *dst, int64_t n) {
         float iscale = -128.f / max_scale;
         y[i].d = kern_f32_to_f16(1 / iscale);
         for (int ib = 0; ib < KERN_QK_K / 16; ib++)
-            y[i].scales[ib] = (int8_t)imin(127, kern_nearest_int(iscale * scales[ib]));
+            y[i].scales[ib] = (int8_t)imin(127, nearest_fma(iscale, scales[ib]));
         for (int j = 0; j < KERN_QK_K / 16; j++) {
             float d = F16(y[i].d) * (float)y[i].scales[j];
             if (d == 0.f) continue; /* keep the search's levels: they decode to 0 anyway */
@@ -365,7 +384,8 @@ void kern_quantize_row_q8_k_ref(const float *x, void *dst, int64_t n) {
         }
         for (int j = 0; j < KERN_QK_K / 16; j++) {
             int sum = 0;
-            for (int ii = 0; ii < 16; ii++) sum += y[i].qs[j * 16 + ii];
+            for (int ii = 0; ii < 16; ii++)
+                sum += y[i].qs[j * 16 + ii];
             y[i].bsums[j] = (int16_t)sum;
         }
         y[i].d = 1 / iscale;
@@ -375,7 +395,8 @@ void kern_quantize_row_q8_k_ref(const float *x, void *dst, int64_t n) {
 void kern_dequant_row_q8_k_ref(const void *src, float *y, int64_t n) {
     const kern_block_q8_k *x = src;
     for (int64_t i = 0; i < n / KERN_QK_K; i++, y += KERN_QK_K)
-        for (int j = 0; j < KERN_QK_K; j++) y[j] = x[i].d * (float)x[i].qs[j];
+        for (int j = 0; j < KERN_QK_K; j++)
+            y[j] = x[i].d * (float)x[i].qs[j];
 }
 
 void kern_vec_dot_q4_k_q8_k_ref(int64_t n, float *s, const void *wp, const void *ap) {
@@ -390,7 +411,8 @@ void kern_vec_dot_q4_k_q8_k_ref(int64_t n, float *s, const void *wp, const void 
             const uint8_t *q = w[i].qs + 32 * (j / 2);
             const int8_t *qa = a[i].qs + 32 * j;
             int32_t si = 0;
-            for (int l = 0; l < 32; l++) si += ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) * qa[l];
+            for (int l = 0; l < 32; l++)
+                si += ((j & 1) ? (q[l] >> 4) : (q[l] & 0xF)) * qa[l];
             sumi += sc * si;
             summ += m * (a[i].bsums[2 * j] + a[i].bsums[2 * j + 1]);
         }

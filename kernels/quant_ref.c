@@ -4,7 +4,9 @@
  * The quantizers follow ggml's quantize_row_*_ref arithmetic step by step (same scale
  * choice, same operation order, same rounding: roundf for Q8, truncation after +8.5/+0.5
  * offsets for the 4/5-bit types), so output bytes match llama.cpp for finite input. Float
- * -> int conversions are clamped in float first so NaN/Inf input cannot invoke UB.
+ * -> int conversions are clamped in float first so NaN/Inf input cannot invoke UB. As in
+ * quant_kquants_ref.c, `x * id + offset` is one fmaf(): the rounding of the ggml build
+ * llama.cpp ships (-march=native, where gcc contracts it).
  * vec_dot: exact int32 sum per block, then f32 accumulation over blocks in order. */
 #include "kernels/quant_internal.h"
 
@@ -54,7 +56,8 @@ void kern_quantize_row_bf16_ref(const float *src, void *dst, int64_t n) {
 void kern_vec_dot_f32_f32_ref(int64_t n, float *s, const void *wp, const void *ap) {
     const float *w = wp, *a = ap;
     float sum = 0.f;
-    for (int64_t i = 0; i < n; i++) sum += w[i] * a[i];
+    for (int64_t i = 0; i < n; i++)
+        sum += w[i] * a[i];
     *s = sum;
 }
 
@@ -62,7 +65,8 @@ void kern_vec_dot_f16_f32_ref(int64_t n, float *s, const void *wp, const void *a
     const uint16_t *w = wp;
     const float *a = ap;
     float sum = 0.f;
-    for (int64_t i = 0; i < n; i++) sum += F16(w[i]) * a[i];
+    for (int64_t i = 0; i < n; i++)
+        sum += F16(w[i]) * a[i];
     *s = sum;
 }
 
@@ -70,7 +74,8 @@ void kern_vec_dot_bf16_f32_ref(int64_t n, float *s, const void *wp, const void *
     const uint16_t *w = wp;
     const float *a = ap;
     float sum = 0.f;
-    for (int64_t i = 0; i < n; i++) sum += kern_bf16_to_f32(w[i]) * a[i];
+    for (int64_t i = 0; i < n; i++)
+        sum += kern_bf16_to_f32(w[i]) * a[i];
     *s = sum;
 }
 
@@ -91,8 +96,8 @@ void kern_quantize_row_q4_0_ref(const float *x, void *dst, int64_t n) {
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = kern_f32_to_f16(d);
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp(x[j] * id + 8.5f, 15);
-            int q1 = trunc_clamp(x[j + KERN_QK / 2] * id + 8.5f, 15);
+            int q0 = trunc_clamp(fmaf(x[j], id, 8.5f), 15);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2], id, 8.5f), 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -140,8 +145,8 @@ void kern_quantize_row_q4_1_ref(const float *x, void *dst, int64_t n) {
         y[i].d = kern_f32_to_f16(d);
         y[i].m = kern_f32_to_f16(min);
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp((x[j] - min) * id + 0.5f, 15);
-            int q1 = trunc_clamp((x[j + KERN_QK / 2] - min) * id + 0.5f, 15);
+            int q0 = trunc_clamp(fmaf(x[j] - min, id, 0.5f), 15);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2] - min, id, 0.5f), 15);
             y[i].qs[j] = (uint8_t)(q0 | (q1 << 4));
         }
     }
@@ -191,8 +196,8 @@ void kern_quantize_row_q5_0_ref(const float *x, void *dst, int64_t n) {
         y[i].d = kern_f32_to_f16(d);
         uint32_t qh = 0;
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp(x[j] * id + 16.5f, 31);
-            int q1 = trunc_clamp(x[j + KERN_QK / 2] * id + 16.5f, 31);
+            int q0 = trunc_clamp(fmaf(x[j], id, 16.5f), 31);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2], id, 16.5f), 31);
             y[i].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
             qh |= ((uint32_t)(q0 & 0x10) >> 4) << j;
             qh |= ((uint32_t)(q1 & 0x10) >> 4) << (j + KERN_QK / 2);
@@ -212,7 +217,8 @@ void kern_dequant_row_q5_0_ref(const void *src, float *y, int64_t n) {
         const float d = F16(x[i].d);
         uint32_t qh;
         memcpy(&qh, x[i].qh, sizeof qh);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)(q5_get(x[i].qs, qh, j) - 16) * d;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)(q5_get(x[i].qs, qh, j) - 16) * d;
     }
 }
 
@@ -224,7 +230,8 @@ void kern_vec_dot_q5_0_q8_0_ref(int64_t n, float *s, const void *wp, const void 
         uint32_t qh;
         memcpy(&qh, w[i].qh, sizeof qh);
         int32_t si = 0;
-        for (int j = 0; j < KERN_QK; j++) si += (q5_get(w[i].qs, qh, j) - 16) * a[i].qs[j];
+        for (int j = 0; j < KERN_QK; j++)
+            si += (q5_get(w[i].qs, qh, j) - 16) * a[i].qs[j];
         sum += (float)si * (F16(w[i].d) * F16(a[i].d));
     }
     *s = sum;
@@ -247,8 +254,8 @@ void kern_quantize_row_q5_1_ref(const float *x, void *dst, int64_t n) {
         y[i].m = kern_f32_to_f16(min);
         uint32_t qh = 0;
         for (int j = 0; j < KERN_QK / 2; j++) {
-            int q0 = trunc_clamp((x[j] - min) * id + 0.5f, 31);
-            int q1 = trunc_clamp((x[j + KERN_QK / 2] - min) * id + 0.5f, 31);
+            int q0 = trunc_clamp(fmaf(x[j] - min, id, 0.5f), 31);
+            int q1 = trunc_clamp(fmaf(x[j + KERN_QK / 2] - min, id, 0.5f), 31);
             y[i].qs[j] = (uint8_t)((q0 & 0xF) | ((q1 & 0xF) << 4));
             qh |= ((uint32_t)(q0 & 0x10) >> 4) << j;
             qh |= ((uint32_t)(q1 & 0x10) >> 4) << (j + KERN_QK / 2);
@@ -263,7 +270,8 @@ void kern_dequant_row_q5_1_ref(const void *src, float *y, int64_t n) {
         const float d = F16(x[i].d), m = F16(x[i].m);
         uint32_t qh;
         memcpy(&qh, x[i].qh, sizeof qh);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)q5_get(x[i].qs, qh, j) * d + m;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)q5_get(x[i].qs, qh, j) * d + m;
     }
 }
 
@@ -275,7 +283,8 @@ void kern_vec_dot_q5_1_q8_1_ref(int64_t n, float *s, const void *wp, const void 
         uint32_t qh;
         memcpy(&qh, w[i].qh, sizeof qh);
         int32_t si = 0;
-        for (int j = 0; j < KERN_QK; j++) si += q5_get(w[i].qs, qh, j) * a[i].qs[j];
+        for (int j = 0; j < KERN_QK; j++)
+            si += q5_get(w[i].qs, qh, j) * a[i].qs[j];
         sum += (float)si * (F16(w[i].d) * F16(a[i].d)) + F16(w[i].m) * F16(a[i].s);
     }
     *s = sum;
@@ -296,11 +305,13 @@ void kern_quantize_row_q8_0_ref(const float *x, void *dst, int64_t n) {
     kern_block_q8_0 *y = dst;
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
         float amax = 0.f;
-        for (int j = 0; j < KERN_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < KERN_QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = kern_f32_to_f16(d);
-        for (int j = 0; j < KERN_QK; j++) y[i].qs[j] = round_q8(x[j] * id);
+        for (int j = 0; j < KERN_QK; j++)
+            y[i].qs[j] = round_q8(x[j] * id);
     }
 }
 
@@ -308,7 +319,8 @@ void kern_dequant_row_q8_0_ref(const void *src, float *y, int64_t n) {
     const kern_block_q8_0 *x = src;
     for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK) {
         const float d = F16(x[i].d);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)x[i].qs[j] * d;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)x[i].qs[j] * d;
     }
 }
 
@@ -318,7 +330,8 @@ void kern_vec_dot_q8_0_q8_0_ref(int64_t n, float *s, const void *wp, const void 
     float sum = 0.f;
     for (int64_t i = 0; i < n / KERN_QK; i++) {
         int32_t si = 0;
-        for (int j = 0; j < KERN_QK; j++) si += w[i].qs[j] * a[i].qs[j];
+        for (int j = 0; j < KERN_QK; j++)
+            si += w[i].qs[j] * a[i].qs[j];
         sum += (float)si * (F16(w[i].d) * F16(a[i].d));
     }
     *s = sum;
@@ -329,7 +342,8 @@ void kern_quantize_row_q8_1_ref(const float *x, void *dst, int64_t n) {
     kern_block_q8_1 *y = dst;
     for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
         float amax = 0.f;
-        for (int j = 0; j < KERN_QK; j++) amax = fmaxf(amax, fabsf(x[j]));
+        for (int j = 0; j < KERN_QK; j++)
+            amax = fmaxf(amax, fabsf(x[j]));
         const float d = amax / 127;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
         y[i].d = kern_f32_to_f16(d);
@@ -346,6 +360,7 @@ void kern_dequant_row_q8_1_ref(const void *src, float *y, int64_t n) {
     const kern_block_q8_1 *x = src;
     for (int64_t i = 0; i < n / KERN_QK; i++, y += KERN_QK) {
         const float d = F16(x[i].d);
-        for (int j = 0; j < KERN_QK; j++) y[j] = (float)x[i].qs[j] * d;
+        for (int j = 0; j < KERN_QK; j++)
+            y[j] = (float)x[i].qs[j] * d;
     }
 }

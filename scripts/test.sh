@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The test command: installs dependencies, builds the Sanitize configuration (clang,
 # ASan+UBSan, warnings as errors, fuzz targets) in build/sanitize, and runs every test
-# through CTest: once with the run-time-selected SIMD kernels, then the numeric suites again
-# with RW_KERNELS=scalar. Exits non-zero on any failure.
+# through CTest: first the numeric suites with RW_KERNELS=scalar (the scalar references),
+# then everything with the run-time-selected SIMD kernels. Exits non-zero on any failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -23,6 +23,7 @@ export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export OPENBLAS_NUM_THREADS=${OPENBLAS_NUM_THREADS:-1}
 
 cd "$build"
-ctest --output-on-failure -j "$jobs" --timeout 900
-echo "== numeric suites again with RW_KERNELS=scalar"
+echo "== numeric suites with RW_KERNELS=scalar"
 RW_KERNELS=scalar ctest --output-on-failure -j "$jobs" -L numeric --timeout 900
+echo "== every test, SIMD kernels chosen at run time"
+ctest --output-on-failure -j "$jobs" --timeout 900

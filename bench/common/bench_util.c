@@ -20,13 +20,17 @@ int bench_parse_args(int argc, char **argv, bench_opts *o) {
     o->threads = rw_cpu_physical_cores();
     int i = 1;
     for (; i < argc; i++) {
-        if (strcmp(argv[i], "--json") == 0) o->json = true;
-        else if (strcmp(argv[i], "--quick") == 0) o->quick = true;
-        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc) o->threads = atoi(argv[++i]);
+        if (strcmp(argv[i], "--json") == 0)
+            o->json = true;
+        else if (strcmp(argv[i], "--quick") == 0)
+            o->quick = true;
+        else if (strcmp(argv[i], "--threads") == 0 && i + 1 < argc)
+            o->threads = atoi(argv[++i]);
         else if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fprintf(stderr, "usage: %s [--json] [--quick] [--threads N]\n", argv[0]);
             return -1;
-        } else break;
+        } else
+            break;
     }
     if (o->threads < 1) o->threads = 1;
     return i;
@@ -40,7 +44,8 @@ static int cmp_double(const void *a, const void *b) {
 void bench_stats_from(double *s, int n, bench_stats *st) {
     qsort(s, (size_t)n, sizeof *s, cmp_double);
     double sum = 0;
-    for (int i = 0; i < n; i++) sum += s[i];
+    for (int i = 0; i < n; i++)
+        sum += s[i];
     st->n = n;
     st->min = n ? s[0] : 0;
     st->median = n ? (n % 2 ? s[n / 2] : 0.5 * (s[n / 2 - 1] + s[n / 2])) : 0;
@@ -50,7 +55,8 @@ void bench_stats_from(double *s, int n, bench_stats *st) {
 void bench_time(bench_fn fn, void *ctx, int warmup, int reps, bench_stats *st) {
     double samples[256];
     if (reps > 256) reps = 256;
-    for (int i = 0; i < warmup; i++) fn(ctx);
+    for (int i = 0; i < warmup; i++)
+        fn(ctx);
     for (int i = 0; i < reps; i++) {
         double t0 = rw_now_s();
         fn(ctx);
@@ -88,7 +94,8 @@ static uint64_t read_scalar(const uint64_t *p, size_t n) {
     uint64_t a[8] = {0};
     size_t i = 0;
     for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) a[k] += p[i + (size_t)k];
+        for (int k = 0; k < 8; k++)
+            a[k] += p[i + (size_t)k];
     return a[0] + a[1] + a[2] + a[3] + a[4] + a[5] + a[6] + a[7];
 }
 
@@ -113,8 +120,10 @@ static double measure_bw(rw_pool *pool, const uint64_t *buf, size_t n, int reps)
     double best = 1e30;
     for (int r = 0; r < reps; r++) {
         double t0 = rw_now_s();
-        if (pool) rw_pool_run(pool, bw_worker, &c);
-        else bw_worker(&c, 0, 1);
+        if (pool)
+            rw_pool_run(pool, bw_worker, &c);
+        else
+            bw_worker(&c, 0, 1);
         double t = rw_now_s() - t0;
         if (r > 0 && t < best) best = t; /* first pass faults pages in */
     }
@@ -124,7 +133,8 @@ static double measure_bw(rw_pool *pool, const uint64_t *buf, size_t n, int reps)
 
 static double measure_sgemm(int threads, int size, int reps) {
     size_t nn = (size_t)size * (size_t)size;
-    float *A = rw_aligned_alloc(64, nn * 4), *B = rw_aligned_alloc(64, nn * 4), *C = rw_aligned_alloc(64, nn * 4);
+    float *A = rw_aligned_alloc(64, nn * 4), *B = rw_aligned_alloc(64, nn * 4),
+          *C = rw_aligned_alloc(64, nn * 4);
     if (!A || !B || !C) {
         rw_aligned_free(A);
         rw_aligned_free(B);
@@ -157,7 +167,8 @@ void bench_limits_measure(rw_pool *pool, bool quick, bench_limits *out) {
     memset(out, 0, sizeof *out);
     out->threads = pool ? rw_pool_threads(pool) : 1;
     if (buf) {
-        for (size_t i = 0; i < n; i++) buf[i] = i;
+        for (size_t i = 0; i < n; i++)
+            buf[i] = i;
         out->read_gbs[0] = measure_bw(NULL, buf, n, quick ? 3 : 6);
         out->read_gbs[1] = measure_bw(pool, buf, n, quick ? 3 : 6);
         rw_aligned_free(buf);
@@ -194,7 +205,8 @@ const char *bench_cpu_name(void) {
             const char *c = strchr(line, ':');
             if (c) {
                 c++;
-                while (*c == ' ') c++;
+                while (*c == ' ')
+                    c++;
                 snprintf(name, sizeof name, "%s", c);
                 name[strcspn(name, "\r\n")] = 0;
             }
@@ -227,8 +239,10 @@ void bench_json_line(FILE *f, const char *bench, const char *type, const char *s
     json_str(f, shape ? shape : "");
     fprintf(f, ",\"threads\":%d,\"value\":%.6g,\"unit\":", threads, value);
     json_str(f, unit);
-    if (limit > 0) fprintf(f, ",\"ratio\":%.4f", value / limit);
-    else fputs(",\"ratio\":null", f);
+    if (limit > 0)
+        fprintf(f, ",\"ratio\":%.4f", value / limit);
+    else
+        fputs(",\"ratio\":null", f);
     if (st) fprintf(f, ",\"min_s\":%.6g,\"median_s\":%.6g,\"reps\":%d", st->min, st->median, st->n);
     fputs(",\"git\":", f);
     json_str(f, bench_git_sha());
@@ -245,27 +259,36 @@ void bench_json_line(FILE *f, const char *bench, const char *type, const char *s
 void bench_print_header(const bench_opts *o, const bench_limits *lim) {
     const char *ct = kern_blas_coretype_env();
     if (ct)
-        fprintf(stderr,
-                "warning: OPENBLAS_CORETYPE=%s is set: OpenBLAS may run slower kernels than this CPU "
-                "supports (run with `env -u OPENBLAS_CORETYPE`)\n",
-                ct);
+        fprintf(
+            stderr,
+            "warning: OPENBLAS_CORETYPE=%s is set: OpenBLAS may run slower kernels than this CPU "
+            "supports (run with `env -u OPENBLAS_CORETYPE`)\n",
+            ct);
     char cpu[256];
     kern_cpu_describe(cpu, sizeof cpu);
     if (o->json) {
-        bench_json_line(stdout, "limit", "read_bandwidth", "", 1, lim->read_gbs[0], "GB/s", 0, NULL, NULL);
-        bench_json_line(stdout, "limit", "read_bandwidth", "", lim->threads, lim->read_gbs[1], "GB/s", 0, NULL, NULL);
-        bench_json_line(stdout, "limit", "sgemm", "", 1, lim->sgemm_gflops[0], "GFLOP/s", 0, NULL, NULL);
-        bench_json_line(stdout, "limit", "sgemm", "", lim->threads, lim->sgemm_gflops[1], "GFLOP/s", 0, NULL, NULL);
+        bench_json_line(stdout, "limit", "read_bandwidth", "", 1, lim->read_gbs[0], "GB/s", 0, NULL,
+                        NULL);
+        bench_json_line(stdout, "limit", "read_bandwidth", "", lim->threads, lim->read_gbs[1],
+                        "GB/s", 0, NULL, NULL);
+        bench_json_line(stdout, "limit", "sgemm", "", 1, lim->sgemm_gflops[0], "GFLOP/s", 0, NULL,
+                        NULL);
+        bench_json_line(stdout, "limit", "sgemm", "", lim->threads, lim->sgemm_gflops[1], "GFLOP/s",
+                        0, NULL, NULL);
         return;
     }
     printf("cpu:        %s\n", bench_cpu_name());
     printf("kernels:    %s\n", cpu);
-    printf("blas core:  %s%s%s\n", kern_blas_corename(), ct ? "  (OPENBLAS_CORETYPE=" : "", ct ? ct : "");
-    if (ct) printf("            ^ forced by the environment: run with `env -u OPENBLAS_CORETYPE`)\n");
+    printf("blas core:  %s%s%s\n", kern_blas_corename(), ct ? "  (OPENBLAS_CORETYPE=" : "",
+           ct ? ct : "");
+    if (ct)
+        printf("            ^ forced by the environment: run with `env -u OPENBLAS_CORETYPE`)\n");
     printf("git:        %s\n", bench_git_sha());
-    printf("limits:     read %.1f GB/s (1 thread), %.1f GB/s (%d threads); SGEMM %.0f GFLOP/s (1 thread), "
+    printf("limits:     read %.1f GB/s (1 thread), %.1f GB/s (%d threads); SGEMM %.0f GFLOP/s (1 "
+           "thread), "
            "%.0f GFLOP/s (%d threads)\n",
-           lim->read_gbs[0], lim->read_gbs[1], lim->threads, lim->sgemm_gflops[0], lim->sgemm_gflops[1],
-           lim->threads);
-    printf("note:       shared machine: figures are noisy; compare the ratios taken in one run\n\n");
+           lim->read_gbs[0], lim->read_gbs[1], lim->threads, lim->sgemm_gflops[0],
+           lim->sgemm_gflops[1], lim->threads);
+    printf(
+        "note:       shared machine: figures are noisy; compare the ratios taken in one run\n\n");
 }

@@ -16,9 +16,9 @@
 #include "core/pool.h"
 
 typedef struct bench_opts {
-    bool json;     /* one JSON object per line on stdout instead of the table */
-    bool quick;    /* fewer repetitions and smaller limits (smoke runs) */
-    int threads;   /* the "N threads" of the run; default physical cores */
+    bool json;   /* one JSON object per line on stdout instead of the table */
+    bool quick;  /* fewer repetitions and smaller limits (smoke runs) */
+    int threads; /* the "N threads" of the run; default physical cores */
 } bench_opts;
 
 /* Parses --json, --quick, --threads N; unknown flags are left for the caller (returns

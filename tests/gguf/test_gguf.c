@@ -10,6 +10,8 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "infer/gguf.h"
+#include "infer/gguf_model.h"
+#include "infer/gguf_quant.h"
 #include "rw_test.h"
 
 /* ------------------------------------------------------------ a tiny independent encoder */
@@ -264,6 +266,8 @@ static void test_malformed(void **state) {
     expect_reject(&b, RW_E_RANGE, "'w'");
     TENSOR_FILE(2, L(1ull << 62, 1ull << 62), 0, 0, 32);
     expect_reject(&b, RW_E_RANGE, "overflow");
+    TENSOR_FILE(4, L(0, 1ull << 57, 1ull << 57, 1), 0, 0, 32); /* found by fuzz_gguf */
+    expect_reject(&b, RW_E_RANGE, "overflow");
     TENSOR_FILE(1, L(UINT64_MAX), 0, 0, 32);
     expect_reject(&b, RW_E_RANGE, "negative");
     TENSOR_FILE(1, L(8), 0, UINT64_MAX - 31, 32);
@@ -277,6 +281,14 @@ static void test_malformed(void **state) {
     b.n = 0, eb_header(&b, 3, 2, 0);
     eb_str(&b, "w1"), eb_u32(&b, 1), eb_u64(&b, 16), eb_u32(&b, 0), eb_u64(&b, 0);
     eb_str(&b, "w2"), eb_u32(&b, 1), eb_u64(&b, 8), eb_u32(&b, 0), eb_u64(&b, 32);
+    eb_pad(&b, 32);
+    for (int i = 0; i < 96; i++) eb_u8(&b, 0);
+    expect_reject(&b, RW_E_FORMAT, "overlaps");
+    /* an empty tensor between two overlapping ones does not hide the overlap */
+    b.n = 0, eb_header(&b, 3, 3, 0);
+    eb_str(&b, "a"), eb_u32(&b, 1), eb_u64(&b, 16), eb_u32(&b, 0), eb_u64(&b, 0);
+    eb_str(&b, "z"), eb_u32(&b, 1), eb_u64(&b, 0), eb_u32(&b, 0), eb_u64(&b, 32);
+    eb_str(&b, "b"), eb_u32(&b, 1), eb_u64(&b, 8), eb_u32(&b, 0), eb_u64(&b, 32);
     eb_pad(&b, 32);
     for (int i = 0; i < 96; i++) eb_u8(&b, 0);
     expect_reject(&b, RW_E_FORMAT, "overlaps");
@@ -561,6 +573,60 @@ static void test_alloc_failures(void **state) {
     free(b.p);
 }
 
+/* Model generation (both embedded vocabularies) and quantize: every allocation failure
+ * returns RW_E_NOMEM, leaves no file behind and leaks nothing. */
+static void test_alloc_failures_model_quantize(void **state) {
+    (void)state;
+    rw_err err;
+    char path[4200], qpath[4200];
+    snprintf(path, sizeof path, "%s/nomem-model.gguf", rw_test_tmpdir());
+    snprintf(qpath, sizeof qpath, "%s/nomem-q.gguf", rw_test_tmpdir());
+    for (int arch = 0; arch < 3; arch++) {
+        infer_gguf_model_spec spec;
+        assert_int_equal(infer_gguf_model_preset((infer_gguf_arch)arch, "tiny", &spec, &err), RW_OK);
+        spec.n_layer = 1, spec.n_embd = 32, spec.n_head = 2, spec.n_head_kv = arch == 2 ? 2 : 1;
+        spec.n_ff = 64, spec.n_ctx = 16;
+        int ok = 0;
+        for (long n = 0; n < 5000 && !ok; n++) {
+            remove(path);
+            rw_alloc_fail_after(n);
+            rw_status st = infer_gguf_model_new(&spec, NULL, path, NULL, &err);
+            rw_alloc_fail_after(-1);
+            if (st == RW_OK) ok = 1;
+            else if (st != RW_E_NOMEM) fail_msg("arch %d fail_after %ld: %d %s", arch, n, st, err.msg);
+            else {
+                FILE *f = fopen(path, "rb");
+                if (f) {
+                    fclose(f);
+                    fail_msg("arch %d: file left behind after a failure", arch);
+                }
+            }
+        }
+        assert_true(ok);
+    }
+    /* the last model (bert, hidden 32: rows not a multiple of 256 -> fallbacks) quantized */
+    infer_gguf *g = NULL;
+    assert_int_equal(infer_gguf_open(path, &g, &err), RW_OK);
+    int ok = 0;
+    for (long n = 0; n < 2000 && !ok; n++) {
+        rw_alloc_fail_after(n);
+        rw_status st = infer_gguf_quantize(g, qpath, INFER_GGUF_FTYPE_Q4_K_M, NULL, &err);
+        rw_alloc_fail_after(-1);
+        if (st == RW_OK) ok = 1;
+        else if (st != RW_E_NOMEM) fail_msg("quantize fail_after %ld: %d %s", n, st, err.msg);
+    }
+    assert_true(ok);
+    infer_gguf_close(g);
+    /* hidden 32 < 256: K types fall back (Q4_K -> Q5_0, Q6_K -> Q8_0) */
+    assert_int_equal(infer_gguf_open(qpath, &g, &err), RW_OK);
+    rw_tensor t;
+    assert_int_equal(infer_gguf_get_tensor(g, "blk.0.attn_q.weight", &t, &err), RW_OK);
+    assert_int_equal(t.type, RW_DTYPE_Q5_0);
+    assert_int_equal(infer_gguf_get_tensor(g, "token_embd.weight", &t, &err), RW_OK);
+    assert_int_equal(t.type, RW_DTYPE_Q8_0);
+    infer_gguf_close(g);
+}
+
 /* Random byte flips of a valid file: never crash (ASan/UBSan), accept or reject cleanly. */
 static void test_random_corruption(void **state) {
     (void)state;
@@ -604,6 +670,7 @@ int main(void) {
         cmocka_unit_test(test_hand_encoded_valid),  cmocka_unit_test(test_truncated_everywhere),
         cmocka_unit_test(test_malformed),           cmocka_unit_test(test_roundtrip_all_types),
         cmocka_unit_test(test_copy_and_alignment),  cmocka_unit_test(test_alloc_failures),
+        cmocka_unit_test(test_alloc_failures_model_quantize),
         cmocka_unit_test(test_random_corruption),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

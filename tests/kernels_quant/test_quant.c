@@ -13,9 +13,9 @@
 #include "kernels/quant.h"
 #include "rw_test.h"
 
-static const rw_dtype k_weight_types[] = {RW_DTYPE_F32,  RW_DTYPE_F16,  RW_DTYPE_BF16, RW_DTYPE_Q8_0,
-                                          RW_DTYPE_Q4_0, RW_DTYPE_Q4_1, RW_DTYPE_Q5_0, RW_DTYPE_Q5_1,
-                                          RW_DTYPE_Q4_K, RW_DTYPE_Q5_K, RW_DTYPE_Q6_K};
+static const rw_dtype k_weight_types[] = {
+    RW_DTYPE_F32,  RW_DTYPE_F16,  RW_DTYPE_BF16, RW_DTYPE_Q8_0, RW_DTYPE_Q4_0, RW_DTYPE_Q4_1,
+    RW_DTYPE_Q5_0, RW_DTYPE_Q5_1, RW_DTYPE_Q4_K, RW_DTYPE_Q5_K, RW_DTYPE_Q6_K};
 enum { N_WTYPES = sizeof k_weight_types / sizeof k_weight_types[0] };
 
 static uint32_t bits(float f) {
@@ -33,7 +33,8 @@ static float from_bits(uint32_t u) {
 /* Independent f16 decode: ldexp arithmetic from the IEEE definition. */
 static double f16_value(uint16_t h) {
     int s = h >> 15, e = (h >> 10) & 31, m = h & 1023;
-    double v = e == 0 ? ldexp(m, -24) : (e == 31 ? (m ? (double)NAN : (double)INFINITY) : ldexp(1024 + m, e - 25));
+    double v = e == 0 ? ldexp(m, -24)
+                      : (e == 31 ? (m ? (double)NAN : (double)INFINITY) : ldexp(1024 + m, e - 25));
     return s ? -v : v;
 }
 
@@ -54,9 +55,11 @@ static void test_f16_exhaustive(void **state) {
         rowh[h] = (uint16_t)h;
     }
     kern_f16_to_f32_row(rowh, rowf, 65536);
-    for (uint32_t h = 0; h < 65536; h++) assert_int_equal(bits(rowf[h]), bits(kern_f16_to_f32((uint16_t)h)));
+    for (uint32_t h = 0; h < 65536; h++)
+        assert_int_equal(bits(rowf[h]), bits(kern_f16_to_f32((uint16_t)h)));
     kern_f32_to_f16_row(rowf, back, 65536);
-    for (uint32_t h = 0; h < 65536; h++) assert_int_equal(back[h], kern_f32_to_f16(rowf[h]));
+    for (uint32_t h = 0; h < 65536; h++)
+        assert_int_equal(back[h], kern_f32_to_f16(rowf[h]));
 }
 
 /* f32 -> f16 against the nearest representable f16 found by search (ties to even). */
@@ -68,8 +71,10 @@ static uint16_t f16_nearest_ref(float x) {
     int lo = 0, hi = 0x7bff; /* largest finite <= ax */
     while (lo < hi) {
         int mid = (lo + hi + 1) / 2;
-        if (f16_value((uint16_t)mid) <= ax) lo = mid;
-        else hi = mid - 1;
+        if (f16_value((uint16_t)mid) <= ax)
+            lo = mid;
+        else
+            hi = mid - 1;
     }
     int best = lo;
     if (lo < 0x7bff || ax > f16_value(0x7bff)) {
@@ -93,7 +98,8 @@ static void test_f32_to_f16_rounding(void **state) {
         xs[n++] = nextafterf(m, 0.f);
         xs[n++] = -nextafterf(m, 1e9f);
     }
-    while (n < 4096) xs[n++] = from_bits((uint32_t)rw_rng_u64(&r) & 0xc7ffffffu);
+    while (n < 4096)
+        xs[n++] = from_bits((uint32_t)rw_rng_u64(&r) & 0xc7ffffffu);
     for (int i = 0; i < n; i++) {
         uint16_t want = f16_nearest_ref(xs[i]);
         uint16_t got = kern_f32_to_f16(xs[i]);
@@ -102,16 +108,17 @@ static void test_f32_to_f16_rounding(void **state) {
     assert_int_equal(kern_f32_to_f16(65519.f), 0x7bff);
     assert_int_equal(kern_f32_to_f16(65520.f), 0x7c00);
     assert_int_equal(kern_f32_to_f16(-INFINITY), 0xfc00);
-    assert_int_equal(kern_f32_to_f16(0x1p-25f), 0x0000);                /* tie -> even 0 */
+    assert_int_equal(kern_f32_to_f16(0x1p-25f), 0x0000); /* tie -> even 0 */
     assert_int_equal(kern_f32_to_f16(nextafterf(0x1p-25f, 1.f)), 0x0001);
-    assert_int_equal(kern_f32_to_f16(0x1.8p-24f), 0x0002);              /* tie 1.5 -> 2 */
+    assert_int_equal(kern_f32_to_f16(0x1.8p-24f), 0x0002); /* tie 1.5 -> 2 */
     assert_true((kern_f32_to_f16(NAN) & 0x7fff) > 0x7c00);
     /* row == scalar on the awkward values, NaN/Inf included */
     uint16_t a[4096], b[4096];
     xs[5] = NAN;
     xs[6] = -INFINITY;
     kern_f32_to_f16_row(xs, a, n);
-    for (int i = 0; i < n; i++) b[i] = kern_f32_to_f16(xs[i]);
+    for (int i = 0; i < n; i++)
+        b[i] = kern_f32_to_f16(xs[i]);
     assert_memory_equal(a, b, sizeof a);
 }
 
@@ -145,9 +152,11 @@ static void test_bf16(void **state) {
     assert_int_equal(kern_f32_to_bf16(from_bits(0x00018000u)), 0x0002);
     uint16_t in[37];
     float o1[37];
-    for (int i = 0; i < 37; i++) in[i] = (uint16_t)(0x3f00 + 97 * i);
+    for (int i = 0; i < 37; i++)
+        in[i] = (uint16_t)(0x3f00 + 97 * i);
     kern_bf16_to_f32_row(in, o1, 37);
-    for (int i = 0; i < 37; i++) assert_int_equal(bits(o1[i]), (uint32_t)in[i] << 16);
+    for (int i = 0; i < 37; i++)
+        assert_int_equal(bits(o1[i]), (uint32_t)in[i] << 16);
 }
 
 /* ---- hand-worked blocks ---- */
@@ -157,11 +166,11 @@ static void test_q8_0_hand(void **state) {
     float x[32] = {0};
     /* amax 127 -> d = 1 (f16 0x3c00), id = 1: q = roundf(x), halves away from zero */
     x[0] = 127.f;
-    x[1] = -62.5f; /* -63, not -62 (ties-to-even would give -62) */
-    x[2] = 0.5f;   /* 1 */
-    x[3] = -0.5f;  /* -1 */
-    x[4] = 1.49f;  /* 1 */
-    x[5] = 2.5f;   /* 3 */
+    x[1] = -62.5f;    /* -63, not -62 (ties-to-even would give -62) */
+    x[2] = 0.5f;      /* 1 */
+    x[3] = -0.5f;     /* -1 */
+    x[4] = 1.49f;     /* 1 */
+    x[5] = 2.5f;      /* 3 */
     x[31] = -100.25f; /* -100 */
     kern_block_q8_0 b;
     assert_int_equal(kern_quantize(RW_DTYPE_Q8_0, x, &b, 1, 32), 34);
@@ -182,17 +191,18 @@ static void test_q8_0_hand(void **state) {
     memset(x, 0, sizeof x);
     kern_quantize(RW_DTYPE_Q8_0, x, &b, 1, 32);
     assert_int_equal(b.d, 0);
-    for (int i = 0; i < 32; i++) assert_int_equal(b.qs[i], 0);
+    for (int i = 0; i < 32; i++)
+        assert_int_equal(b.qs[i], 0);
 }
 
 static void test_q4_0_hand(void **state) {
     (void)state;
     float x[32] = {0};
     /* the largest magnitude is -8 -> d = -8 / -8 = 1, q = (int)(x + 8.5) clamped to 15 */
-    x[0] = -8.f;  /* 0 */
-    x[1] = 7.f;   /* 15 (15.5 truncated) */
-    x[3] = -0.6f; /* 7 (7.9) */
-    x[16] = 3.f;  /* 11 */
+    x[0] = -8.f;   /* 0 */
+    x[1] = 7.f;    /* 15 (15.5 truncated) */
+    x[3] = -0.6f;  /* 7 (7.9) */
+    x[16] = 3.f;   /* 11 */
     x[17] = -7.5f; /* 1 */
     kern_block_q4_0 b;
     assert_int_equal(kern_quantize(RW_DTYPE_Q4_0, x, &b, 1, 32), 18);
@@ -222,7 +232,7 @@ static void gen(rw_rng *r, float *x, int64_t n, int kind) {
     for (int64_t i = 0; i < n; i++) {
         double v = rw_rng_normal(r);
         if (kind == 1) v *= 1e-3 * (double)(1 + (i / 256) % 7); /* scales vary by block */
-        if (kind == 2) v = (i % 97 == 0) ? 30 * v : v;             /* outliers */
+        if (kind == 2) v = (i % 97 == 0) ? 30 * v : v;          /* outliers */
         x[i] = (float)v;
     }
 }
@@ -259,20 +269,23 @@ static void test_roundtrip_bounds(void **state) {
                 if (rel > worst) worst = rel;
             }
             if (worst > cases[c].rel_rmse * (kind == 2 ? 3 : 1))
-                fail_msg("%s kind %d: relative rms error %.4g > %.4g", kern_type_get(cases[c].t)->name,
-                         kind, worst, cases[c].rel_rmse);
+                fail_msg("%s kind %d: relative rms error %.4g > %.4g",
+                         kern_type_get(cases[c].t)->name, kind, worst, cases[c].rel_rmse);
         }
         /* all-zero input decodes to exact zeros */
         memset(x, 0, N * sizeof(float));
         kern_quantize(cases[c].t, x, q, 1, N);
         kern_dequantize(cases[c].t, q, y, 1, N);
-        for (int i = 0; i < N; i++) assert_true(y[i] == 0.f);
+        for (int i = 0; i < N; i++)
+            assert_true(y[i] == 0.f);
         /* extreme but finite scales: tiny (f16 subnormal d) and large */
         for (int kind = 0; kind < 2; kind++) {
-            for (int i = 0; i < N; i++) x[i] = (kind ? 1e3f : 1e-6f) * (float)((i * 37) % 19 - 9);
+            for (int i = 0; i < N; i++)
+                x[i] = (kind ? 1e3f : 1e-6f) * (float)((i * 37) % 19 - 9);
             kern_quantize(cases[c].t, x, q, 1, N);
             kern_dequantize(cases[c].t, q, y, 1, N);
-            for (int i = 0; i < N; i++) assert_true(isfinite(y[i]));
+            for (int i = 0; i < N; i++)
+                assert_true(isfinite(y[i]));
         }
         /* NaN/Inf in the input: memory-safe, no UB (the block content is unspecified) */
         gen(&r, x, N, 0);
@@ -289,7 +302,9 @@ static void test_roundtrip_bounds(void **state) {
 
 /* ---- vec_dot ---- */
 
-static rw_dtype act_type(rw_dtype w) { return kern_type_get(w)->vec_dot_type; }
+static rw_dtype act_type(rw_dtype w) {
+    return kern_type_get(w)->vec_dot_type;
+}
 
 /* Double-precision dot of the dequantized operands: what vec_dot must equal up to f32
  * rounding (and, for Q8_1, the f16 rounding of its stored sum). */
@@ -345,7 +360,8 @@ static void test_vec_dot_vs_dequant(void **state) {
 static void fill_exact_blocks(rw_rng *r, rw_dtype t, void *p, int64_t nb) {
     const kern_type_traits *tt = kern_type_get(t);
     uint8_t *b = p;
-    for (size_t i = 0; i < (size_t)nb * tt->type_size; i++) b[i] = (uint8_t)rw_rng_u64(r);
+    for (size_t i = 0; i < (size_t)nb * tt->type_size; i++)
+        b[i] = (uint8_t)rw_rng_u64(r);
     const uint16_t f16s[] = {0x3c00, 0x3800, 0x4000, 0xbc00}; /* 1, 0.5, 2, -1 */
     for (int64_t i = 0; i < nb; i++) {
         uint8_t *blk = b + (size_t)i * tt->type_size;
@@ -357,7 +373,8 @@ static void fill_exact_blocks(rw_rng *r, rw_dtype t, void *p, int64_t nb) {
         case RW_DTYPE_Q5_K:
             /* 4-bit scales keep the block's integer sum below 2^24 */
             if (t == RW_DTYPE_Q4_K || t == RW_DTYPE_Q5_K)
-                for (int j = 4; j < 16; j++) blk[j] &= 0x0F;
+                for (int j = 4; j < 16; j++)
+                    blk[j] &= 0x0F;
             memcpy(blk + 2, &m, 2);
             /* fall through */
         case RW_DTYPE_Q4_0:
@@ -366,7 +383,8 @@ static void fill_exact_blocks(rw_rng *r, rw_dtype t, void *p, int64_t nb) {
             memcpy(blk, &d, 2);
             break;
         case RW_DTYPE_Q6_K:
-            for (int j = 192; j < 208; j++) blk[j] &= 0x0F;
+            for (int j = 192; j < 208; j++)
+                blk[j] &= 0x0F;
             memcpy(blk + 208, &d, 2);
             break;
         case RW_DTYPE_Q8_1: {
@@ -387,12 +405,14 @@ static void fill_exact_blocks(rw_rng *r, rw_dtype t, void *p, int64_t nb) {
                 if (q->qs[j] == -128) q->qs[j] = -127;
             for (int j = 0; j < 16; j++) {
                 int s = 0;
-                for (int l = 0; l < 16; l++) s += q->qs[16 * j + l];
+                for (int l = 0; l < 16; l++)
+                    s += q->qs[16 * j + l];
                 q->bsums[j] = (int16_t)s;
             }
             break;
         }
-        default: break;
+        default:
+            break;
         }
     }
 }
@@ -410,7 +430,8 @@ static void test_vec_dot_levels_exact(void **state) {
             /* one block at a time keeps every partial sum an exact small integer */
             int64_t nb = nblocks[k];
             /* offset by 4 bytes: element-aligned, not vector-aligned */
-            uint8_t *w = malloc((size_t)nb * t->type_size + 4), *a = malloc((size_t)nb * at->type_size + 4);
+            uint8_t *w = malloc((size_t)nb * t->type_size + 4),
+                    *a = malloc((size_t)nb * at->type_size + 4);
             uint8_t *ws = w + 4, *as = a + 4;
             fill_exact_blocks(&r, wt, ws, nb);
             fill_exact_blocks(&r, at->type, as, nb);
@@ -422,7 +443,8 @@ static void test_vec_dot_levels_exact(void **state) {
                         if (q->qs[j] == -128) q->qs[j] = 127;
                 }
             for (int64_t i = 0; i < nb; i++) {
-                const uint8_t *wb = ws + (size_t)i * t->type_size, *ab = as + (size_t)i * at->type_size;
+                const uint8_t *wb = ws + (size_t)i * t->type_size,
+                              *ab = as + (size_t)i * at->type_size;
                 float ref;
                 kern_type_get_level(wt, KERN_LEVEL_SCALAR)->vec_dot(t->block_size, &ref, wb, ab);
                 for (int lvl = 1; lvl <= KERN_LEVEL_AVX512; lvl++) {
@@ -462,7 +484,8 @@ static void test_float_dots_and_dequant_levels(void **state) {
         for (size_t k = 0; k < sizeof lens / sizeof lens[0]; k++) {
             int64_t n = lens[k] * t->block_size;
             if (t->block_size == 256 && lens[k] > 33) continue;
-            float *x = malloc((size_t)n * 4 + 4), *y0 = malloc((size_t)n * 4), *y1 = malloc((size_t)n * 4);
+            float *x = malloc((size_t)n * 4 + 4), *y0 = malloc((size_t)n * 4),
+                  *y1 = malloc((size_t)n * 4);
             uint8_t *w = malloc(kern_row_bytes(wt, n) + 4);
             gen(&r, x + 1, n, 1);
             kern_quantize(wt, x + 1, w + 4, 1, n);
@@ -477,7 +500,8 @@ static void test_float_dots_and_dequant_levels(void **state) {
                 float ref, s;
                 kern_type_get_level(wt, KERN_LEVEL_SCALAR)->vec_dot(n, &ref, w + 4, a + 1);
                 double mag = 0;
-                for (int64_t i = 0; i < n; i++) mag += fabs((double)y0[i] * (double)a[1 + i]);
+                for (int64_t i = 0; i < n; i++)
+                    mag += fabs((double)y0[i] * (double)a[1 + i]);
                 for (int lvl = 1; lvl <= KERN_LEVEL_AVX512; lvl++) {
                     kern_type_get_level(wt, (kern_level)lvl)->vec_dot(n, &s, w + 4, a + 1);
                     if (fabs((double)s - (double)ref) > 1e-5 * mag + 1e-30)

@@ -1,0 +1,250 @@
+/* Decoder sessions, sampling and log-probabilities (infer/generate.h).
+ *
+ * The arena is sized once from the model's shapes for one n_batch chunk: the residual
+ * stream, one layer's activations (rolled back after each layer), the matmul scratch of the
+ * largest weight, and the final logits row. */
+#include "infer/generate.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/alloc.h"
+#include "kernels/ops.h"
+
+void infer_session_cfg_default(infer_session_cfg *cfg) {
+    memset(cfg, 0, sizeof(*cfg));
+}
+
+rw_status infer_session_create(const infer_model *m, const infer_session_cfg *cfg,
+                               infer_session **out, rw_err *err) {
+    rw_status st;
+    if (infer_arch_is_encoder(m->arch))
+        return rw_err_set(err, RW_E_INVALID, "a %s model is an encoder: use the embedding API",
+                          m->arch_name);
+    infer_session *s = rw_calloc(1, sizeof(*s));
+    if (!s) return rw_err_set(err, RW_E_NOMEM, "session");
+    s->m = m;
+    s->cfg = *cfg;
+    if (s->cfg.n_ctx <= 0) s->cfg.n_ctx = m->hp.n_ctx_train < 4096 ? m->hp.n_ctx_train : 4096;
+    if (s->cfg.n_batch <= 0) s->cfg.n_batch = 512;
+    if (s->cfg.n_batch > s->cfg.n_ctx) s->cfg.n_batch = s->cfg.n_ctx;
+    if (cfg->pool) {
+        s->pool = cfg->pool;
+    } else {
+        if ((st = rw_pool_create(cfg->n_threads, &s->pool, err)) != RW_OK) goto fail;
+        s->own_pool = true;
+    }
+    if ((st = infer_kv_init(&s->kv, m, s->cfg.n_ctx, err)) != RW_OK) goto fail;
+    size_t ab = infer_model_arena_bytes(m, s->cfg.n_batch, s->cfg.n_ctx, rw_pool_threads(s->pool),
+                                        s->cfg.f32_activations);
+    if ((st = rw_arena_init(&s->arena, ab, err)) != RW_OK) goto fail;
+    s->logits = rw_alloc_array((size_t)m->hp.n_vocab, sizeof(float));
+    if (!s->logits) {
+        st = rw_err_set(err, RW_E_NOMEM, "logits buffer");
+        goto fail;
+    }
+    *out = s;
+    return RW_OK;
+fail:
+    infer_session_destroy(s);
+    return st;
+}
+
+void infer_session_destroy(infer_session *s) {
+    if (!s) return;
+    rw_free(s->logits);
+    rw_arena_deinit(&s->arena);
+    infer_kv_deinit(&s->kv);
+    if (s->own_pool) rw_pool_destroy(s->pool);
+    rw_free(s);
+}
+
+void infer_session_reset(infer_session *s) {
+    infer_kv_clear(&s->kv);
+}
+
+/* Runs ids in chunks; when `all` is non-NULL the logits of every position are written there
+ * ([n][n_vocab]), else only the last position's into s->logits. */
+static rw_status run(infer_session *s, const int32_t *ids, int64_t n, float *all, rw_err *err) {
+    if (n <= 0) return rw_err_set(err, RW_E_INVALID, "empty token sequence");
+    if (s->kv.n_past + n > s->kv.n_ctx)
+        return rw_err_set(err, RW_E_RANGE,
+                          "context full: %lld cached + %lld new tokens > n_ctx "
+                          "%lld",
+                          (long long)s->kv.n_past, (long long)n, (long long)s->kv.n_ctx);
+    const int64_t V = s->m->hp.n_vocab;
+    for (int64_t o = 0; o < n; o += s->cfg.n_batch) {
+        const int64_t T = n - o < s->cfg.n_batch ? n - o : s->cfg.n_batch;
+        const bool last = o + T == n;
+        rw_arena_reset(&s->arena);
+        infer_ctx ctx;
+        infer_ctx_init(&ctx, &s->arena, s->pool, NULL);
+        ctx.f32_activations = s->cfg.f32_activations;
+        if (all) {
+            /* logits of each position, one row at a time to keep the arena small */
+            rw_tensor *h = infer_decoder_hidden(&ctx, s->m, &s->kv, ids + o, T);
+            for (int64_t t = 0; h && t < T; t++) {
+                size_t mark = infer_mark(&ctx);
+                rw_tensor *x = infer_op_rmsnorm(&ctx, infer_rows(&ctx, h, t, 1), s->m->out_norm,
+                                                s->m->hp.norm_eps);
+                rw_tensor *lg = infer_linear_forward(&ctx, &s->m->output, x);
+                if (!lg) break;
+                memcpy(all + (o + t) * V, lg->data, (size_t)V * sizeof(float));
+                infer_rollback(&ctx, mark);
+            }
+        } else if (last) {
+            rw_tensor *lg = infer_decoder_forward(&ctx, s->m, &s->kv, ids + o, T, false);
+            if (lg) memcpy(s->logits, lg->data, (size_t)V * sizeof(float));
+        } else {
+            infer_decoder_hidden(&ctx, s->m, &s->kv, ids + o, T);
+        }
+        if (!infer_ctx_ok(&ctx)) return infer_ctx_error(&ctx, err);
+    }
+    if (all) memcpy(s->logits, all + (n - 1) * V, (size_t)V * sizeof(float));
+    return RW_OK;
+}
+
+rw_status infer_session_prefill(infer_session *s, const int32_t *ids, int64_t n, rw_err *err) {
+    return run(s, ids, n, NULL, err);
+}
+
+/* log softmax of row[V] at id, in double. */
+static double log_softmax_at(const float *row, int64_t V, int32_t id) {
+    float mx = row[kern_argmax_f32(row, (size_t)V)];
+    double z = 0;
+    for (int64_t j = 0; j < V; j++)
+        z += exp((double)row[j] - (double)mx);
+    return (double)row[id] - (double)mx - log(z);
+}
+
+rw_status infer_logprobs_after(infer_session *s, const int32_t *prompt, int64_t n_prompt,
+                               const int32_t *cand, int64_t n_cand, float *out, rw_err *err) {
+    const int64_t V = s->m->hp.n_vocab;
+    for (int64_t i = 0; i < n_cand; i++)
+        if (cand[i] < 0 || cand[i] >= V)
+            return rw_err_set(err, RW_E_RANGE, "candidate token %d outside the vocabulary",
+                              (int)cand[i]);
+    infer_session_reset(s);
+    rw_status st = infer_session_prefill(s, prompt, n_prompt, err);
+    if (st != RW_OK) return st;
+    for (int64_t i = 0; i < n_cand; i++)
+        out[i] = (float)log_softmax_at(s->logits, V, cand[i]);
+    return RW_OK;
+}
+
+rw_status infer_yes_no_score(infer_session *s, const int32_t *prompt, int64_t n_prompt,
+                             int32_t yes_id, int32_t no_id, double *score, float *logprobs,
+                             rw_err *err) {
+    int32_t cand[2] = {yes_id, no_id};
+    float lp[2];
+    rw_status st = infer_logprobs_after(s, prompt, n_prompt, cand, 2, lp, err);
+    if (st != RW_OK) return st;
+    /* p_y / (p_y + p_n) = 1 / (1 + exp(lp_n - lp_y)), stable for very negative log-probs */
+    *score = 1.0 / (1.0 + exp((double)lp[1] - (double)lp[0]));
+    if (logprobs) memcpy(logprobs, lp, sizeof(lp));
+    return RW_OK;
+}
+
+rw_status infer_continuation_logprob(infer_session *s, const int32_t *prompt, int64_t n_prompt,
+                                     const int32_t *cont, int64_t n_cont, double *out,
+                                     rw_err *err) {
+    const int64_t V = s->m->hp.n_vocab, n = n_prompt + n_cont;
+    if (n_prompt <= 0 || n_cont <= 0)
+        return rw_err_set(err, RW_E_INVALID, "continuation scoring needs a prompt and tokens");
+    int32_t *ids = rw_alloc_array((size_t)n, sizeof(int32_t));
+    float *all = rw_alloc_array((size_t)n, (size_t)V * sizeof(float));
+    rw_status st = RW_OK;
+    if (!ids || !all) {
+        st = rw_err_set(err, RW_E_NOMEM, "continuation scoring of %lld tokens", (long long)n);
+        goto done;
+    }
+    memcpy(ids, prompt, (size_t)n_prompt * sizeof(int32_t));
+    memcpy(ids + n_prompt, cont, (size_t)n_cont * sizeof(int32_t));
+    infer_session_reset(s);
+    if ((st = run(s, ids, n, all, err)) != RW_OK) goto done;
+    double acc = 0;
+    for (int64_t i = 0; i < n_cont; i++)
+        acc += log_softmax_at(all + (n_prompt - 1 + i) * V, V, cont[i]);
+    *out = acc;
+done:
+    rw_free(ids);
+    rw_free(all);
+    return st;
+}
+
+/* ------------------------------------------------------------------ sampling */
+
+void infer_sampler_cfg_default(infer_sampler_cfg *cfg) {
+    cfg->temp = 0.0f;
+    cfg->top_k = 0;
+    cfg->top_p = 1.0f;
+    cfg->min_p = 0.0f;
+    cfg->seed = 42;
+}
+
+rw_status infer_sampler_init(infer_sampler *s, const infer_sampler_cfg *cfg, int64_t n_vocab,
+                             rw_err *err) {
+    memset(s, 0, sizeof(*s));
+    s->cfg = *cfg;
+    s->n_vocab = n_vocab;
+    rw_rng_seed(&s->rng, cfg->seed);
+    s->idx = rw_alloc_array((size_t)n_vocab, sizeof(int32_t));
+    s->p = rw_alloc_array((size_t)n_vocab, sizeof(float));
+    if (!s->idx || !s->p) {
+        infer_sampler_deinit(s);
+        return rw_err_set(err, RW_E_NOMEM, "sampler buffers");
+    }
+    return RW_OK;
+}
+
+void infer_sampler_deinit(infer_sampler *s) {
+    rw_free(s->idx);
+    rw_free(s->p);
+    s->idx = NULL;
+    s->p = NULL;
+}
+
+int32_t infer_sample(infer_sampler *s, const float *logits) {
+    const infer_sampler_cfg *c = &s->cfg;
+    const int64_t V = s->n_vocab;
+    if (c->temp <= 0.0f) return (int32_t)kern_argmax_f32(logits, (size_t)V);
+    /* candidates in descending logit order */
+    const size_t k = c->top_k > 0 && c->top_k < V ? (size_t)c->top_k : (size_t)V;
+    const size_t n = kern_topk_f32(NULL, s->idx, logits, (size_t)V, k);
+    if (n == 0) return 0;
+    const double mx = (double)logits[s->idx[0]];
+    double z = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = exp(((double)logits[s->idx[i]] - mx) / (double)c->temp);
+        s->p[i] = (float)e;
+        z += e;
+    }
+    size_t keep = n;
+    if (c->top_p < 1.0f) {
+        double cum = 0;
+        for (size_t i = 0; i < n; i++) {
+            cum += (double)s->p[i] / z;
+            if (cum >= (double)c->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    if (c->min_p > 0.0f) {
+        const double thr = (double)c->min_p * (double)s->p[0];
+        size_t kk = 1;
+        while (kk < keep && (double)s->p[kk] >= thr)
+            kk++;
+        keep = kk;
+    }
+    double zk = 0;
+    for (size_t i = 0; i < keep; i++)
+        zk += (double)s->p[i];
+    double u = rw_rng_uniform(&s->rng) * zk, cum = 0;
+    for (size_t i = 0; i < keep; i++) {
+        cum += (double)s->p[i];
+        if (u < cum) return s->idx[i];
+    }
+    return s->idx[keep - 1];
+}

@@ -1,0 +1,32 @@
+/* A loaded model bundle for programs: the model, its tokenizer (when the GGUF has one) and
+ * the LoRA adapters attached to it, opened from command-line style specs.
+ *
+ * Lora specs are "FILE" or "FILE:SCALE" (scale defaults to 1). The bundle owns everything;
+ * infer_runtime_close releases adapters after detaching them. */
+#ifndef INFER_RUNTIME_H
+#define INFER_RUNTIME_H
+
+#include <stdint.h>
+
+#include "core/status.h"
+#include "infer/lora.h"
+#include "infer/model.h"
+#include "infer/tokenizer.h"
+
+typedef struct infer_runtime {
+    infer_model *model;
+    infer_tokenizer *tok; /* NULL when the file has no tokenizer.ggml.* metadata */
+    infer_lora *lora[INFER_MAX_LORA];
+    int n_lora;
+} infer_runtime;
+
+/* Parses "FILE[:SCALE]" into path (copied, at most cap bytes) and scale. */
+rw_status infer_parse_lora_spec(const char *spec, char *path, size_t cap, float *scale,
+                                rw_err *err);
+rw_status infer_runtime_open(const char *model_path, const char *const *lora_specs, int n_lora,
+                             infer_runtime *rt, rw_err *err);
+void infer_runtime_close(infer_runtime *rt);
+/* Parses "1,2,3" into a heap array (rw_free); RW_E_INVALID names the bad item. */
+rw_status infer_parse_ids(const char *s, int32_t **ids, int64_t *n, rw_err *err);
+
+#endif
