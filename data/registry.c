@@ -442,6 +442,21 @@ rw_status data_registry_rollback(data_db *db, const char *component, const char 
                        component, cur.prev, prev.status);
         goto fail;
     }
+    /* Like promote: never put back into service a file that is gone or changed since it was
+     * registered (adapter files are megabytes, so hashing inside the transaction is cheap). */
+    char sha[DATA_SHA256_HEX];
+    s = data_sha256_file(prev.path, sha, err);
+    if (s != RW_OK) {
+        rw_err_prefix(err, "rollback %s to '%s': ", component, cur.prev);
+        goto fail;
+    }
+    if (strcmp(sha, prev.sha256) != 0) {
+        s = rw_err_set(err, RW_E_FORMAT,
+                       "rollback %s: previous adapter '%s' file %s has sha256 %s but the registry "
+                       "recorded %s",
+                       component, cur.prev, prev.path, sha, prev.sha256);
+        goto fail;
+    }
     s = exec_bound(db,
                    "UPDATE adapters SET status = 'rolled-back', updated_at = ?4"
                    " WHERE id = ?1 AND status = 'production'",
