@@ -163,6 +163,20 @@ static void test_refusals(void **state) {
     tiny_pair nobase[] = {{"blk.9.attn_k.weight", TINY_C, TINY_HKV * D, 4, false}};
     tiny_lora_write(tmp("nobase.gguf", p), "llama", "adapter", 8, nobase, 1, 1, NULL);
     expect_refused(m, p, "no such adaptable weight");
+    /* rank 0 would make the scale alpha / rank divide by zero */
+    tiny_pair rank0[] = {{"blk.0.attn_k.weight", TINY_C, TINY_HKV * D, 0, false}};
+    tiny_lora_write(tmp("rank0.gguf", p), "llama", "adapter", 8, rank0, 1, 1, NULL);
+    expect_refused(m, p, "rank is 0");
+    tiny_lora_write(tmp("alphanan.gguf", p), "llama", "adapter", NAN, ok, 1, 1, NULL);
+    expect_refused(m, p, "not finite");
+    /* a missing file is named once, not prefixed twice */
+    expect_refused(m, "/nonexistent/adapter.gguf", "cannot open");
+    {
+        infer_lora *l = NULL;
+        rw_err e2;
+        assert_int_not_equal(infer_lora_load("/nonexistent/adapter.gguf", m, &l, &e2), RW_OK);
+        assert_null(strstr(e2.msg, "adapter.gguf: /nonexistent"));
+    }
     /* a model file given as an adapter, and an adapter given as a model */
     expect_refused(m, g_model, "general.type");
     infer_model *mm = NULL;
