@@ -99,3 +99,37 @@ rw_status infer_parse_ids(const char *s, int32_t **ids, int64_t *n, rw_err *err)
     *n = k;
     return RW_OK;
 }
+
+rw_status infer_parse_i64_arg(const char *opt, const char *s, int64_t lo, int64_t hi,
+                              int64_t *out, rw_err *err) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (end == s || *end || errno || x < lo || x > hi)
+        return rw_err_set(err, RW_E_INVALID, "%s '%s': expected an integer in [%lld, %lld]", opt, s,
+                          (long long)lo, (long long)hi);
+    *out = (int64_t)x;
+    return RW_OK;
+}
+
+rw_status infer_parse_u64_arg(const char *opt, const char *s, uint64_t *out, rw_err *err) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (end == s || *end || errno || s[0] == '-')
+        return rw_err_set(err, RW_E_INVALID, "%s '%s': expected a non-negative integer", opt, s);
+    *out = (uint64_t)x;
+    return RW_OK;
+}
+
+rw_status infer_parse_f32_arg(const char *opt, const char *s, double lo, double hi, float *out,
+                              rw_err *err) {
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(x) || x < lo || x > hi)
+        return rw_err_set(err, RW_E_INVALID, "%s '%s': expected a number in [%g, %g]", opt, s, lo,
+                          hi);
+    *out = (float)x;
+    return RW_OK;
+}

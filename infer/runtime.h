@@ -28,5 +28,12 @@ rw_status infer_runtime_open(const char *model_path, const char *const *lora_spe
 void infer_runtime_close(infer_runtime *rt);
 /* Parses "1,2,3" into a heap array (rw_free); RW_E_INVALID names the bad item. */
 rw_status infer_parse_ids(const char *s, int32_t **ids, int64_t *n, rw_err *err);
+/* Strict command-line numbers: the whole of s must be a number in [lo, hi] (floats: finite).
+ * RW_E_INVALID names the option and the offending text; *out is written only on success. */
+rw_status infer_parse_i64_arg(const char *opt, const char *s, int64_t lo, int64_t hi,
+                              int64_t *out, rw_err *err);
+rw_status infer_parse_u64_arg(const char *opt, const char *s, uint64_t *out, rw_err *err);
+rw_status infer_parse_f32_arg(const char *opt, const char *s, double lo, double hi, float *out,
+                              rw_err *err);
 
 #endif

@@ -48,7 +48,15 @@ static bool read_line(char **buf, size_t *cap, FILE *in) {
     return true;
 }
 
+/* Reports a bad option value; returns the usage exit status. */
+static int arg_error(const char *prog, const rw_err *e) {
+    fprintf(stderr, "%s: %s\n", prog, e->msg);
+    return 2;
+}
+
 int main(int argc, char **argv) {
+    rw_err aerr;
+    rw_err_clear(&aerr);
     const char *model = NULL, *lora[INFER_MAX_LORA];
     int n_lora = 0;
     int64_t batch = 64;
@@ -82,11 +90,13 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (!strcmp(a, "--batch"))
-            batch = atoll(v);
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t"))
-            cfg.n_threads = atoi(v);
-        else if (!strcmp(a, "--pooling")) {
+        if (!strcmp(a, "--batch")) {
+            if (infer_parse_i64_arg(a, v, 1, 4096, &batch, &aerr)) return arg_error("rag-embed", &aerr);
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+            int64_t t;
+            if (infer_parse_i64_arg(a, v, 0, 1024, &t, &aerr)) return arg_error("rag-embed", &aerr);
+            cfg.n_threads = (int)t;
+        } else if (!strcmp(a, "--pooling")) {
             if (!strcmp(v, "mean"))
                 cfg.pooling = INFER_POOL_MEAN;
             else if (!strcmp(v, "cls"))
@@ -98,7 +108,10 @@ int main(int argc, char **argv) {
                 return 2;
             }
         } else if (!strcmp(a, "--lora")) {
-            if (n_lora >= INFER_MAX_LORA) return 2;
+            if (n_lora >= INFER_MAX_LORA) {
+                fprintf(stderr, "rag-embed: at most %d --lora\n", INFER_MAX_LORA);
+                return 2;
+            }
             lora[n_lora++] = v;
         } else {
             fprintf(stderr, "rag-embed: unknown option %s\n", a);

@@ -48,7 +48,11 @@ typedef struct opts {
     infer_sampler_cfg sc;
 } opts;
 
+/* 0: run; 1: --help was printed; -1: bad usage (message on stderr). */
 static int parse(int argc, char **argv, opts *o) {
+    rw_err e;
+    int64_t x;
+    rw_err_clear(&e);
     memset(o, 0, sizeof(*o));
     o->n_predict = 64;
     infer_sampler_cfg_default(&o->sc);
@@ -65,7 +69,7 @@ static int parse(int argc, char **argv, opts *o) {
     } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            exit(0);
+            return 1;
         } else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) {
             VAL();
             o->prompt = v;
@@ -85,22 +89,23 @@ static int parse(int argc, char **argv, opts *o) {
             o->chat = true;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
             VAL();
-            o->n_predict = atoll(v);
+            if (infer_parse_i64_arg(a, v, 0, INT64_C(1) << 24, &o->n_predict, &e)) goto bad;
         } else if (!strcmp(a, "--temp")) {
             VAL();
-            o->sc.temp = (float)atof(v);
+            if (infer_parse_f32_arg(a, v, 0.0, 1e6, &o->sc.temp, &e)) goto bad;
         } else if (!strcmp(a, "--top-k")) {
             VAL();
-            o->sc.top_k = atoi(v);
+            if (infer_parse_i64_arg(a, v, 0, INT32_MAX, &x, &e)) goto bad;
+            o->sc.top_k = (int)x;
         } else if (!strcmp(a, "--top-p")) {
             VAL();
-            o->sc.top_p = (float)atof(v);
+            if (infer_parse_f32_arg(a, v, 0.0, 1.0, &o->sc.top_p, &e)) goto bad;
         } else if (!strcmp(a, "--min-p")) {
             VAL();
-            o->sc.min_p = (float)atof(v);
+            if (infer_parse_f32_arg(a, v, 0.0, 1.0, &o->sc.min_p, &e)) goto bad;
         } else if (!strcmp(a, "--seed")) {
             VAL();
-            o->sc.seed = strtoull(v, NULL, 10);
+            if (infer_parse_u64_arg(a, v, &o->sc.seed, &e)) goto bad;
         } else if (!strcmp(a, "--stop")) {
             VAL();
             if (o->n_stop < 16) o->stop[o->n_stop++] = v;
@@ -113,10 +118,11 @@ static int parse(int argc, char **argv, opts *o) {
             o->lora[o->n_lora++] = v;
         } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
             VAL();
-            o->threads = atoi(v);
+            if (infer_parse_i64_arg(a, v, 0, 1024, &x, &e)) goto bad;
+            o->threads = (int)x;
         } else if (!strcmp(a, "--ctx")) {
             VAL();
-            o->n_ctx = atoll(v);
+            if (infer_parse_i64_arg(a, v, 0, INT64_C(1) << 24, &o->n_ctx, &e)) goto bad;
         } else if (!strcmp(a, "--json"))
             o->json = true;
         else if (!strcmp(a, "--chat"))
@@ -141,6 +147,9 @@ static int parse(int argc, char **argv, opts *o) {
         return -1;
     }
     return 0;
+bad:
+    fprintf(stderr, "rag-generate: %s\n", e.msg);
+    return -1;
 }
 
 /* Prompt ids from --prompt-ids, or the (chat-rendered) --prompt through the tokenizer. */
@@ -210,7 +219,8 @@ static rw_status prompt_ids(const opts *o, const infer_runtime *rt, int32_t **id
 
 int main(int argc, char **argv) {
     opts o;
-    if (parse(argc, argv, &o)) return 2;
+    int pr = parse(argc, argv, &o);
+    if (pr) return pr > 0 ? 0 : 2;
     rw_err err;
     rw_err_clear(&err);
     infer_runtime rt;

@@ -80,11 +80,20 @@ static rw_status first_token(const infer_tokenizer *t, const char *text, int32_t
     return st;
 }
 
+/* Reports a bad option value; returns the usage exit status. */
+static int arg_error(const char *prog, const rw_err *e) {
+    fprintf(stderr, "%s: %s\n", prog, e->msg);
+    return 2;
+}
+
 int main(int argc, char **argv) {
+    rw_err aerr;
+    rw_err_clear(&aerr);
     const char *model = NULL, *input = NULL, *tmpl = DEFAULT_TMPL, *yes = NULL, *no = NULL;
     const char *lora[INFER_MAX_LORA];
     int n_lora = 0, threads = 0;
     long yes_id = -1, no_id = -1;
+    int64_t num;
     bool chat = false, f32 = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
@@ -122,14 +131,20 @@ int main(int argc, char **argv) {
             yes = v;
         else if (!strcmp(a, "--no"))
             no = v;
-        else if (!strcmp(a, "--yes-id"))
-            yes_id = atol(v);
-        else if (!strcmp(a, "--no-id"))
-            no_id = atol(v);
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t"))
-            threads = atoi(v);
-        else if (!strcmp(a, "--lora")) {
-            if (n_lora >= INFER_MAX_LORA) return 2;
+        else if (!strcmp(a, "--yes-id")) {
+            if (infer_parse_i64_arg(a, v, 0, INT32_MAX, &num, &aerr)) return arg_error("rag-score", &aerr);
+            yes_id = (long)num;
+        } else if (!strcmp(a, "--no-id")) {
+            if (infer_parse_i64_arg(a, v, 0, INT32_MAX, &num, &aerr)) return arg_error("rag-score", &aerr);
+            no_id = (long)num;
+        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
+            if (infer_parse_i64_arg(a, v, 0, 1024, &num, &aerr)) return arg_error("rag-score", &aerr);
+            threads = (int)num;
+        } else if (!strcmp(a, "--lora")) {
+            if (n_lora >= INFER_MAX_LORA) {
+                fprintf(stderr, "rag-score: at most %d --lora\n", INFER_MAX_LORA);
+                return 2;
+            }
             lora[n_lora++] = v;
         } else {
             fprintf(stderr, "rag-score: unknown option %s\n", a);
