@@ -38,13 +38,11 @@ static void usage(FILE *f) {
 
 typedef struct opts {
     const char *model, *prompt, *prompt_ids, *system, *tmpl, *messages;
-    const char *lora[INFER_MAX_LORA];
-    int n_lora;
+    infer_cli_common co; /* --threads, --lora, --f32 */
     const char *stop[16];
     int n_stop;
     int64_t n_predict, n_ctx;
-    int threads;
-    bool json, chat, no_bos, f32;
+    bool json, chat, no_bos;
     infer_sampler_cfg sc;
 } opts;
 
@@ -59,6 +57,9 @@ static int parse(int argc, char **argv, opts *o) {
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool used;
+        if (infer_cli_common_opt(&o->co, argc, argv, &i, &used, &e)) goto bad;
+        if (used) continue;
 #define VAL()                                                                                      \
     do {                                                                                           \
         if (!v) {                                                                                  \
@@ -109,17 +110,6 @@ static int parse(int argc, char **argv, opts *o) {
         } else if (!strcmp(a, "--stop")) {
             VAL();
             if (o->n_stop < 16) o->stop[o->n_stop++] = v;
-        } else if (!strcmp(a, "--lora")) {
-            VAL();
-            if (o->n_lora >= INFER_MAX_LORA) {
-                fprintf(stderr, "rag-generate: at most %d --lora\n", INFER_MAX_LORA);
-                return -1;
-            }
-            o->lora[o->n_lora++] = v;
-        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
-            VAL();
-            if (infer_parse_i64_arg(a, v, 0, 1024, &x, &e)) goto bad;
-            o->threads = (int)x;
         } else if (!strcmp(a, "--ctx")) {
             VAL();
             if (infer_parse_i64_arg(a, v, 0, INT64_C(1) << 24, &o->n_ctx, &e)) goto bad;
@@ -129,8 +119,6 @@ static int parse(int argc, char **argv, opts *o) {
             o->chat = true;
         else if (!strcmp(a, "--no-bos"))
             o->no_bos = true;
-        else if (!strcmp(a, "--f32"))
-            o->f32 = true;
         else if (a[0] == '-') {
             fprintf(stderr, "rag-generate: unknown option %s\n", a);
             return -1;
@@ -231,15 +219,15 @@ int main(int argc, char **argv) {
     size_t text_len = 0, printed = 0;
     int64_t n = 0, n_gen = 0;
     int rc = 1;
-    if (infer_runtime_open(o.model, o.lora, o.n_lora, &rt, &err) != RW_OK) {
+    if (infer_runtime_open(o.model, o.co.lora, o.co.n_lora, &rt, &err) != RW_OK) {
         fprintf(stderr, "rag-generate: %s\n", err.msg);
         return 1;
     }
     infer_session_cfg cfg;
     infer_session_cfg_default(&cfg);
-    cfg.n_threads = o.threads;
+    cfg.n_threads = o.co.threads;
     cfg.n_ctx = o.n_ctx;
-    cfg.f32_activations = o.f32;
+    cfg.f32_activations = o.co.f32;
     if (prompt_ids(&o, &rt, &ids, &n, &err) != RW_OK) goto fail;
     if (cfg.n_ctx <= 0 && n + o.n_predict > 4096) cfg.n_ctx = n + o.n_predict;
     if (infer_session_create(rt.model, &cfg, &s, &err) != RW_OK) goto fail;
