@@ -109,7 +109,12 @@ static int parse(int argc, char **argv, opts *o) {
             if (infer_parse_u64_arg(a, v, &o->sc.seed, &e)) goto bad;
         } else if (!strcmp(a, "--stop")) {
             VAL();
-            if (o->n_stop < 16) o->stop[o->n_stop++] = v;
+            /* an empty stop string would match at once (and underflow the hold-back length) */
+            if (!v[0] || o->n_stop >= 16) {
+                fprintf(stderr, "rag-generate: --stop needs a non-empty string (at most 16)\n");
+                return -1;
+            }
+            o->stop[o->n_stop++] = v;
         } else if (!strcmp(a, "--ctx")) {
             VAL();
             if (infer_parse_i64_arg(a, v, 0, INT64_C(1) << 24, &o->n_ctx, &e)) goto bad;

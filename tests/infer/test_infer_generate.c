@@ -250,6 +250,21 @@ static void test_cli_json(void **state) {
     assert_int_not_equal(rw_test_run(cmd, &out), 0);
     assert_non_null(strstr(out, "token ids"));
     free(out);
+    /* bad option values: exit 2 with the option named, never a crash or a silent default
+     * (a huge -n used to abort in the allocator, an empty --stop matched at once) */
+    static const char *const bad[][2] = {
+        {"-n 99999999999", "-n"},     {"-n abc", "-n"},         {"--threads -5", "--threads"},
+        {"--temp nan", "--temp"},     {"--top-p 2", "--top-p"}, {"--ctx -4", "--ctx"},
+        {"--stop ''", "--stop"},      {"--seed -1", "--seed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof(cmd), "%s '%s' --prompt-ids 1 %s 2>&1", bin, mp, bad[i][0]);
+        int rc = rw_test_run(cmd, &out);
+        int ok = rc == 2 && strstr(out, bad[i][1]) != NULL;
+        if (!ok) fprintf(stderr, "'%s': rc %d, output: %s\n", bad[i][0], rc, out);
+        free(out);
+        assert_true(ok);
+    }
 }
 
 /* Id of a token string, looked up in the GGUF's tokenizer.ggml.tokens array directly (not
