@@ -9,7 +9,7 @@
  *           rate measured with the same thread count.
  * Every case is first checked against the scalar reference. Prints min and median of the
  * repetitions (rates from the median). Run from a Release build, preferably as
- *   env -u OPENBLAS_CORETYPE build/gcc/bin/bench-kernels [--json] [--threads N] [--quick]
+ *   env -u OPENBLAS_CORETYPE build/gcc/bin/bench-kernels [--json] [--threads N] [--quick] [type...]
  */
 #include <math.h>
 #include <stdlib.h>
@@ -117,7 +117,9 @@ static int check_rows(rw_dtype t, const void *W, int64_t N, int64_t K, const flo
 
 int main(int argc, char **argv) {
     bench_opts o;
-    if (bench_parse_args(argc, argv, &o) < 0) return 2;
+    int first_type = bench_parse_args(argc, argv, &o);
+    if (first_type < 0) return 2;
+    /* optional trailing type names (q8_0 q4_K ...) restrict the table */
     rw_pool *pools[2] = {NULL, NULL};
     if (rw_pool_create(1, &pools[0], NULL) != RW_OK ||
         rw_pool_create(o.threads, &pools[1], NULL) != RW_OK) {
@@ -168,6 +170,10 @@ int main(int argc, char **argv) {
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
             rw_dtype t = k_types[ti];
             const kern_type_traits *tr = kern_type_get(t);
+            int wanted = first_type >= argc;
+            for (int a = first_type; a < argc; a++)
+                wanted |= strcmp(argv[a], tr->name) == 0;
+            if (!wanted) continue;
             size_t wbytes = kern_row_bytes(t, K) * (size_t)N;
             int ncopies = (int)(stream_bytes / wbytes) + 1;
             void **W = malloc(sizeof(void *) * (size_t)ncopies);
