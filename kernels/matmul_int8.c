@@ -194,7 +194,8 @@ size_t kern_matmul_int8_scratch_bytes(int64_t K, int64_t M, int n_threads) {
     if (n_threads < 1) n_threads = 1;
     size_t nb = (size_t)(K / 32);
     size_t act = round64((size_t)M * (size_t)K) + 2 * round64((size_t)M * nb * sizeof(float));
-    size_t per_thread = round64(panel_bytes(K)) + round64(nb * sizeof(kern_block_q8_0));
+    size_t per_thread = round64(panel_bytes(K)) + round64(nb * sizeof(kern_block_q8_0)) +
+                        round64((size_t)M * 16 * sizeof(float));
     return act + (size_t)n_threads * per_thread;
 }
 
@@ -237,6 +238,9 @@ static void gemm_worker(void *p, int ith, int nth) {
     rw_split_range((size_t)npanels, ith, nth, &b, &e);
     void *panel = c->thread_scratch + (size_t)ith * c->per_thread;
     const kern_i8_kind kind = kern_i8_kind_of(c->wtype);
+    /* per-thread scratch: panel, Q8_0 row (quant_worker), accumulators (M x 16 floats) */
+    float *accbuf = (float *)((char *)panel + round64(panel_bytes(c->K)) +
+                              round64((size_t)(c->K / 32) * sizeof(kern_block_q8_0)));
     const size_t rb = kern_row_bytes(c->wtype, c->K);
     for (size_t pi = b; pi < e; pi++) {
         int64_t r0 = (int64_t)pi * KERN_PANEL_ROWS;
@@ -245,7 +249,7 @@ static void gemm_worker(void *p, int ith, int nth) {
         if (c->level >= KERN_LEVEL_AVX512) {
             kern_int8_pack_panel_avx512(c->wtype, w, rb, nr, c->K, panel);
             kern_int8_panel_gemm_avx512(kind, panel, c->K, c->au, c->da, c->sa, c->M, c->Y + r0,
-                                        c->N, nr, c->accumulate);
+                                        c->N, nr, c->accumulate, accbuf);
         } else {
             kern_int8_pack_panel_ref(c->wtype, w, rb, nr, c->K, panel);
             kern_int8_panel_gemm_ref(kind, panel, c->K, c->au, c->da, c->sa, c->M, c->Y + r0,
@@ -271,7 +275,8 @@ void kern_matmul_int8(rw_pool *pool, kern_level level, rw_dtype wtype, const voi
     c.sa = (float *)s;
     s += round64((size_t)M * nb * sizeof(float));
     c.thread_scratch = s;
-    c.per_thread = round64(panel_bytes(K)) + round64(nb * sizeof(kern_block_q8_0));
+    c.per_thread = round64(panel_bytes(K)) + round64(nb * sizeof(kern_block_q8_0)) +
+                   round64((size_t)M * 16 * sizeof(float));
     if (pool) {
         rw_pool_run(pool, quant_worker, &c);
         rw_pool_run(pool, gemm_worker, &c);

@@ -60,12 +60,13 @@ void kern_int8_quantize_act_ref(const float *x, uint8_t *au, float *da, float *s
 void kern_int8_quantize_act_avx512(const float *x, uint8_t *au, float *da, float *sa, int64_t K);
 
 /* Y[m * ldy + r] (=|+=) panel row r . activation row m, for r < nr, m < M. au: M x K bytes,
- * da, sa: M x K/32 floats. */
+ * da, sa: M x K/32 floats. accbuf (AVX-512 only): M x 16 floats, 64-byte aligned, for the
+ * accumulators between K chunks. */
 void kern_int8_panel_gemm_ref(kern_i8_kind kind, const void *panel, int64_t K, const uint8_t *au,
                               const float *da, const float *sa, int64_t M, float *Y, int64_t ldy,
                               int nr, bool accumulate);
 void kern_int8_panel_gemm_avx512(kern_i8_kind kind, const void *panel, int64_t K,
                                  const uint8_t *au, const float *da, const float *sa, int64_t M,
-                                 float *Y, int64_t ldy, int nr, bool accumulate);
+                                 float *Y, int64_t ldy, int nr, bool accumulate, float *accbuf);
 
 #endif
