@@ -29,6 +29,26 @@ enum { KERN_TILE_BYTES = 8 << 20 };
  *   q6_K  14.1/29.5  17.6/27.1  59.8/56.1 117.4/72.0
  * (noisy shared machine; the crossover sits between 32 and 64). */
 enum { KERN_MATMUL_SGEMM_MIN_M = 48 };
+/* Q8_0/Q4_0/Q4_K/Q6_K weights at AVX-512 VNNI from these batch sizes on use the int8
+ * panel path (matmul_int8.c) instead of either of the above. Its fixed cost is repacking W
+ * (~1-2 ms for 4096x4096 on one core), so vec_dot wins only for small batches. Measured
+ * on the 2-core EPYC (4096x4096, 1 thread, min of 7, ms; load average ~6.5, so only the
+ * trend is reliable):
+ *   M         1          2          4          8          16          32    (int8 / dot)
+ *   q8_0  2.44/0.70  2.37/1.28  2.80/7.27  3.22/9.87  8.07/20.53  9.60/38.72
+ *   q4_0  2.03/0.75  2.13/1.50  2.38/3.35  2.85/10.73 3.62/19.15  9.29/46.55
+ *   q4_K  2.19/0.61  3.71/1.22  2.82/2.54  3.66/8.80  8.47/17.94 10.50/40.14
+ *   q6_K  6.99/0.77  3.41/1.52  6.83/3.77  7.91/10.90 9.53/23.51 11.51/47.08
+ * and at M = 128 int8 runs 2-5x faster than dequantize + sgemm (bench-kernels). */
+enum { KERN_MATMUL_INT8_MIN_M = 4, KERN_MATMUL_INT8_MIN_M_KQUANT = 8 };
+
+static bool use_int8(rw_dtype wtype, int64_t M) {
+    int64_t min_m = (wtype == RW_DTYPE_Q4_K || wtype == RW_DTYPE_Q6_K)
+                        ? KERN_MATMUL_INT8_MIN_M_KQUANT
+                        : KERN_MATMUL_INT8_MIN_M;
+    return M >= min_m && kern_matmul_int8_supported(wtype) &&
+           kern_level_cached() >= KERN_LEVEL_AVX512;
+}
 
 static const kern_type_traits *traits(rw_dtype t) {
     const kern_type_traits *tt = kern_type_get(t);
@@ -119,6 +139,7 @@ size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M
     (void)N;
     const kern_type_traits *t = traits(wtype);
     if (n_threads < 1) n_threads = 1;
+    if (use_int8(wtype, M)) return kern_matmul_int8_scratch_bytes(K, M, n_threads);
     if (M >= KERN_MATMUL_SGEMM_MIN_M) {
         if (wtype == RW_DTYPE_F32) return 64;
         return (size_t)n_threads * round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float));
@@ -190,6 +211,10 @@ static void mm_sgemm_worker(void *p, int ith, int nth) {
 void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *X,
                  int64_t M, float *Y, bool accumulate, void *scratch) {
     const kern_type_traits *t = traits(wtype);
+    if (use_int8(wtype, M)) {
+        kern_matmul_int8(pool, KERN_LEVEL_AVX512, wtype, W, N, K, X, M, Y, accumulate, scratch);
+        return;
+    }
     mm_ctx c = {wtype, W, N, K, M, X, X, Y, accumulate, scratch, 0};
     if (M >= KERN_MATMUL_SGEMM_MIN_M) {
         ensure_blas_single();

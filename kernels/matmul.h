@@ -16,9 +16,10 @@
  * OpenBLAS to 1 thread (process-wide, kern_blas_set_threads) when it is not already.
  * Kernels never allocate: callers pass `scratch` of at least the *_scratch_bytes size,
  * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul, chosen by measurement
- * (table in matmul.c, docs/kernels.md): batches M < 48 quantize X once and use the SIMD
- * vec_dot (VNNI/AVX2 integer dot products); M >= 48 dequantizes tiles of W into scratch
- * and calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
+ * (tables in matmul.c, docs/kernels.md): with AVX-512 VNNI, Q8_0/Q4_0 weights from M >= 4
+ * and Q4_K/Q6_K from M >= 8 use the int8 panel path (kern_matmul_int8); otherwise
+ * batches M < 48 quantize X once and use the SIMD vec_dot, and M >= 48 dequantizes tiles
+ * of W into scratch and calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
  */
 #ifndef RW_KERNELS_MATMUL_H
 #define RW_KERNELS_MATMUL_H
@@ -29,6 +30,7 @@
 
 #include "core/dtype.h"
 #include "core/pool.h"
+#include "kernels/cpu.h"
 
 size_t kern_matvec_scratch_bytes(rw_dtype wtype, int64_t K);
 void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *x,
@@ -55,5 +57,16 @@ void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const
 size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M, int n_threads);
 void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
                     const float *dY, int64_t M, float *dX, bool accumulate, void *scratch);
+
+/* The integer path kern_matmul uses for Q8_0/Q4_0 weights at batch sizes where it wins
+ * (activations quantized to Q8_0 once, weights repacked into 16-row int8 panels,
+ * AVX-512 VNNI vpdpbusd; layout in matmul_internal.h). `level` caps the kernels used
+ * (KERN_LEVEL_SCALAR: the scalar reference; avx2 also runs the reference); every level
+ * gives bit-identical results. Exposed so tests can hold the levels equal. */
+bool kern_matmul_int8_supported(rw_dtype wtype);
+size_t kern_matmul_int8_scratch_bytes(int64_t K, int64_t M, int n_threads);
+void kern_matmul_int8(rw_pool *pool, kern_level level, rw_dtype wtype, const void *W, int64_t N,
+                      int64_t K, const float *X, int64_t M, float *Y, bool accumulate,
+                      void *scratch);
 
 #endif
