@@ -9,7 +9,7 @@
  *           rate measured with the same thread count.
  * Every case is first checked against the scalar reference. Prints min and median of the
  * repetitions (rates from the median). Run from a Release build, preferably as
- *   env -u OPENBLAS_CORETYPE build/gcc/bin/bench-kernels [--json] [--threads N] [--quick]
+ *   env -u OPENBLAS_CORETYPE build/gcc/bin/bench-kernels [--json] [--threads N] [--quick] [type...]
  */
 #include <math.h>
 #include <stdlib.h>
@@ -54,6 +54,28 @@ typedef struct mm_case {
     void *scratch;
 } mm_case;
 
+/* Decode-like pool load: 100 jobs of a few microseconds each (a token's worth of small
+ * matvecs), timed per job. Each job is 8192 dependent multiply-adds split over the
+ * threads (ideal: 2 threads take half the 1-thread time). */
+typedef struct pool_case {
+    rw_pool *pool;
+    float *buf; /* 8192 floats, plus one result slot per thread at 8192 + 16 * ith */
+} pool_case;
+
+static void pool_job(void *p, int ith, int nth) {
+    pool_case *c = p;
+    size_t b, e;
+    rw_split_range(8192, ith, nth, &b, &e);
+    float s = 0;
+    for (size_t i = b; i < e; i++) s += c->buf[i] * c->buf[i];
+    c->buf[8192 + 16 * (size_t)ith] = s;
+}
+
+static void run_pool(void *p) {
+    pool_case *c = p;
+    for (int j = 0; j < 100; j++) rw_pool_run(c->pool, pool_job, c);
+}
+
 static void run_matmul(void *p) {
     mm_case *c = p;
     kern_matmul(c->pool, c->t, c->W, c->N, c->K, c->X, c->M, c->Y, false, c->scratch);
@@ -95,7 +117,9 @@ static int check_rows(rw_dtype t, const void *W, int64_t N, int64_t K, const flo
 
 int main(int argc, char **argv) {
     bench_opts o;
-    if (bench_parse_args(argc, argv, &o) < 0) return 2;
+    int first_type = bench_parse_args(argc, argv, &o);
+    if (first_type < 0) return 2;
+    /* optional trailing type names (q8_0 q4_K ...) restrict the table */
     rw_pool *pools[2] = {NULL, NULL};
     if (rw_pool_create(1, &pools[0], NULL) != RW_OK ||
         rw_pool_create(o.threads, &pools[1], NULL) != RW_OK) {
@@ -107,6 +131,23 @@ int main(int argc, char **argv) {
     bench_print_header(&o, &lim);
     kern_blas_set_threads(1);
 
+    {
+        pool_case pc = {NULL, calloc(8192 + 16 * (size_t)o.threads, sizeof(float))};
+        for (int th = 0; th < 2; th++) {
+            pc.pool = pools[th];
+            bench_stats ps;
+            bench_time(run_pool, &pc, 3, o.quick ? 5 : 21, &ps);
+            int nth = rw_pool_threads(pools[th]);
+            if (o.json)
+                bench_json_line(stdout, "pool", "-", "100x8192", nth, ps.median / 100 * 1e6,
+                                "us/job", 0, &ps, NULL);
+            else
+                printf("pool:       100 jobs of 8192 elements, %d thread(s): %.2f / %.2f us per job "
+                       "(min/med)\n",
+                       nth, ps.min / 100 * 1e6, ps.median / 100 * 1e6);
+        }
+        free(pc.buf);
+    }
     const int64_t shapes[2][2] = {{4096, 4096}, {768, 2048}};
     const int64_t M = 128;
     const size_t stream_bytes = (size_t)(o.quick ? 64 : 160) << 20; /* > L3 (32 MiB here) */
@@ -129,6 +170,10 @@ int main(int argc, char **argv) {
         for (size_t ti = 0; ti < sizeof k_types / sizeof k_types[0]; ti++) {
             rw_dtype t = k_types[ti];
             const kern_type_traits *tr = kern_type_get(t);
+            int wanted = first_type >= argc;
+            for (int a = first_type; a < argc; a++)
+                wanted |= strcmp(argv[a], tr->name) == 0;
+            if (!wanted) continue;
             size_t wbytes = kern_row_bytes(t, K) * (size_t)N;
             int ncopies = (int)(stream_bytes / wbytes) + 1;
             void **W = malloc(sizeof(void *) * (size_t)ncopies);

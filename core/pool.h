@@ -1,9 +1,13 @@
 /* The one fixed-size worker pool that drives every parallel kernel.
  *
- * rw_pool_run(p, fn, ctx) calls fn(ctx, ith, nth) once on each of the nth threads (the
- * caller is thread 0) and returns when all have finished. Workers spin briefly between
- * jobs (decode issues ~100 small jobs per token, so a condvar wake-up each time would cost
- * more than the work) and sleep on a condvar once idle for about a millisecond.
+ * rw_pool_run(p, fn, ctx) calls fn(ctx, ith, nth) once for each ith in 0..nth-1 and
+ * returns when all have finished. The caller runs ith 0; the others normally run on the
+ * nth - 1 workers, but a slot no worker has claimed by the time the caller is done with
+ * its own (a descheduled worker on a busy machine) is run by the caller, so fn must not
+ * tie per-ith state to an OS thread (per-ith scratch is fine: one ith runs at a time).
+ * Waiting threads spin for ~30 us (decode issues ~100 small jobs per token, so a condvar
+ * wake-up each time would cost more than the work), then yield a few times, then sleep
+ * on a condvar.
  * Work split is a pure function of (ith, nth), so results are reproducible for a given
  * thread count. fn must not call rw_pool_run on the same pool. Not thread-safe: one
  * caller at a time. */

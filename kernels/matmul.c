@@ -29,6 +29,20 @@ enum { KERN_TILE_BYTES = 8 << 20 };
  *   q6_K  14.1/29.5  17.6/27.1  59.8/56.1 117.4/72.0
  * (noisy shared machine; the crossover sits between 32 and 64). */
 enum { KERN_MATMUL_SGEMM_MIN_M = 48 };
+/* Q8_0/Q4_0 weights at AVX-512 VNNI from this batch size on use the int8 panel path
+ * (matmul_int8.c) instead of either of the above. Its fixed cost is repacking W (~2 ms
+ * for 4096x4096 on one core), so vec_dot wins only for the tiniest batches. Measured on
+ * the 2-core EPYC (4096x4096, 1 thread, min of 7, ms, load average ~6):
+ *   M         1          2          4          8          16          32    (int8 / dot)
+ *   q8_0  2.23/0.64  2.36/1.26  2.52/3.25  3.05/5.88  3.83/12.68  5.32/28.66
+ *   q4_0  2.15/0.75  2.34/1.52  2.37/3.15  2.80/6.35  3.78/16.43  5.26/24.42
+ * and at M = 128 int8 runs 2-4x faster than dequantize + sgemm (bench-kernels). */
+enum { KERN_MATMUL_INT8_MIN_M = 4 };
+
+static bool use_int8(rw_dtype wtype, int64_t M) {
+    return M >= KERN_MATMUL_INT8_MIN_M && kern_matmul_int8_supported(wtype) &&
+           kern_level_cached() >= KERN_LEVEL_AVX512;
+}
 
 static const kern_type_traits *traits(rw_dtype t) {
     const kern_type_traits *tt = kern_type_get(t);
@@ -119,6 +133,7 @@ size_t kern_matmul_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M
     (void)N;
     const kern_type_traits *t = traits(wtype);
     if (n_threads < 1) n_threads = 1;
+    if (use_int8(wtype, M)) return kern_matmul_int8_scratch_bytes(K, M, n_threads);
     if (M >= KERN_MATMUL_SGEMM_MIN_M) {
         if (wtype == RW_DTYPE_F32) return 64;
         return (size_t)n_threads * round_up64((size_t)tile_rows_for(K) * (size_t)K * sizeof(float));
@@ -190,6 +205,10 @@ static void mm_sgemm_worker(void *p, int ith, int nth) {
 void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *X,
                  int64_t M, float *Y, bool accumulate, void *scratch) {
     const kern_type_traits *t = traits(wtype);
+    if (use_int8(wtype, M)) {
+        kern_matmul_int8(pool, KERN_LEVEL_AVX512, wtype, W, N, K, X, M, Y, accumulate, scratch);
+        return;
+    }
     mm_ctx c = {wtype, W, N, K, M, X, X, Y, accumulate, scratch, 0};
     if (M >= KERN_MATMUL_SGEMM_MIN_M) {
         ensure_blas_single();

@@ -29,6 +29,7 @@
 
 #include "core/dtype.h"
 #include "core/pool.h"
+#include "kernels/cpu.h"
 
 size_t kern_matvec_scratch_bytes(rw_dtype wtype, int64_t K);
 void kern_matvec(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *x,
@@ -55,5 +56,16 @@ void kern_matmul_rows(rw_dtype wtype, const void *W, int64_t N, int64_t K, const
 size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_t M, int n_threads);
 void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
                     const float *dY, int64_t M, float *dX, bool accumulate, void *scratch);
+
+/* The integer path kern_matmul uses for Q8_0/Q4_0 weights at batch sizes where it wins
+ * (activations quantized to Q8_0 once, weights repacked into 16-row int8 panels,
+ * AVX-512 VNNI vpdpbusd; layout in matmul_internal.h). `level` caps the kernels used
+ * (KERN_LEVEL_SCALAR: the scalar reference; avx2 also runs the reference); every level
+ * gives bit-identical results. Exposed so tests can hold the levels equal. */
+bool kern_matmul_int8_supported(rw_dtype wtype);
+size_t kern_matmul_int8_scratch_bytes(int64_t K, int64_t M, int n_threads);
+void kern_matmul_int8(rw_pool *pool, kern_level level, rw_dtype wtype, const void *W, int64_t N,
+                      int64_t K, const float *X, int64_t M, float *Y, bool accumulate,
+                      void *scratch);
 
 #endif
