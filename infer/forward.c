@@ -179,19 +179,22 @@ static bool fused_rows(infer_ctx *ctx, const infer_linear *const *ls, int n, rw_
  * (sequence, head): scores = scale Q_h K_g^T ([Lq x S]), a row softmax over each query's
  * visible keys (causal: keys <= pos0 + t; keys >= n_valid hidden), out_h = P V_g. Same
  * formula as kernels/attention.h's driver (which streams keys with an online softmax per
- * query), at SGEMM speed. Items (sequence, head) are split over the pool; each thread owns
- * two [Lq x S] buffers. Not used with a tape (training needs the kernel's lse), sliding
+ * query), at SGEMM speed. Items (sequence, head, block of 64 query rows) are split over the
+ * pool; each thread owns two [64 x S] buffers; a causal block multiplies only the keys its
+ * last row can see. Not used with a tape (training needs the kernel's lse), sliding
  * windows or additive masks, or when the arena lacks room (then the kernel path runs). */
+
+enum { ATTN_QB = 64 }; /* query rows per work item: bounds the scratch, balances threads */
 
 typedef struct attn_job {
     const float *q, *k, *v;
     float *out;
-    int64_t H, Hkv, D, n_item, T, S, n_valid, pos0;
+    int64_t H, Hkv, D, n_item, n_blk, T, S, n_valid, pos0;
     const int32_t *lens; /* packed sequences (self-attention within each) or NULL */
     const int64_t *offs;
     bool causal;
     float scale;
-    float *scr; /* per thread: 2 * max_lq * max_s floats */
+    float *scr; /* per thread: 2 * min(max_lq, ATTN_QB) * max_s floats */
     size_t scr_each;
 } attn_job;
 
@@ -202,24 +205,32 @@ static void attn_job_worker(void *ctx, int ith, int nth) {
     float *sc = j->scr + (size_t)ith * j->scr_each, *pr = sc + j->scr_each / 2;
     const int64_t H = j->H, D = j->D, HD = H * D, KD = j->Hkv * D, grp = H / j->Hkv;
     for (size_t it = b0; it < b1; it++) {
-        const int64_t sq = (int64_t)it / H, h = (int64_t)it % H, g = h / grp;
+        /* item = (sequence, head, block of ATTN_QB query rows) */
+        const int64_t blk = (int64_t)it % j->n_blk, sh = (int64_t)it / j->n_blk;
+        const int64_t sq = sh / H, h = sh % H, g = h / grp;
         int64_t off = 0, Lq = j->T, S = j->S, nv_max = j->n_valid, p0 = j->pos0, koff = 0;
         if (j->lens) {
             off = koff = j->offs[sq];
             Lq = S = nv_max = j->lens[sq];
             p0 = 0;
         }
-        const float *Q = j->q + off * HD + h * D;
+        const int64_t t0 = blk * ATTN_QB;
+        if (t0 >= Lq) continue;
+        const int64_t nq = Lq - t0 < ATTN_QB ? Lq - t0 : ATTN_QB;
+        /* keys any row of the block can see (causal: up to pos0 + last row) */
+        int64_t Se = nv_max < S ? nv_max : S;
+        if (j->causal && p0 + t0 + nq < Se) Se = p0 + t0 + nq;
+        const float *Q = j->q + (off + t0) * HD + h * D;
         const float *K = j->k + koff * KD + g * D;
         const float *V = j->v + koff * KD + g * D;
-        float *O = j->out + off * HD + h * D;
-        kern_sgemm(false, true, Lq, S, D, j->scale, Q, HD, K, KD, 0.0f, sc, S);
-        for (int64_t t = 0; t < Lq; t++) {
-            int64_t nv = nv_max;
-            if (j->causal && p0 + t + 1 < nv) nv = p0 + t + 1;
-            kern_softmax_f32(pr + t * S, NULL, sc + t * S, NULL, 0, 1, (size_t)S, (size_t)nv);
+        float *O = j->out + (off + t0) * HD + h * D;
+        kern_sgemm(false, true, nq, Se, D, j->scale, Q, HD, K, KD, 0.0f, sc, Se);
+        for (int64_t t = 0; t < nq; t++) {
+            int64_t nv = Se;
+            if (j->causal && p0 + t0 + t + 1 < nv) nv = p0 + t0 + t + 1;
+            kern_softmax_f32(pr + t * Se, NULL, sc + t * Se, NULL, 0, 1, (size_t)Se, (size_t)nv);
         }
-        kern_sgemm(false, false, Lq, D, S, 1.0f, pr, S, V, KD, 0.0f, O, HD);
+        kern_sgemm(false, false, nq, D, Se, 1.0f, pr, Se, V, KD, 0.0f, O, HD);
     }
 }
 
@@ -246,7 +257,9 @@ static rw_tensor *attention_gemm(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_
         return NULL; /* decode: the streaming kernel */
     }
     const int nth = ctx->pool ? rw_pool_threads(ctx->pool) : 1;
-    const size_t each = (size_t)(2 * max_l * max_s), offs_b = (size_t)n_seq * sizeof(int64_t);
+    const int64_t n_blk = (max_l + ATTN_QB - 1) / ATTN_QB;
+    const size_t each = (size_t)(2 * (max_l < ATTN_QB ? max_l : ATTN_QB) * max_s);
+    const size_t offs_b = (size_t)n_seq * sizeof(int64_t);
     const size_t need = (size_t)nth * each * sizeof(float) + offs_b + (size_t)(H * D * T) * 4 + 512;
     if (ctx->arena->cap - ctx->arena->used < need) return NULL;
     rw_tensor *y = infer_new_2d(ctx, H * D, T);
@@ -269,7 +282,8 @@ static rw_tensor *attention_gemm(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_
                   .H = H,
                   .Hkv = Hkv,
                   .D = D,
-                  .n_item = n_seq * H,
+                  .n_item = n_seq * H * n_blk,
+                  .n_blk = n_blk,
                   .T = T,
                   .S = S,
                   .n_valid = cfg->n_valid > 0 && cfg->n_valid < S ? cfg->n_valid : S,
