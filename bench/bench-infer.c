@@ -406,7 +406,7 @@ int main(int argc, char **argv) {
                 for (int64_t i = 0; i < tot; i++)
                     c.ids[i] = (int32_t)((i * 131 + 7) % (int)m->hp.n_vocab);
                 bench_time(run_encode, &c, 1, reps, &st);
-                snprintf(shape, sizeof(shape), "%s %dx~%lld", arch, EMB_B, (long long)(tot / EMB_B));
+                snprintf(shape, sizeof(shape), "%s %dx~%.0f", arch, EMB_B, (double)tot / EMB_B);
                 report(&o, "embed", type, shape, nth, EMB_B / st.median, "emb/s", 0, "",
                        pi >= 0 ? peer_value(m, arch, type, 2, pi) : 0, &st);
                 free(c.ids);
