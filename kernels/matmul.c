@@ -29,18 +29,24 @@ enum { KERN_TILE_BYTES = 8 << 20 };
  *   q6_K  14.1/29.5  17.6/27.1  59.8/56.1 117.4/72.0
  * (noisy shared machine; the crossover sits between 32 and 64). */
 enum { KERN_MATMUL_SGEMM_MIN_M = 48 };
-/* Q8_0/Q4_0 weights at AVX-512 VNNI from this batch size on use the int8 panel path
- * (matmul_int8.c) instead of either of the above. Its fixed cost is repacking W (~2 ms
- * for 4096x4096 on one core), so vec_dot wins only for the tiniest batches. Measured on
- * the 2-core EPYC (4096x4096, 1 thread, min of 7, ms, load average ~6):
+/* Q8_0/Q4_0/Q4_K/Q6_K weights at AVX-512 VNNI from these batch sizes on use the int8
+ * panel path (matmul_int8.c) instead of either of the above. Its fixed cost is repacking W
+ * (~2 ms for 4096x4096 Q8_0 on one core, more for the K-quants, whose scales are unpacked
+ * per row), so vec_dot wins only for small batches. Measured on the 2-core EPYC
+ * (4096x4096, 1 thread, min of 7, ms; load average 6-8, so only the trend is reliable):
  *   M         1          2          4          8          16          32    (int8 / dot)
  *   q8_0  2.23/0.64  2.36/1.26  2.52/3.25  3.05/5.88  3.83/12.68  5.32/28.66
  *   q4_0  2.15/0.75  2.34/1.52  2.37/3.15  2.80/6.35  3.78/16.43  5.26/24.42
+ *   q4_K  5.56/0.63 12.86/1.23  6.98/2.80 13.96/11.5 20.98/21.34 40.48/52.75
+ *   q6_K  3.93/0.79  8.26/1.61  5.29/7.80 10.64/6.84 20.06/26.30 34.09/61.01
  * and at M = 128 int8 runs 2-4x faster than dequantize + sgemm (bench-kernels). */
-enum { KERN_MATMUL_INT8_MIN_M = 4 };
+enum { KERN_MATMUL_INT8_MIN_M = 4, KERN_MATMUL_INT8_MIN_M_KQUANT = 16 };
 
 static bool use_int8(rw_dtype wtype, int64_t M) {
-    return M >= KERN_MATMUL_INT8_MIN_M && kern_matmul_int8_supported(wtype) &&
+    int64_t min_m = (wtype == RW_DTYPE_Q4_K || wtype == RW_DTYPE_Q6_K)
+                        ? KERN_MATMUL_INT8_MIN_M_KQUANT
+                        : KERN_MATMUL_INT8_MIN_M;
+    return M >= min_m && kern_matmul_int8_supported(wtype) &&
            kern_level_cached() >= KERN_LEVEL_AVX512;
 }
 

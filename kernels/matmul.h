@@ -16,9 +16,10 @@
  * OpenBLAS to 1 thread (process-wide, kern_blas_set_threads) when it is not already.
  * Kernels never allocate: callers pass `scratch` of at least the *_scratch_bytes size,
  * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul, chosen by measurement
- * (table in matmul.c, docs/kernels.md): batches M < 48 quantize X once and use the SIMD
- * vec_dot (VNNI/AVX2 integer dot products); M >= 48 dequantizes tiles of W into scratch
- * and calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
+ * (tables in matmul.c, docs/kernels.md): with AVX-512 VNNI, Q8_0/Q4_0 weights from M >= 4
+ * and Q4_K/Q6_K from M >= 16 use the int8 panel path (kern_matmul_int8); otherwise
+ * batches M < 48 quantize X once and use the SIMD vec_dot, and M >= 48 dequantizes tiles
+ * of W into scratch and calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
  */
 #ifndef RW_KERNELS_MATMUL_H
 #define RW_KERNELS_MATMUL_H

@@ -1,4 +1,4 @@
-/* kernels/matmul_int8.c (int8 panel matmul for Q8_0/Q4_0 weights):
+/* kernels/matmul_int8.c (int8 panel matmul for Q8_0/Q4_0/Q4_K/Q6_K weights):
  * - every SIMD level bit-identical to the scalar reference (integer block sums are exact
  *   and the float steps are the same operations in the same order);
  * - against an independent double-precision reference written here: W dequantized,
@@ -78,17 +78,20 @@ static void test_int8_levels_equal(void **state) {
     rw_pool *pools[3] = {NULL, NULL, NULL};
     assert_int_equal(rw_pool_create(2, &pools[1], NULL), RW_OK);
     assert_int_equal(rw_pool_create(3, &pools[2], NULL), RW_OK);
-    const rw_dtype types[] = {RW_DTYPE_Q8_0, RW_DTYPE_Q4_0};
+    const rw_dtype types[] = {RW_DTYPE_Q8_0, RW_DTYPE_Q4_0, RW_DTYPE_Q4_K, RW_DTYPE_Q6_K};
     const int64_t Ns[] = {1, 15, 16, 17, 40};
-    const int64_t Ks[] = {32, 96, 1024};
+    const int64_t nbs[] = {1, 3, 8}; /* blocks of the type per row */
     const int64_t Ms[] = {1, 3, 4, 5, 9, 130};
-    for (int ti = 0; ti < 2; ti++)
+    for (int ti = 0; ti < 4; ti++)
         for (int a = 0; a < 5; a++)
             for (int b = 0; b < 3; b++) {
                 int64_t M = Ms[(a + 2 * b + ti) % 6];
-                one_case(&r, types[ti], Ns[a], Ks[b], M, pools);
+                int64_t K = nbs[b] * kern_type_get(types[ti])->block_size;
+                one_case(&r, types[ti], Ns[a], K, M, pools);
             }
     one_case(&r, RW_DTYPE_Q4_0, 33, 4096, 17, pools);
+    one_case(&r, RW_DTYPE_Q4_K, 21, 2048, 11, pools);
+    one_case(&r, RW_DTYPE_Q6_K, 35, 2048, 6, pools);
     rw_pool_destroy(pools[1]);
     rw_pool_destroy(pools[2]);
 }
