@@ -17,6 +17,9 @@
 
 #include "core/alloc.h"
 #include "core/assert.h"
+#include "kernels/blas.h"
+#include "kernels/matmul.h"
+#include "kernels/quant.h"
 
 rw_status infer_kv_init(infer_kv_cache *kv, const infer_model *m, int64_t n_ctx, rw_err *err) {
     memset(kv, 0, sizeof(*kv));
@@ -57,6 +60,265 @@ static rw_tensor *cache_view(infer_ctx *ctx, float *base, int64_t kvd, int64_t S
     return t;
 }
 
+/* ------------------------------------------------------------------ fused decode matvecs
+ *
+ * Decoding one token spends most of its non-streaming time in pool dispatches (one per
+ * matvec; on a loaded machine each costs a scheduler round trip). Linears that read the same
+ * input row are run in one dispatch: q, k, v together, and gate, up together with the GLU
+ * applied by the thread that produced the rows. Each output row is still one
+ * kern_matvec_rows dot product of the activation converted once per linear (exactly what
+ * kern_matvec does), so results equal the unfused path's. Used only for single rows in
+ * inference (no tape, no LoRA, and the weights' own activation format: with
+ * f32_activations, quantized weights go through infer_op_matmul's exact path). */
+
+typedef struct mv_part {
+    rw_dtype wt;
+    const void *w;
+    int64_t N, K;
+    const void *a; /* activation row in wt's vec_dot_type */
+    float *y;
+} mv_part;
+
+typedef struct mv_group {
+    mv_part p[3];
+    int n;
+    int64_t total; /* rows over all parts (or N of one part with glu) */
+    int glu;       /* 0 none, 1 swiglu, 2 geglu: p[0] gate, p[1] up, out = glu(gate, up) */
+    float *out;
+} mv_group;
+
+static void mv_group_worker(void *ctx, int ith, int nth) {
+    const mv_group *g = ctx;
+    size_t b, e;
+    rw_split_range((size_t)g->total, ith, nth, &b, &e);
+    if (b >= e) return;
+    if (g->glu) {
+        for (int i = 0; i < 2; i++)
+            kern_matvec_rows(g->p[i].wt, g->p[i].w, g->p[i].K, g->p[i].a, g->p[i].y, (int64_t)b,
+                             (int64_t)e);
+        if (g->glu == 1)
+            kern_swiglu_f32(g->out + b, g->p[0].y + b, g->p[1].y + b, e - b);
+        else
+            kern_geglu_f32(g->out + b, g->p[0].y + b, g->p[1].y + b, e - b);
+        return;
+    }
+    int64_t off = 0;
+    for (int i = 0; i < g->n; i++) {
+        const int64_t lo = off, hi = off + g->p[i].N;
+        off = hi;
+        const int64_t r0 = (int64_t)b > lo ? (int64_t)b : lo, r1 = (int64_t)e < hi ? (int64_t)e : hi;
+        if (r0 < r1)
+            kern_matvec_rows(g->p[i].wt, g->p[i].w, g->p[i].K, g->p[i].a, g->p[i].y, r0 - lo,
+                             r1 - lo);
+    }
+}
+
+/* True when l can join a fused single-row dispatch in this context. */
+static bool fusable(const infer_ctx *ctx, const infer_linear *l) {
+    if (!l->w || l->n_lora > 0 || l->w->n_dims != 2) return false;
+    const rw_dtype wt = l->w->type;
+    const bool plain = wt == RW_DTYPE_F32 || wt == RW_DTYPE_F16 || wt == RW_DTYPE_BF16;
+    return plain || !ctx->f32_activations;
+}
+
+/* out[i] = l_i x for one row x ({K, 1}); glu != 0 writes glu(l_0 x, l_1 x) to out[0] only.
+ * Biases are added after. Returns false (nothing done) when not applicable. */
+static bool fused_rows(infer_ctx *ctx, const infer_linear *const *ls, int n, rw_tensor *x, int glu,
+                       rw_tensor **out) {
+    if (!x || !infer_ctx_ok(ctx) || ctx->tape || rw_tensor_nrows(x) != 1) return false;
+    for (int i = 0; i < n; i++)
+        if (!fusable(ctx, ls[i]) || (glu && ls[i]->b)) return false;
+    RW_ASSERT(n >= 1 && n <= 3, "fused matvec: %d linears", n);
+    rw_tensor *ys[3] = {NULL, NULL, NULL};
+    mv_group g;
+    memset(&g, 0, sizeof(g));
+    g.n = n;
+    g.glu = glu;
+    const int64_t K = x->ne[0];
+    for (int i = 0; i < n; i++) {
+        const rw_tensor *w = ls[i]->w;
+        RW_ASSERT(w->ne[0] == K, "fused matvec: X has %lld columns, W %s expects %lld",
+                  (long long)K, w->name ? w->name : "?", (long long)w->ne[0]);
+        rw_tensor *y = infer_new_2d(ctx, w->ne[1], 1);
+        void *a = infer_scratch(ctx, kern_matvec_scratch_bytes(w->type, K));
+        if (!y || !a) return true; /* ctx carries the error */
+        const kern_type_traits *t = kern_type_get(w->type);
+        if (t->vec_dot_type != RW_DTYPE_F32)
+            kern_quantize_activations(w->type, x->data, a, 1, K);
+        else
+            a = x->data;
+        g.p[i] = (mv_part){w->type, w->data, w->ne[1], K, a, y->data};
+        g.total += w->ne[1];
+        ys[i] = y;
+    }
+    rw_tensor *o = NULL;
+    if (glu) {
+        RW_ASSERT(n == 2 && g.p[0].N == g.p[1].N && !ls[0]->b && !ls[1]->b,
+                  "fused glu: gate and up differ or have biases");
+        g.total = g.p[0].N;
+        o = infer_new_2d(ctx, g.p[0].N, 1);
+        if (!o) return true;
+        g.out = o->data;
+    }
+    if (ctx->pool)
+        rw_pool_run(ctx->pool, mv_group_worker, &g);
+    else
+        mv_group_worker(&g, 0, 1);
+    if (glu) {
+        out[0] = o;
+        return true;
+    }
+    for (int i = 0; i < n; i++)
+        out[i] = ls[i]->b ? infer_op_add(ctx, ys[i], ls[i]->b) : ys[i];
+    return true;
+}
+
+/* ------------------------------------------------------------------ batched attention
+ *
+ * Inference attention over many query rows (prefill, encoder batches) as two SGEMMs per
+ * (sequence, head): scores = scale Q_h K_g^T ([Lq x S]), a row softmax over each query's
+ * visible keys (causal: keys <= pos0 + t; keys >= n_valid hidden), out_h = P V_g. Same
+ * formula as kernels/attention.h's driver (which streams keys with an online softmax per
+ * query), at SGEMM speed. Items (sequence, head, block of 64 query rows) are split over the
+ * pool; each thread owns two [64 x S] buffers; a causal block multiplies only the keys its
+ * last row can see. Not used with a tape (training needs the kernel's lse), sliding
+ * windows or additive masks, or when the arena lacks room (then the kernel path runs). */
+
+enum { ATTN_QB = 64 }; /* query rows per work item: bounds the scratch, balances threads */
+
+typedef struct attn_job {
+    const float *q, *k, *v;
+    float *out;
+    int64_t H, Hkv, D, n_item, n_blk, T, S, n_valid, pos0;
+    const int32_t *lens; /* packed sequences (self-attention within each) or NULL */
+    const int64_t *offs;
+    bool causal;
+    float scale;
+    float *scr; /* per thread: 2 * min(max_lq, ATTN_QB) * max_s floats */
+    size_t scr_each;
+} attn_job;
+
+static void attn_job_worker(void *ctx, int ith, int nth) {
+    const attn_job *j = ctx;
+    size_t b0, b1;
+    rw_split_range((size_t)j->n_item, ith, nth, &b0, &b1);
+    float *sc = j->scr + (size_t)ith * j->scr_each, *pr = sc + j->scr_each / 2;
+    const int64_t H = j->H, D = j->D, HD = H * D, KD = j->Hkv * D, grp = H / j->Hkv;
+    for (size_t it = b0; it < b1; it++) {
+        /* item = (sequence, head, block of ATTN_QB query rows) */
+        const int64_t blk = (int64_t)it % j->n_blk, sh = (int64_t)it / j->n_blk;
+        const int64_t sq = sh / H, h = sh % H, g = h / grp;
+        int64_t off = 0, Lq = j->T, S = j->S, nv_max = j->n_valid, p0 = j->pos0, koff = 0;
+        if (j->lens) {
+            off = koff = j->offs[sq];
+            Lq = S = nv_max = j->lens[sq];
+            p0 = 0;
+        }
+        const int64_t t0 = blk * ATTN_QB;
+        if (t0 >= Lq) continue;
+        const int64_t nq = Lq - t0 < ATTN_QB ? Lq - t0 : ATTN_QB;
+        /* keys any row of the block can see (causal: up to pos0 + last row) */
+        int64_t Se = nv_max < S ? nv_max : S;
+        if (j->causal && p0 + t0 + nq < Se) Se = p0 + t0 + nq;
+        const float *Q = j->q + (off + t0) * HD + h * D;
+        const float *K = j->k + koff * KD + g * D;
+        const float *V = j->v + koff * KD + g * D;
+        float *O = j->out + (off + t0) * HD + h * D;
+        kern_sgemm(false, true, nq, Se, D, j->scale, Q, HD, K, KD, 0.0f, sc, Se);
+        for (int64_t t = 0; t < nq; t++) {
+            int64_t nv = Se;
+            if (j->causal && p0 + t0 + t + 1 < nv) nv = p0 + t0 + t + 1;
+            kern_softmax_f32(pr + t * Se, NULL, sc + t * Se, NULL, 0, 1, (size_t)Se, (size_t)nv);
+        }
+        kern_sgemm(false, false, nq, D, Se, 1.0f, pr, Se, V, KD, 0.0f, O, HD);
+    }
+}
+
+/* Returns the attention output, or NULL with nothing done (and ctx untouched) when the
+ * batched path does not apply; the caller then uses infer_op_attention. */
+static rw_tensor *attention_gemm(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_tensor *v,
+                                 const infer_attn_cfg *cfg) {
+    if (!q || !k || !v || !infer_ctx_ok(ctx) || ctx->tape) return NULL;
+    const int64_t T = rw_tensor_nrows(q), S = rw_tensor_nrows(k);
+    const int64_t H = cfg->n_head, Hkv = cfg->n_head_kv, D = cfg->head_dim;
+    if (cfg->window > 0 && cfg->window < S) return NULL;
+    if (H % Hkv != 0 || q->type != RW_DTYPE_F32 || k->type != RW_DTYPE_F32 ||
+        v->type != RW_DTYPE_F32)
+        return NULL;
+    int64_t max_l = T, max_s = S, n_seq = 1;
+    if (cfg->n_seq > 0) {
+        n_seq = cfg->n_seq;
+        max_l = 0;
+        for (int64_t b = 0; b < n_seq; b++)
+            if (cfg->seq_lens[b] > max_l) max_l = cfg->seq_lens[b];
+        max_s = max_l;
+        if (T / n_seq < 8) return NULL; /* short sequences: the kernel is as fast */
+    } else if (T < 8) {
+        return NULL; /* decode: the streaming kernel */
+    }
+    const int nth = ctx->pool ? rw_pool_threads(ctx->pool) : 1;
+    const int64_t n_blk = (max_l + ATTN_QB - 1) / ATTN_QB;
+    const size_t each = (size_t)(2 * (max_l < ATTN_QB ? max_l : ATTN_QB) * max_s);
+    const size_t offs_b = (size_t)n_seq * sizeof(int64_t);
+    const size_t need = (size_t)nth * each * sizeof(float) + offs_b + (size_t)(H * D * T) * 4 + 512;
+    if (ctx->arena->cap - ctx->arena->used < need) return NULL;
+    rw_tensor *y = infer_new_2d(ctx, H * D, T);
+    float *scr = infer_scratch(ctx, (size_t)nth * each * sizeof(float));
+    int64_t *offs = infer_scratch(ctx, offs_b);
+    if (!y || !scr || !offs) return NULL;
+    if (cfg->n_seq > 0) {
+        int64_t o = 0;
+        for (int64_t b = 0; b < n_seq; b++) {
+            offs[b] = o;
+            o += cfg->seq_lens[b];
+        }
+        RW_ASSERT(o == T && S == T, "attention: sequence lengths sum to %lld, rows %lld",
+                  (long long)o, (long long)T);
+    }
+    attn_job j = {.q = q->data,
+                  .k = k->data,
+                  .v = v->data,
+                  .out = y->data,
+                  .H = H,
+                  .Hkv = Hkv,
+                  .D = D,
+                  .n_item = n_seq * H * n_blk,
+                  .n_blk = n_blk,
+                  .T = T,
+                  .S = S,
+                  .n_valid = cfg->n_valid > 0 && cfg->n_valid < S ? cfg->n_valid : S,
+                  .pos0 = cfg->pos0,
+                  .lens = cfg->n_seq > 0 ? cfg->seq_lens : NULL,
+                  .offs = offs,
+                  .causal = cfg->causal,
+                  .scale = cfg->scale,
+                  .scr = scr,
+                  .scr_each = each};
+    if (kern_blas_get_threads() != 1) kern_blas_set_threads(1); /* sgemm inside pool threads */
+    if (ctx->pool)
+        rw_pool_run(ctx->pool, attn_job_worker, &j);
+    else
+        attn_job_worker(&j, 0, 1);
+    return y;
+}
+
+static rw_tensor *attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_tensor *v,
+                            const infer_attn_cfg *cfg) {
+    rw_tensor *y = attention_gemm(ctx, q, k, v, cfg);
+    if (y) return y;
+    /* One decoded row over a short cache costs less than a pool dispatch (a scheduler round
+     * trip on a loaded machine): run it on the calling thread. */
+    if (q && k && ctx->pool && !ctx->tape && rw_tensor_nrows(q) == 1 &&
+        rw_tensor_nrows(k) * cfg->n_head * cfg->head_dim < ((int64_t)1 << 20)) {
+        rw_pool *pool = ctx->pool;
+        ctx->pool = NULL;
+        y = infer_op_attention(ctx, q, k, v, cfg);
+        ctx->pool = pool;
+        return y;
+    }
+    return infer_op_attention(ctx, q, k, v, cfg);
+}
+
 rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il, rw_tensor *x,
                                const int32_t *pos, infer_kv_cache *kv) {
     if (!x || !infer_ctx_ok(ctx)) return NULL;
@@ -65,9 +327,16 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     const int64_t T = rw_tensor_nrows(x), H = hp->n_head, Hkv = hp->n_head_kv, D = hp->head_dim;
 
     rw_tensor *n = infer_op_rmsnorm(ctx, x, L->attn_norm, hp->norm_eps);
-    rw_tensor *q = infer_linear_forward(ctx, &L->q, n);
-    rw_tensor *k = infer_linear_forward(ctx, &L->k, n);
-    rw_tensor *v = infer_linear_forward(ctx, &L->v, n);
+    rw_tensor *q, *k, *v;
+    const infer_linear *qkv[3] = {&L->q, &L->k, &L->v};
+    rw_tensor *qkv_out[3] = {NULL, NULL, NULL};
+    if (fused_rows(ctx, qkv, 3, n, 0, qkv_out)) {
+        q = qkv_out[0], k = qkv_out[1], v = qkv_out[2];
+    } else {
+        q = infer_linear_forward(ctx, &L->q, n);
+        k = infer_linear_forward(ctx, &L->k, n);
+        v = infer_linear_forward(ctx, &L->v, n);
+    }
     if (L->q_norm) {
         /* per-head RMSNorm over D: view {D, H*T} */
         q = infer_op_reshape_2d(
@@ -117,15 +386,19 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
         vv = cache_view(ctx, vb, kvd, p0 + T);
         ac.pos0 = p0;
     }
-    rw_tensor *a = infer_linear_forward(ctx, &L->o, infer_op_attention(ctx, q, kk, vv, &ac));
+    rw_tensor *a = infer_linear_forward(ctx, &L->o, attention(ctx, q, kk, vv, &ac));
     if (L->post_attn_norm) a = infer_op_rmsnorm(ctx, a, L->post_attn_norm, hp->norm_eps);
     rw_tensor *h = infer_op_add(ctx, x, a);
 
     rw_tensor *mm = infer_op_rmsnorm(ctx, h, L->ffn_norm, hp->norm_eps);
-    rw_tensor *gate = infer_linear_forward(ctx, &L->gate, mm);
-    rw_tensor *up = infer_linear_forward(ctx, &L->up, mm);
-    rw_tensor *g = m->arch == INFER_ARCH_GEMMA3 ? infer_op_geglu(ctx, gate, up)
-                                                : infer_op_swiglu(ctx, gate, up);
+    const bool gemma = m->arch == INFER_ARCH_GEMMA3;
+    const infer_linear *gu[2] = {&L->gate, &L->up};
+    rw_tensor *g = NULL;
+    if (!fused_rows(ctx, gu, 2, mm, gemma ? 2 : 1, &g)) {
+        rw_tensor *gate = infer_linear_forward(ctx, &L->gate, mm);
+        rw_tensor *up = infer_linear_forward(ctx, &L->up, mm);
+        g = gemma ? infer_op_geglu(ctx, gate, up) : infer_op_swiglu(ctx, gate, up);
+    }
     rw_tensor *f = infer_linear_forward(ctx, &L->down, g);
     if (L->post_ffn_norm) f = infer_op_rmsnorm(ctx, f, L->post_ffn_norm, hp->norm_eps);
     return infer_op_add(ctx, h, f);
@@ -203,7 +476,7 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
                          .causal = hp->causal,
                          .seq_lens = lens,
                          .n_seq = n_seq};
-    rw_tensor *a = infer_op_attention(ctx, q, k, v, &ac);
+    rw_tensor *a = attention(ctx, q, k, v, &ac);
     rw_tensor *h = infer_op_add(ctx, x, infer_linear_forward(ctx, &L->o, a));
     h = infer_op_layernorm(ctx, h, L->attn_norm, L->attn_norm_b, hp->norm_eps);
     rw_tensor *f = L->gate.w ? infer_op_swiglu(ctx, infer_linear_forward(ctx, &L->gate, h),

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "kernels/matmul.h"
 #include "kernels/quant.h"
 
@@ -409,7 +410,18 @@ static rw_tensor *lora_dropout(infer_ctx *ctx, rw_tensor *x, float p, rw_rng *rn
 
 rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor *x) {
     rw_tensor *y = infer_op_matmul(ctx, l->w, x);
-    if (l->b) y = infer_op_add(ctx, y, l->b);
+    if (l->b && y && !ctx->tape) {
+        /* inference: add the bias in place (y is fresh; saves a tensor and a pass) */
+        const int64_t N = y->ne[0], T = rw_tensor_nrows(y);
+        RW_ASSERT(l->b->type == RW_DTYPE_F32 && rw_tensor_nelements(l->b) == N,
+                  "linear: bias of %lld values for %lld outputs",
+                  (long long)rw_tensor_nelements(l->b), (long long)N);
+        float *yv = y->data;
+        for (int64_t t = 0; t < T; t++)
+            kern_add_f32(yv + t * N, yv + t * N, l->b->data, (size_t)N);
+    } else if (l->b) {
+        y = infer_op_add(ctx, y, l->b);
+    }
     for (int i = 0; i < l->n_lora; i++) {
         rw_tensor *xi = x;
         if (l->lora[i].dropout > 0.0f && l->lora[i].rng)
@@ -449,6 +461,10 @@ size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int64_t S, int n
             sc += (size_t)(ls[i]->lora[k].a->ne[1] * T) * 16;
     }
     sc = max_size(sc, scratch_for(m->output.w, 1, nth, f32act));
+    /* fused single-row dispatches (forward.c) keep one converted activation row per linear
+     * (q, k, v) alive at once */
+    for (int i = 0; i < 7; i++)
+        if (ls[i]->w) sc += kern_matvec_scratch_bytes(ls[i]->w->type, ls[i]->w->ne[0]) + 64;
     /* sliding-window layers build an additive [T][S] mask */
     const size_t mask = hp->n_swa > 0 ? (size_t)T * (size_t)(S > T ? S : T) * 4 : 0;
     return (size_t)T * per_tok * 2 + sc + mask + (size_t)hp->n_vocab * 8 + ((size_t)8 << 20);
