@@ -3,7 +3,8 @@
  * Invariants: the parameter block changes only in train_adamw_step; the gradient block is
  * zero at the start of every step; a checkpoint is written only after a step whose loss and
  * gradients were finite; metrics lines are flushed before the checkpoint that records their
- * offset. */
+ * offset; the LoRA dropout mask RNG advances only in training steps (validation and the
+ * arena-sizing trial step leave it as it was), and it is saved in checkpoints. */
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -14,6 +15,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
@@ -125,7 +127,11 @@ static rw_status size_arena(run *R, rw_err *err) {
         R->arena_ok = true;
         double loss;
         rw_err e2;
+        /* the trial step must not advance the dropout mask stream (a resumed run sizes its
+         * arena too, after restoring that stream from the checkpoint) */
+        rw_rng drop_save = *train_lora_dropout_rng(R->lora);
         st = row_step(R, longest, true, 1.0f, &loss, &e2);
+        *train_lora_dropout_rng(R->lora) = drop_save;
         train_lora_zero_grad(R->lora);
         if (st == RW_OK) {
             RW_LOGD("step arena: %zu MiB", cap >> 20);
@@ -152,13 +158,18 @@ static rw_status eval_loss(run *R, double *out, rw_err *err) {
     }
     double sum = 0;
     int64_t tok = 0;
+    rw_status st = RW_OK;
+    /* Evaluation sees the adapter without dropout, and draws nothing from the mask RNG (so
+     * the training masks do not depend on eval_every). */
+    train_lora_set_dropout(R->lora, false);
     for (size_t i = 0; i < n; i++) {
         double l;
-        rw_status st = row_step(R, &R->valid.rows[i], false, 0.0f, &l, err);
-        if (st) return st;
+        if ((st = row_step(R, &R->valid.rows[i], false, 0.0f, &l, err))) break;
         sum += l * (double)R->valid.rows[i].n_target;
         tok += R->valid.rows[i].n_target;
     }
+    train_lora_set_dropout(R->lora, true);
+    if (st) return st;
     *out = tok ? sum / (double)tok : (double)NAN;
     return RW_OK;
 }
@@ -169,6 +180,7 @@ static rw_status write_ckpt(run *R, int64_t step, int64_t tokens_seen, double el
     c.step = step;
     c.adam_t = R->opt.t;
     memcpy(c.rng, R->rng.s, sizeof c.rng);
+    memcpy(c.dropout_rng, train_lora_dropout_rng(R->lora)->s, sizeof c.dropout_rng);
     c.epoch = R->epoch;
     c.position = R->position;
     c.shuffle_seed = R->r->seed;
@@ -313,6 +325,7 @@ static rw_status finish(run *R, train_run_result *res, double first_val, double 
         goto out;
     }
     if ((st = train_adapter_from_lora(R->lora, R->m, r->rslora, &ad, err))) goto out;
+    ad.dropout = (float)r->dropout;
     snprintf(tmp_name, nl, "%s.gguf", r->name);
     if (!(gguf_path = train_io_join(r->out_dir, tmp_name))) goto nomem;
     if (r->fmt_gguf || r->do_register) {
@@ -474,6 +487,7 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
         memcpy(R.opt.v, ck.adam_v, np * sizeof(float));
         R.opt.t = ck.adam_t;
         memcpy(R.rng.s, ck.rng, sizeof ck.rng);
+        memcpy(train_lora_dropout_rng(R.lora)->s, ck.dropout_rng, sizeof ck.dropout_rng);
         R.epoch = ck.epoch;
         R.position = ck.position;
         step = ck.step;
@@ -500,6 +514,7 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
         RW_LOGI("training %zu LoRA parameters (%zu pairs, rank %d) for %" PRId64 " steps, %d threads",
                 np, train_lora_n_pairs(R.lora), r->rank, total, R.threads);
 
+    bool progress_tty = o->progress && isatty(fileno(o->progress));
     uint32_t *rows = rw_alloc_array((size_t)rows_per_step, sizeof(uint32_t));
     if (!rows) goto nomem;
     double t0 = now_s(), compute_s = 0;
@@ -555,6 +570,14 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
         }
         train_progress(o->progress, step, total, loss, have_val ? val : -1.0, (double)lr, tok_s,
                        now_s() - t0, step == total);
+        /* off a terminal (scripts, CI logs) the \r progress line is not drawn: log a line at
+         * every validation and at the end instead */
+        if (!o->quiet && !progress_tty && (eval_now || step == total)) {
+            char vbuf[40] = "";
+            if (eval_now) snprintf(vbuf, sizeof vbuf, " val_loss %.4f", val);
+            RW_LOGI("step %" PRId64 "/%" PRId64 " loss %.4f%s lr %.2e %.0f tok/s", step, total,
+                    loss, vbuf, (double)lr, tok_s);
+        }
         if ((r->checkpoint_every > 0 && step % r->checkpoint_every == 0) || step == total) {
             if ((st = write_ckpt(&R, step, tokens_seen, elapsed_before + (now_s() - t0), err)))
                 goto fail_rows;

@@ -189,6 +189,50 @@ static void test_resume_bit_exact(void **state) {
     assert_non_null(strstr(err.msg, "checkpoint.h5"));
 }
 
+/* LoRA dropout 0.3: the killed-and-resumed loss curve equals the uninterrupted one bit for
+ * bit (the mask RNG is in the checkpoint), the masks change the curve (dropout is live), the
+ * validation losses are dropout-free (eval at step 0 equals the no-dropout run's, whose
+ * adapter is the same at step 0), and PEFT's adapter_config.json records lora_dropout. */
+static void test_resume_dropout(void **state) {
+    (void)state;
+    rw_err err;
+    train_run_result a, b, c, z;
+    const char *sa[] = {"output.dir=\"da\"", "model.threads=2", "adapter.dropout=0.3",
+                        "output.formats=[\"gguf\",\"peft\"]"};
+    const char *sb[] = {"output.dir=\"db\"", "model.threads=2", "adapter.dropout=0.3",
+                        "output.formats=[\"gguf\",\"peft\"]"};
+    const char *sz[] = {"output.dir=\"dz\"", "model.threads=2"};
+    if (run_recipe(sa, 4, false, 0, &a, &err)) fail_msg("run A: %s", err.msg);
+    assert_true(a.finished);
+    if (run_recipe(sb, 4, false, 7, &b, &err)) fail_msg("run B: %s", err.msg);
+    assert_false(b.finished);
+    if (run_recipe(sb, 4, true, 0, &c, &err)) fail_msg("resume: %s", err.msg);
+    assert_true(c.resumed);
+    assert_int_equal(c.resumed_from, 4);
+    assert_true(c.finished);
+    char *ca = curve(P("da")), *cb = curve(P("db"));
+    assert_string_equal(ca, cb);
+    if (run_recipe(sz, 2, false, 0, &z, &err)) fail_msg("run Z: %s", err.msg);
+    char *cz = curve(P("dz"));
+    /* step 0 line (validation only) equal; the training curve differs */
+    size_t l0 = (size_t)(strchr(ca, '\n') - ca);
+    assert_memory_equal(ca, cz, l0 + 1);
+    assert_true(strcmp(ca, cz) != 0);
+    assert_true(a.first_val_loss == z.first_val_loss);
+    free(ca);
+    free(cb);
+    free(cz);
+    size_t len;
+    char *cfg = rw_test_read_file(P("da/pirate-peft/adapter_config.json"), &len);
+    assert_non_null(cfg);
+    char *d = strstr(cfg, "\"lora_dropout\"");
+    assert_non_null(d);
+    d = strchr(d, ':');
+    assert_non_null(d);
+    assert_true(fabs(strtod(d + 1, NULL) - 0.3) < 1e-6);
+    free(cfg);
+}
+
 static void test_nan_stops(void **state) {
     (void)state;
     /* a base model whose output norm is NaN: the loss is NaN at step 1 */
@@ -368,6 +412,7 @@ static void test_persona(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_resume_dropout),
         cmocka_unit_test(test_nan_stops),
         cmocka_unit_test(test_epochs_and_accum),
         cmocka_unit_test(test_full_training),
