@@ -75,7 +75,7 @@ static double step_flops(infer_model *m, const train_lora *l) {
     double P = 0;
     const infer_hparams *hp = &m->hp;
     for (int64_t il = 0; il < hp->n_layer; il++) {
-        static const char *const names[] = {"attn_q", "attn_k", "attn_v", "attn_output",
+        static const char *const names[] = {"attn_q",   "attn_k", "attn_v",  "attn_output",
                                             "ffn_gate", "ffn_up", "ffn_down"};
         for (size_t k = 0; k < 7; k++) {
             char nm[64];
@@ -154,8 +154,8 @@ static int run_child(const char *model, int threads, bool ckpt, int steps, child
             ctx.f32_activations = true;
             rw_tensor *lg = train_decoder_forward_packed(&ctx, m, ids, lens, BATCH, ckpt);
             rw_tensor *loss = infer_op_cross_entropy(&ctx, lg, tg);
-            rw_status st = loss ? train_backward(&ctx, loss, NULL, 1.0f, &err)
-                                : infer_ctx_error(&ctx, &err);
+            rw_status st =
+                loss ? train_backward(&ctx, loss, NULL, 1.0f, &err) : infer_ctx_error(&ctx, &err);
             if (st == RW_E_NOMEM && s == 0 && cap < ((size_t)1 << 36)) {
                 rw_arena_deinit(&arena);
                 arena_ok = false;
@@ -264,11 +264,15 @@ int main(int argc, char **argv) {
     const char *models = "/tmp/bench-train-models";
     int steps = 0;
     for (int i = first; i < argc; i++) {
-        if (!strcmp(argv[i], "--models") && i + 1 < argc) models = argv[++i];
-        else if (!strcmp(argv[i], "--steps") && i + 1 < argc) steps = atoi(argv[++i]);
+        if (!strcmp(argv[i], "--models") && i + 1 < argc)
+            models = argv[++i];
+        else if (!strcmp(argv[i], "--steps") && i + 1 < argc)
+            steps = atoi(argv[++i]);
         else {
-            fprintf(stderr, "bench-train: unknown argument '%s' (--json --quick --threads N "
-                            "--models DIR --steps N)\n", argv[i]);
+            fprintf(stderr,
+                    "bench-train: unknown argument '%s' (--json --quick --threads N "
+                    "--models DIR --steps N)\n",
+                    argv[i]);
             return 2;
         }
     }
@@ -287,8 +291,8 @@ int main(int argc, char **argv) {
     if (!have_vocab)
         fprintf(stderr, "note: %s absent: the models use the embedded default vocabulary\n", vocab);
     if (!exists(f16)) {
-        char *a1[] = {gguf_tool, "new", "--arch", "llama", "--preset", "bench", "--seed", "1",
-                      "--type", "f16", "--vocab", (char *)vocab, f16, NULL};
+        char *a1[] = {gguf_tool, "new",    "--arch", "llama",   "--preset",    "bench", "--seed",
+                      "1",       "--type", "f16",    "--vocab", (char *)vocab, f16,     NULL};
         if (!have_vocab) {
             a1[10] = f16;
             a1[11] = NULL;
@@ -322,9 +326,10 @@ int main(int argc, char **argv) {
     const double pt_tok[2][2] = {{374, 0}, {590, 460}}; /* [2 threads?][ckpt] */
     const double pt_gib[2][2] = {{3.9, 0}, {4.0, 2.4}};
     if (!o.json) {
-        printf("load average %.2f (shared machine: figures are medians of %d steps)\n", load[0], steps);
-        printf("%-8s %3s %5s %9s %8s %8s %9s %9s %12s\n", "base", "thr", "ckpt", "step s",
-               "tok/s", "GFLOP/s", "%sgemm", "RSS MiB", "PyTorch t/s,GiB");
+        printf("load average %.2f (shared machine: figures are medians of %d steps)\n", load[0],
+               steps);
+        printf("%-8s %3s %5s %9s %8s %8s %9s %9s %12s\n", "base", "thr", "ckpt", "step s", "tok/s",
+               "GFLOP/s", "%sgemm", "RSS MiB", "PyTorch t/s,GiB");
     }
     const char *types[2] = {"F16", "Q4_K_M"};
     const char *paths[2] = {f16, q4};
@@ -347,8 +352,8 @@ int main(int argc, char **argv) {
                 snprintf(shape, sizeof shape, "b%dx%d_r%d_%s", BATCH, SEQ, RANK,
                          ck ? "ckpt" : "nockpt");
                 if (o.json) {
-                    bench_stats st = {.min = r.min_s, .median = r.median_s, .mean = r.median_s,
-                                      .n = r.steps};
+                    bench_stats st = {
+                        .min = r.min_s, .median = r.median_s, .mean = r.median_s, .n = r.steps};
                     char extra[512];
                     snprintf(extra, sizeof extra,
                              "\"tokens_per_s\":%.1f,\"gflop_per_step\":%.2f,\"peak_rss_mib\":%.1f,"

@@ -85,7 +85,8 @@ rw_tensor *train_decoder_forward_packed(infer_ctx *ctx, const infer_model *m, co
     if (!pos || !ls) return NULL;
     memcpy(ls, lens, (size_t)n_seq * sizeof(int32_t));
     for (int64_t b = 0, t = 0; b < n_seq; b++)
-        for (int32_t i = 0; i < lens[b]; i++) pos[t++] = i;
+        for (int32_t i = 0; i < lens[b]; i++)
+            pos[t++] = i;
     rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, T);
     if (m->hp.embd_scale != 1.0f) x = infer_op_scale(ctx, x, m->hp.embd_scale);
     for (int64_t il = 0; il < m->hp.n_layer; il++)

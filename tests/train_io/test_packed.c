@@ -64,15 +64,19 @@ static void test_packed_equals_separate(void **state) {
     float *p = train_lora_params(l), *g = train_lora_grads(l);
     rw_rng r;
     rw_rng_seed(&r, 11);
-    for (size_t i = 0; i < np; i++) p[i] = (float)rw_rng_normal(&r) * 0.05f;
+    for (size_t i = 0; i < np; i++)
+        p[i] = (float)rw_rng_normal(&r) * 0.05f;
 
     int32_t T = 0;
-    for (int b = 0; b < NSEQ; b++) T += k_lens[b];
+    for (int b = 0; b < NSEQ; b++)
+        T += k_lens[b];
     int32_t *ids = malloc((size_t)T * sizeof(int32_t)), *tg = malloc((size_t)T * sizeof(int32_t));
     int32_t n_tgt = 0;
-    for (int32_t i = 0; i < T; i++) ids[i] = (int32_t)rw_rng_below(&r, (uint64_t)m->hp.n_vocab);
+    for (int32_t i = 0; i < T; i++)
+        ids[i] = (int32_t)rw_rng_below(&r, (uint64_t)m->hp.n_vocab);
     for (int b = 0, o = 0; b < NSEQ; o += k_lens[b], b++) {
-        for (int i = 0; i < k_lens[b]; i++) tg[o + i] = i + 1 < k_lens[b] ? ids[o + i + 1] : -1;
+        for (int i = 0; i < k_lens[b]; i++)
+            tg[o + i] = i + 1 < k_lens[b] ? ids[o + i + 1] : -1;
         n_tgt += k_lens[b] - 1;
     }
     rw_arena arena;
@@ -94,12 +98,14 @@ static void test_packed_equals_separate(void **state) {
         rw_tensor *lg = infer_decoder_forward(&ctx, m, NULL, ids + o, k_lens[b], true);
         rw_tensor *ce = infer_op_cross_entropy(&ctx, lg, tg + o);
         assert_non_null(ce);
-        memcpy(ref_logits + (size_t)o * (size_t)V, lg->data, (size_t)(V * k_lens[b]) * sizeof(float));
+        memcpy(ref_logits + (size_t)o * (size_t)V, lg->data,
+               (size_t)(V * k_lens[b]) * sizeof(float));
         float w = (float)(k_lens[b] - 1) / (float)n_tgt;
         ref_loss += (double)w * (double)((float *)ce->data)[0];
         train_lora_zero_grad(l);
         if (train_backward(&ctx, ce, NULL, w, &err)) fail_msg("%s", err.msg);
-        for (size_t i = 0; i < np; i++) ref_g[i] += g[i];
+        for (size_t i = 0; i < np; i++)
+            ref_g[i] += g[i];
     }
 
     for (int ck = 0; ck < 2; ck++) {
