@@ -323,6 +323,29 @@ static void test_full_training(void **state) {
     assert_int_equal(run_recipe(bad, 3, false, 0, &r, &err), RW_E_UNSUPPORTED);
 }
 
+/* rag-train --set with a relative path for model.path / output.dir: taken relative to the
+ * current directory (not the recipe's folder). */
+static void test_cli_set_paths(void **state) {
+    (void)state;
+    char bin[600], cmd[4096];
+    rw_test_bin("rag-train", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/sub/m' && cp '%s/tiny.gguf' '%s/sub/m/base.gguf' && cd '%s/sub' && "
+             "'%s' --recipe ../r.toml --quiet --set model.path=m/base.gguf "
+             "--set output.dir=cwdrun --set train.steps=1 --set train.eval_every=0 2>&1",
+             g_dir, g_dir, g_dir, g_dir, bin);
+    char *out = NULL;
+    int rc = rw_test_run(cmd, &out);
+    if (rc != 0) fail_msg("rag-train failed (%d): %s", rc, out ? out : "");
+    free(out);
+    size_t len;
+    char *mj = rw_test_read_file(P("sub/cwdrun/metrics.jsonl"), &len);
+    assert_non_null(mj);
+    free(mj);
+    /* the recipe's folder has no cwdrun */
+    assert_null(rw_test_read_file(P("cwdrun/metrics.jsonl"), &len));
+}
+
 static void test_persona(void **state) {
     (void)state;
     char bin[600], cmd[4096];
@@ -416,6 +439,7 @@ int main(void) {
         cmocka_unit_test(test_nan_stops),
         cmocka_unit_test(test_epochs_and_accum),
         cmocka_unit_test(test_full_training),
+        cmocka_unit_test(test_cli_set_paths),
         cmocka_unit_test(test_persona),
     };
     return cmocka_run_group_tests(tests, setup, NULL);
