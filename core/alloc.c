@@ -1,24 +1,31 @@
-/* Allocation wrappers with a countdown failure injector for tests. */
+/* Allocation wrappers with a countdown failure injector for tests.
+ *
+ * Invariants: the hook's two counters are the allocator-hook globals CONVENTIONS.md allows;
+ * they are atomics (relaxed: only the counts matter, they order nothing) because worker
+ * threads allocate too (tokenizers, readers) and a plain ++ from two threads is a data race. */
 #include "core/alloc.h"
 
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 
-static long g_fail_after = -1; /* <0: never fail */
-static long g_count;
+static _Atomic long g_fail_after = -1; /* <0: never fail */
+static _Atomic long g_count;
 
 static bool should_fail(void) {
-    g_count++;
-    if (g_fail_after < 0) return false;
-    if (g_fail_after == 0) return true;
-    g_fail_after--;
-    return false;
+    atomic_fetch_add_explicit(&g_count, 1, memory_order_relaxed);
+    long left = atomic_load_explicit(&g_fail_after, memory_order_relaxed);
+    while (left > 0) {
+        if (atomic_compare_exchange_weak_explicit(&g_fail_after, &left, left - 1,
+                                                  memory_order_relaxed, memory_order_relaxed))
+            return false;
+    }
+    return left == 0;
 }
 
 long rw_alloc_fail_after(long n) {
-    long c = g_count;
-    g_count = 0;
-    g_fail_after = n;
+    long c = atomic_exchange_explicit(&g_count, 0, memory_order_relaxed);
+    atomic_store_explicit(&g_fail_after, n, memory_order_relaxed);
     return c;
 }
 

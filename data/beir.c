@@ -14,7 +14,8 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
-#include "data/trec_run.h"
+#include "data/file.h"
+#include "data/lines.h"
 
 /* Reads one line (without '\n', trailing '\r' dropped) into *buf; returns 1 on a line,
  * 0 at EOF, negative status on error. */
@@ -127,22 +128,6 @@ fail:
     return st;
 }
 
-static int is_sep(char c) { return c == ' ' || c == '\t'; }
-
-static size_t split_fields(char *s, char **fields, size_t cap) {
-    size_t n = 0;
-    while (*s) {
-        while (*s && is_sep(*s)) s++;
-        if (!*s) break;
-        if (n < cap) fields[n] = s;
-        n++;
-        while (*s && !is_sep(*s)) s++;
-        if (*s) *s++ = '\0';
-        if (n > cap) break;
-    }
-    return n;
-}
-
 static int parse_grade(const char *s, long *out) {
     if (!*s) return 0;
     errno = 0;
@@ -156,35 +141,17 @@ static int parse_grade(const char *s, long *out) {
 rw_status data_qrels_parse(const char *buf, size_t len, const char *name, data_qrel_fn fn,
                            void *user, rw_err *err) {
     rw_status st = RW_OK;
-    char *line = NULL;
-    size_t cap = 0, pos = 0, lineno = 0;
     size_t form = 0;
     int seen_first = 0;
     if (!name) name = "<qrels>";
-    while (pos < len) {
-        const char *start = buf + pos;
-        const char *nl = memchr(start, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - start) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        lineno++;
-        if (n > 0 && start[n - 1] == '\r') n--;
-        if (memchr(start, '\0', n)) {
-            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: NUL byte in line", name, lineno);
-            goto fail;
-        }
-        if (n + 1 > cap) {
-            char *nb = rw_realloc(line, n + 1);
-            if (!nb) {
-                st = rw_err_set(err, RW_E_NOMEM, "%s:%zu: out of memory", name, lineno);
-                goto fail;
-            }
-            line = nb;
-            cap = n + 1;
-        }
-        memcpy(line, start, n);
-        line[n] = '\0';
+    data_lines it;
+    data_lines_init(&it, buf, len, name);
+    char *line;
+    int got;
+    while ((got = data_lines_next(&it, &line, err)) > 0) {
+        size_t lineno = it.lineno;
         char *f[6];
-        size_t nf = split_fields(line, f, 5);
+        size_t nf = data_split_fields(line, f, 5);
         if (nf == 0) continue;
         int first = !seen_first;
         seen_first = 1;
@@ -214,15 +181,16 @@ rw_status data_qrels_parse(const char *buf, size_t len, const char *name, data_q
         st = fn(user, &row, err);
         if (st != RW_OK) goto fail;
     }
+    if (got < 0) st = (rw_status)got;
 fail:
-    rw_free(line);
+    data_lines_deinit(&it);
     return st;
 }
 
 rw_status data_qrels_read(const char *path, data_qrel_fn fn, void *user, rw_err *err) {
     char *buf = NULL;
     size_t len = 0;
-    rw_status st = data_trec_read_file(path, &buf, &len, err);
+    rw_status st = data_file_read(path, 0, &buf, &len, err);
     if (st != RW_OK) return st;
     st = data_qrels_parse(buf, len, path, fn, user, err);
     rw_free(buf);

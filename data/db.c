@@ -63,6 +63,12 @@ void data_rollback(data_db *db) {
     if (!sqlite3_get_autocommit(db->h)) sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
+int data_name_find(const char *const *names, int n, const char *s) {
+    for (int i = 0; s && i < n; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
 int data_bind_text(sqlite3_stmt *st, int i, const char *s) {
     return s ? sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT) : sqlite3_bind_null(st, i);
 }
@@ -73,6 +79,53 @@ char *data_col_dup(sqlite3_stmt *st, int col, int *oom) {
     char *r = rw_strdup(t ? (const char *)t : "");
     if (!r && oom) *oom = 1;
     return r;
+}
+
+void *data_grow(void *v, size_t *cap, size_t elem, size_t first) {
+    size_t nc, bytes;
+    if (*cap == 0)
+        nc = first;
+    else if (!rw_size_mul(*cap, 2, &nc))
+        return NULL;
+    if (!rw_size_mul(nc, elem, &bytes)) return NULL;
+    void *nv = rw_realloc(v, bytes);
+    if (nv) *cap = nc;
+    return nv;
+}
+
+rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
+                         data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
+                         rw_err *err) {
+    unsigned char *v = NULL; /* [cap][elem] */
+    size_t len = 0, cap = 0;
+    rw_status s = RW_OK;
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        if (len == cap) {
+            unsigned char *nv = data_grow(v, &cap, elem, 8);
+            if (!nv) {
+                s = rw_err_set(err, RW_E_NOMEM, "%s: out of memory (%zu rows)", what, len);
+                goto fail;
+            }
+            v = nv;
+        }
+        s = read(st, v + len * elem, err);
+        if (s != RW_OK) goto fail;
+        len++;
+    }
+    if (rc != SQLITE_DONE) {
+        s = data_sql_fail(db, err, what);
+        goto fail;
+    }
+    sqlite3_finalize(st);
+    *out = v;
+    *n = len;
+    return RW_OK;
+fail:
+    sqlite3_finalize(st);
+    for (size_t i = 0; i < len; i++) deinit(v + i * elem);
+    rw_free(v);
+    return s;
 }
 
 void data_crash_point(const char *name) {

@@ -42,12 +42,10 @@ const char *data_feedback_kind_name(data_feedback_kind k) {
 }
 
 bool data_feedback_kind_parse(const char *s, data_feedback_kind *out) {
-    for (int i = 0; s && i < 5; i++)
-        if (strcmp(s, kind_names[i]) == 0) {
-            *out = (data_feedback_kind)i;
-            return true;
-        }
-    return false;
+    int i = data_name_find(kind_names, 5, s);
+    if (i < 0) return false;
+    *out = (data_feedback_kind)i;
+    return true;
 }
 
 rw_status data_feedback_log(data_db *db, const data_interaction *it, int64_t *id_out, rw_err *err) {

@@ -10,9 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "core/alloc.h"
+#include "data/file.h"
 #include "data/internal.h"
 
 static const char *const reason_names[DATA_GOV_N_REASONS] = {
@@ -132,11 +132,9 @@ rw_status data_manifest_reject(data_manifest *m, const char *reason) {
             return RW_OK;
         }
     if (m->n_extra == m->cap_extra) {
-        size_t nc = m->cap_extra ? m->cap_extra * 2 : 8;
-        extra_reason *nv = rw_realloc(m->extra, nc * sizeof *nv);
+        extra_reason *nv = data_grow(m->extra, &m->cap_extra, sizeof *nv, 8);
         if (!nv) return RW_E_NOMEM;
         m->extra = nv;
-        m->cap_extra = nc;
     }
     char *name = rw_strdup(reason);
     if (!name) return RW_E_NOMEM;
@@ -230,32 +228,16 @@ rw_status data_manifest_write(const data_manifest *m, const char *path, rw_err *
     char *txt = NULL;
     rw_status s = data_manifest_json(m, &txt, err);
     if (s != RW_OK) return s;
-    size_t pl = strlen(path);
-    char *tmp = rw_malloc(pl + 16);
-    if (!tmp) {
-        rw_free(txt);
-        return rw_err_set(err, RW_E_NOMEM, "out of memory");
-    }
-    snprintf(tmp, pl + 16, "%s.tmp.XXXXXX", path);
-    int fd = mkstemp(tmp);
-    if (fd < 0) {
-        s = rw_err_set(err, RW_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
+    data_atomic_file af;
+    s = data_atomic_open(&af, path, err);
+    if (s != RW_OK) goto done;
+    if (fputs(txt, af.f) == EOF || fputc('\n', af.f) == EOF) {
+        s = rw_err_set(err, RW_E_IO, "%s: write failed: %s", path, strerror(errno));
+        data_atomic_abort(&af);
         goto done;
     }
-    size_t n = strlen(txt), off = 0;
-    while (off < n && s == RW_OK) {
-        ssize_t w = write(fd, txt + off, n - off);
-        if (w < 0 && errno != EINTR) s = rw_err_set(err, RW_E_IO, "%s: write: %s", tmp, strerror(errno));
-        if (w > 0) off += (size_t)w;
-    }
-    if (s == RW_OK && (write(fd, "\n", 1) != 1 || fsync(fd) != 0))
-        s = rw_err_set(err, RW_E_IO, "%s: write/fsync: %s", tmp, strerror(errno));
-    close(fd);
-    if (s == RW_OK && rename(tmp, path) != 0)
-        s = rw_err_set(err, RW_E_IO, "%s: rename: %s", path, strerror(errno));
-    if (s != RW_OK) unlink(tmp);
+    s = data_atomic_commit(&af, err);
 done:
-    rw_free(tmp);
     rw_free(txt);
     return s;
 }

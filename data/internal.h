@@ -37,11 +37,32 @@ rw_status data_begin(data_db *db, rw_err *err);
 rw_status data_commit(data_db *db, rw_err *err);
 void data_rollback(data_db *db);
 
+/* Index of s in names[0..n) (exact match), or -1; s may be NULL. Serves the parse side of
+ * every enum <-> text table of the stores (classes, feedback kinds, adapter statuses). */
+int data_name_find(const char *const *names, int n, const char *s);
+
 /* Binds s as TEXT, or NULL when s is NULL. */
 int data_bind_text(sqlite3_stmt *st, int i, const char *s);
 /* Owned copy of a TEXT column, NULL when the column is NULL (or allocation failed and
  * *oom is set). */
 char *data_col_dup(sqlite3_stmt *st, int col, int *oom);
+
+/* Array growth for the stores' row buffers: returns v reallocated to hold twice *cap
+ * elements (first when *cap is 0) and updates *cap; NULL on overflow or out of memory, with
+ * v and *cap unchanged (v still owned by the caller). */
+void *data_grow(void *v, size_t *cap, size_t elem, size_t first);
+
+/* Reads one row into *row (elem bytes); on failure owns nothing and fills err. */
+typedef rw_status (*data_row_read_fn)(sqlite3_stmt *st, void *row, rw_err *err);
+/* Releases what one row owns. */
+typedef void (*data_row_deinit_fn)(void *row);
+/* Steps st (prepared and bound) to the end, reading each row into a growing array of
+ * elem-byte records. On success *out (owned: deinit each record, then rw_free) and *n; on
+ * failure every record read is released and err names what ("list sources: ..."). Always
+ * finalizes st. */
+rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
+                         data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
+                         rw_err *err);
 
 /* Test hook: when $RW_DATA_CRASH_AT equals name, the process ends at once with _exit(86)
  * (no rollback, no atexit): used by tests to kill a writer between two statements of one

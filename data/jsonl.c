@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/utf8.h"
 
 enum { CHUNK = 1 << 16, DEFAULT_MAX_LINE = 16 << 20, MSG_CAP = 384 };
 
@@ -221,44 +222,6 @@ static int next_raw(data_jsonl_reader *r, const unsigned char **p, size_t *n, bo
     return 1;
 }
 
-/* Offset of the first invalid UTF-8 byte, or len when valid. */
-static size_t utf8_check(const unsigned char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t need;
-        unsigned min, cp;
-        if (c >= 0xC2 && c <= 0xDF) {
-            need = 1;
-            min = 0x80;
-            cp = c & 0x1F;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            need = 2;
-            min = 0x800;
-            cp = c & 0x0F;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            need = 3;
-            min = 0x10000;
-            cp = c & 0x07;
-        } else {
-            return i;
-        }
-        if (len - i <= need) return i;
-        for (size_t k = 1; k <= need; k++) {
-            unsigned cc = s[i + k];
-            if ((cc & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (cc & 0x3F);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += need + 1;
-    }
-    return len;
-}
-
 static bool blank(const unsigned char *p, size_t n) {
     for (size_t i = 0; i < n; i++)
         if (p[i] != ' ' && p[i] != '\t' && p[i] != '\r') return false;
@@ -410,7 +373,7 @@ static int parse_line(data_jsonl_reader *r, const unsigned char *p, size_t n, da
         n -= 3;
     }
     if (n && p[n - 1] == '\r') n--;
-    size_t bad = utf8_check(p, n);
+    size_t bad = data_utf8_invalid_at(p, n);
     if (bad != n)
         return fail_line(r, le, DATA_JSONL_E_BAD_UTF8, "invalid UTF-8 at byte %zu of the line (0x%02x)",
                          bad, p[bad]);

@@ -33,7 +33,14 @@ static const char *col(sqlite3_stmt *st, int i) {
     return (const char *)sqlite3_column_text(st, i);
 }
 
-static char *dup0(const char *s) { return s ? rw_strdup(s) : NULL; }
+/* Owned copy of v (NULL stays NULL); out of memory sets *st (first error wins) so the row loop
+ * stops instead of treating the field as absent. */
+static char *dup0(const char *v, rw_status *st, rw_err *err) {
+    if (!v) return NULL;
+    char *r = rw_strdup(v);
+    if (!r && *st == RW_OK) *st = rw_err_set(err, RW_E_NOMEM, "out of memory copying a mined field");
+    return r;
+}
 
 static rw_status count_drop(data_manifest *m, const char *reason, rw_err *err) {
     if (data_manifest_reject(m, reason) != RW_OK)
@@ -182,8 +189,8 @@ static rw_status mine_triplets(data_db *db, const data_mine_options *o, data_man
             last_iid = iid;
             iid_ok = query_source_ok(m, col(st, 3), &s, err);
             if (iid_ok && !g.anchor) {
-                g.anchor = dup0(col(st, 2));
-                g.qsrc = dup0(col(st, 3));
+                g.anchor = dup0(col(st, 2), &s, err);
+                g.qsrc = dup0(col(st, 3), &s, err);
             }
         }
         if (!iid_ok) continue;
@@ -193,23 +200,21 @@ static rw_status mine_triplets(data_db *db, const data_mine_options *o, data_man
             if (strcmp(g.d[i].doc_id, doc) == 0) d = &g.d[i];
         if (!d) {
             if (g.n == g.cap) {
-                size_t nc = g.cap ? g.cap * 2 : 16;
-                tdoc *nd = rw_realloc(g.d, nc * sizeof *nd);
+                tdoc *nd = data_grow(g.d, &g.cap, sizeof *nd, 16);
                 if (!nd) {
                     s = rw_err_set(err, RW_E_NOMEM, "out of memory");
                     break;
                 }
                 g.d = nd;
-                g.cap = nc;
             }
             d = &g.d[g.n++];
             memset(d, 0, sizeof *d);
-            d->doc_id = dup0(doc);
+            d->doc_id = dup0(doc, &s, err);
             d->best_rank = sqlite3_column_int(st, 5);
             d->last_iid = -1;
         }
-        if (!d->text && col(st, 6)) d->text = dup0(col(st, 6));
-        if (!d->src && col(st, 7)) d->src = dup0(col(st, 7));
+        if (!d->text && col(st, 6)) d->text = dup0(col(st, 6), &s, err);
+        if (!d->src && col(st, 7)) d->src = dup0(col(st, 7), &s, err);
         if (sqlite3_column_int(st, 5) < d->best_rank) d->best_rank = sqlite3_column_int(st, 5);
         if (sqlite3_column_int(st, 8) && d->last_iid != iid) {
             d->evidence++;
@@ -315,8 +320,8 @@ static rw_status mine_sft(data_db *db, const data_mine_options *o, data_manifest
         }
         if (!query_source_ok(m, col(st, 3), &s, err)) continue;
         if (!g.question) {
-            g.question = dup0(col(st, 1));
-            g.qsrc = dup0(col(st, 3));
+            g.question = dup0(col(st, 1), &s, err);
+            g.qsrc = dup0(col(st, 3), &s, err);
         }
         const char *corr = col(st, 6);
         const char *answer = corr ? corr : col(st, 2);
@@ -330,14 +335,12 @@ static rw_status mine_sft(data_db *db, const data_mine_options *o, data_manifest
             if (strcmp(g.a[i].answer, answer) == 0) a = &g.a[i];
         if (!a) {
             if (g.n == g.cap) {
-                size_t nc = g.cap ? g.cap * 2 : 8;
-                sans *na = rw_realloc(g.a, nc * sizeof *na);
+                sans *na = data_grow(g.a, &g.cap, sizeof *na, 8);
                 if (!na) {
                     s = rw_err_set(err, RW_E_NOMEM, "out of memory");
                     break;
                 }
                 g.a = na;
-                g.cap = nc;
             }
             a = &g.a[g.n++];
             a->answer = rw_strdup(answer);
@@ -427,11 +430,11 @@ static rw_status mine_critic(data_db *db, const data_mine_options *o, data_manif
         }
         if (!query_source_ok(m, col(st, 2), &s, err)) continue;
         if (!c.any) {
-            c.question = dup0(col(st, 1));
-            c.qsrc = dup0(col(st, 2));
+            c.question = dup0(col(st, 1), &s, err);
+            c.qsrc = dup0(col(st, 2), &s, err);
         }
-        if (!c.text && col(st, 5)) c.text = dup0(col(st, 5));
-        if (!c.dsrc && col(st, 6)) c.dsrc = dup0(col(st, 6));
+        if (!c.text && col(st, 5)) c.text = dup0(col(st, 5), &s, err);
+        if (!c.dsrc && col(st, 6)) c.dsrc = dup0(col(st, 6), &s, err);
         c.any = 1;
         c.net += strcmp(col(st, 4), "up") == 0 ? 1 : -1;
     }

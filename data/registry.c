@@ -71,12 +71,10 @@ const char *data_adapter_status_name(data_adapter_status s) {
 }
 
 bool data_adapter_status_parse(const char *s, data_adapter_status *out) {
-    for (int i = 0; s && i < 6; i++)
-        if (strcmp(s, status_names[i]) == 0) {
-            *out = (data_adapter_status)i;
-            return true;
-        }
-    return false;
+    int i = data_name_find(status_names, 6, s);
+    if (i < 0) return false;
+    *out = (data_adapter_status)i;
+    return true;
 }
 
 static bool name_chars(const char *s, size_t n, const char *extra) {
@@ -444,6 +442,21 @@ rw_status data_registry_rollback(data_db *db, const char *component, const char 
                        component, cur.prev, prev.status);
         goto fail;
     }
+    /* Like promote: never put back into service a file that is gone or changed since it was
+     * registered (adapter files are megabytes, so hashing inside the transaction is cheap). */
+    char sha[DATA_SHA256_HEX];
+    s = data_sha256_file(prev.path, sha, err);
+    if (s != RW_OK) {
+        rw_err_prefix(err, "rollback %s to '%s': ", component, cur.prev);
+        goto fail;
+    }
+    if (strcmp(sha, prev.sha256) != 0) {
+        s = rw_err_set(err, RW_E_FORMAT,
+                       "rollback %s: previous adapter '%s' file %s has sha256 %s but the registry "
+                       "recorded %s",
+                       component, cur.prev, prev.path, sha, prev.sha256);
+        goto fail;
+    }
     s = exec_bound(db,
                    "UPDATE adapters SET status = 'rolled-back', updated_at = ?4"
                    " WHERE id = ?1 AND status = 'production'",
@@ -528,41 +541,21 @@ rw_status data_registry_get(data_db *db, const char *id, data_adapter *out, rw_e
     return s;
 }
 
+static rw_status read_adapter_v(sqlite3_stmt *st, void *row, rw_err *err) {
+    return read_adapter_row(st, row, err);
+}
+static void adapter_deinit_v(void *row) { data_adapter_deinit(row); }
+
 static rw_status list_adapters(data_db *db, const char *sql, const char *arg, data_adapter **out,
                                size_t *n, rw_err *err) {
     sqlite3_stmt *st = NULL;
-    data_adapter *v = NULL;
-    size_t len = 0, cap = 0;
     rw_status s = data_prepare(db, sql, &st, err);
     if (s != RW_OK) return s;
     if (sqlite3_bind_parameter_count(st) > 0) data_bind_text(st, 1, arg);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            data_adapter *nv = rw_realloc(v, nc * sizeof *v);
-            if (!nv) {
-                s = rw_err_set(err, RW_E_NOMEM, "out of memory listing adapters");
-                goto fail;
-            }
-            v = nv;
-            cap = nc;
-        }
-        s = read_adapter_row(st, &v[len], err);
-        if (s != RW_OK) goto fail;
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        s = data_sql_fail(db, err, "list adapters");
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    *out = v;
-    *n = len;
-    return RW_OK;
-fail:
-    sqlite3_finalize(st);
-    data_adapter_list_free(v, len);
+    void *v = NULL;
+    s = data_read_rows(db, st, sizeof(data_adapter), read_adapter_v, adapter_deinit_v,
+                       "list adapters", &v, n, err);
+    if (s == RW_OK) *out = v;
     return s;
 }
 
@@ -588,11 +581,38 @@ void data_adapter_list_free(data_adapter *v, size_t n) {
     rw_free(v);
 }
 
+static void event_deinit(void *row) {
+    data_registry_event *e = row;
+    rw_free(e->kind);
+    rw_free(e->component);
+    rw_free(e->adapter_id);
+    rw_free(e->previous_id);
+    rw_free(e->source_id);
+    rw_free(e->reason);
+}
+
+static rw_status read_event_row(sqlite3_stmt *st, void *row, rw_err *err) {
+    data_registry_event *e = row;
+    int oom = 0;
+    memset(e, 0, sizeof *e);
+    e->id = sqlite3_column_int64(st, 0);
+    e->time = sqlite3_column_int64(st, 1);
+    e->kind = data_col_dup(st, 2, &oom);
+    e->component = data_col_dup(st, 3, &oom);
+    e->adapter_id = data_col_dup(st, 4, &oom);
+    e->previous_id = data_col_dup(st, 5, &oom);
+    e->source_id = data_col_dup(st, 6, &oom);
+    e->reason = data_col_dup(st, 7, &oom);
+    if (oom) {
+        event_deinit(e);
+        return rw_err_set(err, RW_E_NOMEM, "out of memory reading history");
+    }
+    return RW_OK;
+}
+
 rw_status data_registry_history(data_db *db, const char *component, data_registry_event **out,
                                 size_t *n, rw_err *err) {
     sqlite3_stmt *st = NULL;
-    data_registry_event *v = NULL;
-    size_t len = 0, cap = 0;
     rw_status s = data_prepare(db,
                                "SELECT id, time, kind, component, adapter_id, previous_id,"
                                " source_id, reason FROM registry_events"
@@ -600,57 +620,15 @@ rw_status data_registry_history(data_db *db, const char *component, data_registr
                                &st, err);
     if (s != RW_OK) return s;
     data_bind_text(st, 1, component);
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 16;
-            data_registry_event *nv = rw_realloc(v, nc * sizeof *v);
-            if (!nv) {
-                s = rw_err_set(err, RW_E_NOMEM, "out of memory reading history");
-                goto fail;
-            }
-            v = nv;
-            cap = nc;
-        }
-        data_registry_event *e = &v[len++];
-        memset(e, 0, sizeof *e);
-        int oom = 0;
-        e->id = sqlite3_column_int64(st, 0);
-        e->time = sqlite3_column_int64(st, 1);
-        e->kind = data_col_dup(st, 2, &oom);
-        e->component = data_col_dup(st, 3, &oom);
-        e->adapter_id = data_col_dup(st, 4, &oom);
-        e->previous_id = data_col_dup(st, 5, &oom);
-        e->source_id = data_col_dup(st, 6, &oom);
-        e->reason = data_col_dup(st, 7, &oom);
-        if (oom) {
-            s = rw_err_set(err, RW_E_NOMEM, "out of memory reading history");
-            goto fail;
-        }
-    }
-    if (rc != SQLITE_DONE) {
-        s = data_sql_fail(db, err, "read history");
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    *out = v;
-    *n = len;
-    return RW_OK;
-fail:
-    sqlite3_finalize(st);
-    data_registry_event_list_free(v, len);
+    void *v = NULL;
+    s = data_read_rows(db, st, sizeof(data_registry_event), read_event_row, event_deinit,
+                       "read history", &v, n, err);
+    if (s == RW_OK) *out = v;
     return s;
 }
 
 void data_registry_event_list_free(data_registry_event *v, size_t n) {
-    for (size_t i = 0; v && i < n; i++) {
-        rw_free(v[i].kind);
-        rw_free(v[i].component);
-        rw_free(v[i].adapter_id);
-        rw_free(v[i].previous_id);
-        rw_free(v[i].source_id);
-        rw_free(v[i].reason);
-    }
+    for (size_t i = 0; v && i < n; i++) event_deinit(&v[i]);
     rw_free(v);
 }
 

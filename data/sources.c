@@ -32,12 +32,10 @@ const char *data_class_name(data_class c) {
 }
 
 bool data_class_parse(const char *s, data_class *out) {
-    for (int i = 0; s && i < 4; i++)
-        if (strcmp(s, class_names[i]) == 0) {
-            *out = (data_class)i;
-            return true;
-        }
-    return false;
+    int i = data_name_find(class_names, 4, s);
+    if (i < 0) return false;
+    *out = (data_class)i;
+    return true;
 }
 
 rw_status data_source_add(data_db *db, const char *id, data_class cls, const char *description,
@@ -171,39 +169,16 @@ void data_source_deinit(data_source *s) {
     memset(s, 0, sizeof *s);
 }
 
+static rw_status read_row_v(sqlite3_stmt *st, void *row, rw_err *err) { return read_row(st, row, err); }
+static void deinit_v(void *row) { data_source_deinit(row); }
+
 rw_status data_source_list(data_db *db, data_source **out, size_t *n, rw_err *err) {
     sqlite3_stmt *st = NULL;
-    data_source *v = NULL;
-    size_t len = 0, cap = 0;
     rw_status s = data_prepare(db, "SELECT " SOURCE_COLS " FROM sources ORDER BY id", &st, err);
     if (s != RW_OK) return s;
-    int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        if (len == cap) {
-            size_t nc = cap ? cap * 2 : 8;
-            data_source *nv = rw_realloc(v, nc * sizeof *v);
-            if (!nv) {
-                s = rw_err_set(err, RW_E_NOMEM, "out of memory listing sources");
-                goto fail;
-            }
-            v = nv;
-            cap = nc;
-        }
-        s = read_row(st, &v[len], err);
-        if (s != RW_OK) goto fail;
-        len++;
-    }
-    if (rc != SQLITE_DONE) {
-        s = data_sql_fail(db, err, "list sources");
-        goto fail;
-    }
-    sqlite3_finalize(st);
-    *out = v;
-    *n = len;
-    return RW_OK;
-fail:
-    sqlite3_finalize(st);
-    data_source_list_free(v, len);
+    void *v = NULL;
+    s = data_read_rows(db, st, sizeof(data_source), read_row_v, deinit_v, "list sources", &v, n, err);
+    if (s == RW_OK) *out = v;
     return s;
 }
 

@@ -17,7 +17,9 @@
 
 #include "core/alloc.h"
 #include "core/assert.h"
+#include "data/file.h"
 #include "data/toml_internal.h"
+#include "data/utf8.h"
 
 /* ---- Nodes --------------------------------------------------------------------------- */
 
@@ -190,38 +192,6 @@ static const char *describe(const toml_parser *p, size_t pos, char *buf, size_t 
 }
 
 /* ---- UTF-8 --------------------------------------------------------------------------- */
-
-/* Returns the byte offset of the first invalid sequence, or len when the text is valid
- * (no overlong forms, no surrogates, nothing above U+10FFFF). */
-static size_t utf8_invalid_at(const unsigned char *s, size_t len) {
-    size_t i = 0;
-    while (i < len) {
-        unsigned c = s[i];
-        if (c < 0x80) {
-            i++;
-            continue;
-        }
-        size_t n;
-        unsigned cp, min;
-        if (c >= 0xC2 && c <= 0xDF) {
-            n = 1, cp = c & 0x1F, min = 0x80;
-        } else if (c >= 0xE0 && c <= 0xEF) {
-            n = 2, cp = c & 0x0F, min = 0x800;
-        } else if (c >= 0xF0 && c <= 0xF4) {
-            n = 3, cp = c & 0x07, min = 0x10000;
-        } else {
-            return i;
-        }
-        if (len - i <= n) return i;
-        for (size_t k = 1; k <= n; k++) {
-            if ((s[i + k] & 0xC0) != 0x80) return i;
-            cp = (cp << 6) | (s[i + k] & 0x3Fu);
-        }
-        if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
-        i += n + 1;
-    }
-    return len;
-}
 
 static size_t utf8_encode(uint32_t cp, char out[4]) {
     if (cp < 0x80) {
@@ -1066,7 +1036,7 @@ static void parser_init(toml_parser *p, const char *text, size_t len, const char
 
 /* Checks UTF-8 validity; reports the first bad byte with its line:col. */
 static rw_status check_utf8(toml_parser *p) {
-    size_t bad = utf8_invalid_at((const unsigned char *)p->s, p->len);
+    size_t bad = data_utf8_invalid_at((const unsigned char *)p->s, p->len);
     if (bad == p->len) return RW_OK;
     return perr(p, bad, RW_E_FORMAT, "invalid UTF-8 (byte 0x%02X at offset %zu)",
                 (unsigned)(unsigned char)p->s[bad], bad);
@@ -1102,26 +1072,12 @@ fail:
 
 rw_status data_toml_parse_file(const char *path, data_toml_doc **out, rw_err *err) {
     RW_ASSERT(path != NULL && out != NULL, "data_toml_parse_file: bad arguments");
-    rw_status st;
-    strbuf b = {0};
-    FILE *f = fopen(path, "rb");
-    if (!f) return rw_err_set(err, RW_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    char chunk[8192];
-    size_t got;
-    while ((got = fread(chunk, 1, sizeof chunk, f)) > 0) {
-        if (!sb_put(&b, chunk, got)) {
-            st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory reading the file", path);
-            goto fail;
-        }
-    }
-    if (ferror(f)) {
-        st = rw_err_set(err, RW_E_IO, "%s: read error: %s", path, strerror(errno));
-        goto fail;
-    }
-    st = data_toml_parse(b.d, b.n, path, out, err);
-fail:
-    fclose(f);
-    rw_free(b.d);
+    char *text = NULL;
+    size_t len = 0;
+    rw_status st = data_file_read(path, 0, &text, &len, err);
+    if (st != RW_OK) return st;
+    st = data_toml_parse(text, len, path, out, err);
+    rw_free(text);
     return st;
 }
 

@@ -12,25 +12,10 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/file.h"
+#include "data/lines.h"
 
 enum { MAX_FIELDS = 8 };
-
-static int is_sep(char c) { return c == ' ' || c == '\t'; }
-
-/* Splits s in place on spaces/tabs; returns the field count (stops counting at cap+1). */
-static size_t split_fields(char *s, char **fields, size_t cap) {
-    size_t n = 0;
-    while (*s) {
-        while (*s && is_sep(*s)) s++;
-        if (!*s) break;
-        if (n < cap) fields[n] = s;
-        n++;
-        while (*s && !is_sep(*s)) s++;
-        if (*s) *s++ = '\0';
-        if (n > cap) break;
-    }
-    return n;
-}
 
 static rw_status parse_long(const char *s, long *out) {
     if (!*s) return RW_E_FORMAT;
@@ -56,36 +41,16 @@ static rw_status parse_score(const char *s, double *out) {
 rw_status data_trec_run_parse(const char *buf, size_t len, const char *name, data_trec_row_fn fn,
                               void *user, rw_err *err) {
     rw_status st = RW_OK;
-    char *line = NULL;
-    size_t cap = 0, pos = 0, lineno = 0;
     int form = 0; /* 0 unknown, 3 or 6 fields */
     if (!name) name = "<run>";
-    while (pos < len) {
-        const char *start = buf + pos;
-        const char *nl = memchr(start, '\n', len - pos);
-        size_t n = nl ? (size_t)(nl - start) : len - pos;
-        pos += n + (nl ? 1 : 0);
-        lineno++;
-        if (n > 0 && start[n - 1] == '\r') n--;
-        if (memchr(start, '\0', n)) {
-            st = rw_err_set(err, RW_E_FORMAT, "%s:%zu: NUL byte in line", name, lineno);
-            goto fail;
-        }
-        if (n + 1 > cap) {
-            size_t ncap = n + 1 < 256 ? 256 : n + 1;
-            char *nb = rw_realloc(line, ncap);
-            if (!nb) {
-                st = rw_err_set(err, RW_E_NOMEM, "%s:%zu: out of memory for a %zu-byte line", name,
-                                lineno, n);
-                goto fail;
-            }
-            line = nb;
-            cap = ncap;
-        }
-        memcpy(line, start, n);
-        line[n] = '\0';
+    data_lines it;
+    data_lines_init(&it, buf, len, name);
+    char *line;
+    int got;
+    while ((got = data_lines_next(&it, &line, err)) > 0) {
+        size_t lineno = it.lineno;
         char *f[MAX_FIELDS];
-        size_t nf = split_fields(line, f, MAX_FIELDS);
+        size_t nf = data_split_fields(line, f, MAX_FIELDS);
         if (nf == 0) continue;
         if (nf != 6 && nf != 3) {
             st = rw_err_set(err, RW_E_FORMAT,
@@ -128,60 +93,16 @@ rw_status data_trec_run_parse(const char *buf, size_t len, const char *name, dat
         st = fn(user, &row, err);
         if (st != RW_OK) goto fail;
     }
+    if (got < 0) st = (rw_status)got;
 fail:
-    rw_free(line);
-    return st;
-}
-
-rw_status data_trec_read_file(const char *path, char **out, size_t *len, rw_err *err) {
-    rw_status st = RW_OK;
-    char *buf = NULL;
-    FILE *f = fopen(path, "rb");
-    if (!f) return rw_err_set(err, RW_E_IO, "%s: cannot open: %s", path, strerror(errno));
-    size_t cap = 1 << 16, n = 0;
-    buf = rw_malloc(cap + 1);
-    if (!buf) {
-        st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory", path);
-        goto fail;
-    }
-    for (;;) {
-        size_t got = fread(buf + n, 1, cap - n, f);
-        n += got;
-        if (got == 0) break;
-        if (n == cap) {
-            size_t ncap;
-            if (!rw_size_mul(cap, 2, &ncap)) {
-                st = rw_err_set(err, RW_E_RANGE, "%s: file too large", path);
-                goto fail;
-            }
-            char *nb = rw_realloc(buf, ncap + 1);
-            if (!nb) {
-                st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory (%zu bytes)", path, ncap);
-                goto fail;
-            }
-            buf = nb;
-            cap = ncap;
-        }
-    }
-    if (ferror(f)) {
-        st = rw_err_set(err, RW_E_IO, "%s: read error", path);
-        goto fail;
-    }
-    fclose(f);
-    buf[n] = '\0';
-    *out = buf;
-    *len = n;
-    return RW_OK;
-fail:
-    fclose(f);
-    rw_free(buf);
+    data_lines_deinit(&it);
     return st;
 }
 
 rw_status data_trec_run_read(const char *path, data_trec_row_fn fn, void *user, rw_err *err) {
     char *buf = NULL;
     size_t len = 0;
-    rw_status st = data_trec_read_file(path, &buf, &len, err);
+    rw_status st = data_file_read(path, 0, &buf, &len, err);
     if (st != RW_OK) return st;
     st = data_trec_run_parse(buf, len, path, fn, user, err);
     rw_free(buf);
@@ -190,7 +111,7 @@ rw_status data_trec_run_read(const char *path, data_trec_row_fn fn, void *user, 
 
 static int has_space(const char *s) {
     for (; *s; s++)
-        if (is_sep(*s) || *s == '\n' || *s == '\r') return 1;
+        if (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r') return 1;
     return 0;
 }
 

@@ -41,8 +41,4 @@ rw_status data_trec_run_read(const char *path, data_trec_row_fn fn, void *user, 
 rw_status data_trec_run_write_row(FILE *f, const char *qid, const char *docid, long rank,
                                   double score, const char *tag, rw_err *err);
 
-/* Reads a whole file into a NUL-terminated rw_malloc'd buffer (owned by the caller);
- * shared by the BEIR/qrels readers. */
-rw_status data_trec_read_file(const char *path, char **out, size_t *len, rw_err *err);
-
 #endif

@@ -10,6 +10,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "data/file.h"
 
 json_t *eval_json_num(double v) { return isfinite(v) ? json_real(v) : json_null(); }
 
@@ -140,21 +141,15 @@ json_t *eval_comparison_to_json(const eval_comparison *c, const eval_decision *d
 }
 
 rw_status eval_json_write_file(const char *path, const json_t *j, rw_err *err) {
-    char tmp[4200];
-    int n = snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    if (n < 0 || (size_t)n >= sizeof tmp) return rw_err_set(err, RW_E_RANGE, "%s: path too long", path);
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return rw_err_set(err, RW_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = json_dumpf(j, f, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0;
-    bad |= fputc('\n', f) == EOF;
-    bad |= fflush(f) != 0;
-    bad |= fsync(fileno(f)) != 0;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return rw_err_set(err, RW_E_IO, "%s: write failed: %s", path, strerror(errno));
+    data_atomic_file af;
+    rw_status st = data_atomic_open(&af, path, err);
+    if (st != RW_OK) return st;
+    if (json_dumpf(j, af.f, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0 || fputc('\n', af.f) == EOF) {
+        st = rw_err_set(err, RW_E_IO, "%s: write failed: %s", path, strerror(errno));
+        data_atomic_abort(&af);
+        return st;
     }
-    return RW_OK;
+    return data_atomic_commit(&af, err);
 }
 
 rw_status eval_comparison_write(const char *run_dir, const eval_comparison *c,

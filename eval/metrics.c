@@ -236,7 +236,9 @@ bad:
 rw_status eval_metric_set(const unsigned *ks, size_t nk, const eval_metric *extra, size_t n_extra,
                           eval_metric **out, size_t *n_out, rw_err *err) {
     static const eval_metric_kind order[] = {EVAL_MRR, EVAL_P, EVAL_RECALL, EVAL_NDCG, EVAL_MAP, EVAL_HIT};
-    size_t cap = nk * 6 + 1 + n_extra, n = 0;
+    size_t cap, n = 0;
+    if (!rw_size_mul(nk, 6, &cap) || !rw_size_add(cap, 1, &cap) || !rw_size_add(cap, n_extra, &cap))
+        return rw_err_set(err, RW_E_RANGE, "metric set: %zu cut-offs and %zu extra metrics", nk, n_extra);
     eval_metric *m = rw_alloc_array(cap, sizeof *m);
     if (!m) return rw_err_set(err, RW_E_NOMEM, "out of memory");
     for (size_t o = 0; o < 6; o++)

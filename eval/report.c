@@ -22,7 +22,7 @@
 #include <jansson.h>
 
 #include "core/alloc.h"
-#include "data/trec_run.h"
+#include "data/file.h"
 #include "eval/internal.h"
 #include "eval/json.h"
 #include "eval/metrics.h"
@@ -246,7 +246,7 @@ static rw_status load_log(report *r, rw_err *err) {
     size_t len = 0;
     if (access(path, F_OK) != 0) return RW_OK;
     rw_err e2;
-    if (data_trec_read_file(path, &buf, &len, &e2) != RW_OK) {
+    if (data_file_read(path, 0, &buf, &len, &e2) != RW_OK) {
         note(r, "%s", e2.msg);
         return RW_OK;
     }
@@ -728,18 +728,9 @@ static json_t *summary_json(const report *r) {
 }
 
 static rw_status write_text(const report *r, const char *name, const char *text, size_t len, rw_err *err) {
-    char path[4200], tmp[4300];
+    char path[4200];
     if (!path_in(r, name, path, sizeof path)) return rw_err_set(err, RW_E_RANGE, "%s: path too long", r->run_dir);
-    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
-    FILE *f = fopen(tmp, "wb");
-    if (!f) return rw_err_set(err, RW_E_IO, "%s: cannot create: %s", tmp, strerror(errno));
-    int bad = fwrite(text, 1, len, f) != len;
-    bad |= fclose(f) != 0;
-    if (bad || rename(tmp, path) != 0) {
-        remove(tmp);
-        return rw_err_set(err, RW_E_IO, "%s: write failed", path);
-    }
-    return RW_OK;
+    return data_file_write_atomic(path, text, len, err);
 }
 
 rw_status eval_report_write(const char *run_dir, rw_err *err) {

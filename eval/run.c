@@ -7,6 +7,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "core/alloc.h"
 #include "core/assert.h"
@@ -171,6 +172,13 @@ rw_status eval_qrels_load(const char *path, eval_qrels **out, rw_err *err) {
         fclose(probe);
         is_dir = 1;
         qpath = buf;
+    } else {
+        struct stat sb;
+        if (stat(path, &sb) == 0 && S_ISDIR(sb.st_mode))
+            return rw_err_set(err, RW_E_NOTFOUND,
+                              "%s: a folder without qrels/test.tsv (expected a BEIR folder or a "
+                              "qrels file)",
+                              path);
     }
     st = eval_qrels_create(&q, err);
     if (st != RW_OK) return st;

@@ -67,8 +67,10 @@ size_t eval_run_n_queries(const eval_run *r);
 size_t eval_run_n_rows(const eval_run *r);
 /* Index of qid in the run or -1. */
 long eval_run_find(const eval_run *r, const char *qid);
+/* i-th query id of the run; borrowed, valid until r is destroyed. */
 const char *eval_run_qid(const eval_run *r, size_t i);
-/* Number of documents of query i and the doc id at position j (0 = best); borrowed. */
+/* Number of documents of query i and the doc id at position j (0 = best); borrowed, valid
+ * until r is destroyed. */
 size_t eval_run_len(const eval_run *r, size_t i);
 const char *eval_run_doc(const eval_run *r, size_t i, size_t j);
 

@@ -6,6 +6,7 @@
  * of r), then requantizes with the reference quantizer. */
 #include "infer/lora.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -72,11 +73,8 @@ static bool ends_with(const char *s, const char *suf, size_t *stem) {
 rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora **out,
                           rw_err *err) {
     infer_gguf *g = NULL;
-    rw_status st = infer_gguf_open(path, &g, err);
-    if (st != RW_OK) {
-        rw_err_prefix(err, "%s: ", path);
-        return st;
-    }
+    rw_status st = infer_gguf_open(path, &g, err); /* its messages name the path */
+    if (st != RW_OK) return st;
     return infer_lora_open_gguf(g, path, base, out, err);
 }
 
@@ -103,6 +101,12 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
     if (infer_gguf_find_key(l->g, "adapter.lora.alpha") >= 0 &&
         (st = infer_gguf_get_f32(l->g, "adapter.lora.alpha", &l->alpha, err)) != RW_OK)
         goto fail;
+    if (!isfinite(l->alpha)) {
+        /* scale = alpha / rank would poison every output with NaN/Inf */
+        st = rw_err_set(err, RW_E_FORMAT, "adapter.lora.alpha = %g is not finite",
+                        (double)l->alpha);
+        goto fail;
+    }
     const size_t nt = (size_t)infer_gguf_n_tensors(l->g);
     l->tensors = rw_calloc(nt ? nt : 1, sizeof(rw_tensor));
     l->pairs = rw_calloc(nt ? nt : 1, sizeof(lora_pair));
@@ -174,6 +178,11 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
                             p->base, (long long)p->a->ne[0], (long long)p->a->ne[1],
                             (long long)p->b->ne[0], (long long)p->b->ne[1], (long long)w->ne[0],
                             (long long)w->ne[1]);
+            goto fail;
+        }
+        if (p->a->ne[1] < 1) {
+            /* rank 0: scale alpha / rank divides by zero */
+            st = rw_err_set(err, RW_E_FORMAT, "'%s': LoRA rank is 0 (lora_a ne[1] = 0)", p->base);
             goto fail;
         }
     }

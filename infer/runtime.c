@@ -83,7 +83,8 @@ rw_status infer_parse_ids(const char *s, int32_t **ids, int64_t *n, rw_err *err)
         char *end;
         errno = 0;
         long x = strtol(p, &end, 10);
-        if (end == p || errno || x < 0 || x > INT32_MAX || (*end && *end != ',')) {
+        if (end == p || errno || x < 0 || x > INT32_MAX || (*end && *end != ',') ||
+            (*end == ',' && !end[1])) { /* a trailing comma is an empty item */
             rw_free(v);
             return rw_err_set(err, RW_E_INVALID, "token ids: bad item at byte %zu of '%s'",
                               (size_t)(p - s), s);
@@ -97,5 +98,67 @@ rw_status infer_parse_ids(const char *s, int32_t **ids, int64_t *n, rw_err *err)
     }
     *ids = v;
     *n = k;
+    return RW_OK;
+}
+
+rw_status infer_parse_i64_arg(const char *opt, const char *s, int64_t lo, int64_t hi,
+                              int64_t *out, rw_err *err) {
+    char *end;
+    errno = 0;
+    long long x = strtoll(s, &end, 10);
+    if (end == s || *end || errno || x < lo || x > hi)
+        return rw_err_set(err, RW_E_INVALID, "%s '%s': expected an integer in [%lld, %lld]", opt, s,
+                          (long long)lo, (long long)hi);
+    *out = (int64_t)x;
+    return RW_OK;
+}
+
+rw_status infer_parse_u64_arg(const char *opt, const char *s, uint64_t *out, rw_err *err) {
+    char *end;
+    errno = 0;
+    unsigned long long x = strtoull(s, &end, 10);
+    if (end == s || *end || errno || s[0] == '-')
+        return rw_err_set(err, RW_E_INVALID, "%s '%s': expected a non-negative integer", opt, s);
+    *out = (uint64_t)x;
+    return RW_OK;
+}
+
+rw_status infer_parse_f32_arg(const char *opt, const char *s, double lo, double hi, float *out,
+                              rw_err *err) {
+    char *end;
+    errno = 0;
+    double x = strtod(s, &end);
+    if (end == s || *end || errno || !isfinite(x) || x < lo || x > hi)
+        return rw_err_set(err, RW_E_INVALID, "%s '%s': expected a number in [%g, %g]", opt, s, lo,
+                          hi);
+    *out = (float)x;
+    return RW_OK;
+}
+
+rw_status infer_cli_common_opt(infer_cli_common *c, int argc, char **argv, int *i, bool *used,
+                               rw_err *err) {
+    const char *a = argv[*i];
+    bool threads = !strcmp(a, "--threads") || !strcmp(a, "-t"), lora = !strcmp(a, "--lora");
+    *used = false;
+    if (!strcmp(a, "--f32")) {
+        c->f32 = true;
+        *used = true;
+        return RW_OK;
+    }
+    if (!threads && !lora) return RW_OK;
+    if (*i + 1 >= argc) return rw_err_set(err, RW_E_INVALID, "%s needs a value", a);
+    const char *v = argv[*i + 1];
+    if (threads) {
+        int64_t t;
+        rw_status st = infer_parse_i64_arg(a, v, 0, 1024, &t, err);
+        if (st) return st;
+        c->threads = (int)t;
+    } else {
+        if (c->n_lora >= INFER_MAX_LORA)
+            return rw_err_set(err, RW_E_INVALID, "at most %d --lora", INFER_MAX_LORA);
+        c->lora[c->n_lora++] = v;
+    }
+    *i += 1;
+    *used = true;
     return RW_OK;
 }

@@ -143,7 +143,8 @@ rw_status infer_detokenize(const infer_tokenizer *t, const int32_t *ids, size_t 
 /* The bytes of one token (special=true semantics), borrowed until destroy; NULL for an id
  * out of range. */
 const char *infer_tokenizer_piece(const infer_tokenizer *t, int32_t id, size_t *len);
-/* The token's text as stored in the vocabulary (e.g. "Ġthe", "▁the", "<0x0A>"). */
+/* The token's text as stored in the vocabulary (e.g. "Ġthe", "▁the", "<0x0A>"); borrowed
+ * until destroy, NULL for an id out of range. */
 const char *infer_tokenizer_text(const infer_tokenizer *t, int32_t id, size_t *len);
 /* Id of an exact vocabulary text, INFER_TOKEN_NULL when absent. */
 int32_t infer_tokenizer_find(const infer_tokenizer *t, const char *text, size_t len);

@@ -29,45 +29,7 @@ static bool bpe_before(const bpe_pair *a, const bpe_pair *b) {
     return a->left < b->left;
 }
 
-typedef struct bpe_heap {
-    bpe_pair *v;
-    size_t n, cap;
-} bpe_heap;
-
-static rw_status bpe_push(bpe_heap *h, bpe_pair p) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 64;
-        bpe_pair *v = rw_realloc(h->v, cap * sizeof *v);
-        if (!v) return RW_E_NOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!bpe_before(&p, &h->v[parent])) break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return RW_OK;
-}
-
-static bpe_pair bpe_pop(bpe_heap *h) {
-    bpe_pair top = h->v[0];
-    bpe_pair last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && bpe_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!bpe_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+TOK_HEAP_DEFINE(bpe_heap, bpe_pair, bpe_before, 64)
 
 /* Per-call scratch (never shared between calls). */
 typedef struct bpe_ctx {
@@ -86,7 +48,7 @@ static rw_status try_pair(bpe_ctx *c, int32_t left, int32_t right) {
     int32_t rank = tok_merge_find(c->t, lid, rid, &res);
     if (rank < 0) return RW_OK;
     bpe_pair p = {rank, left, right, lid, rid, res};
-    return bpe_push(&c->heap, p);
+    return bpe_heap_push(&c->heap, p);
 }
 
 /* Ids of one word appended to out. */
@@ -120,7 +82,7 @@ static rw_status encode_word(bpe_ctx *c, const char *w, size_t n, infer_tok_ids 
         if ((st = try_pair(c, i - 1, i))) return st;
     }
     while (c->heap.n) {
-        bpe_pair p = bpe_pop(&c->heap);
+        bpe_pair p = bpe_heap_pop(&c->heap);
         bpe_sym *l = &sym[p.left], *r = &sym[p.right];
         if (l->id != p.lid || r->id != p.rid) continue;
         l->id = p.res;

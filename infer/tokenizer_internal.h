@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "core/alloc.h"
 #include "infer/tokenizer.h"
 
 typedef struct tok_merge_slot {
@@ -147,5 +148,51 @@ rw_status tok_spm_encode(const infer_tokenizer *t, const char *s, size_t n, bool
                          infer_tok_ids *out);
 rw_status tok_bpe_encode(const infer_tokenizer *t, const char *s, size_t n, infer_tok_ids *out);
 rw_status tok_wpm_encode(const infer_tokenizer *t, const char *s, size_t n, infer_tok_ids *out);
+
+/* A binary heap of T in pop order: BEFORE(const T *a, const T *b) is true when a pops
+ * before b. Defines the struct NAME (v owned: rw_free it; n, cap) and two static functions:
+ * NAME##_push (RW_E_NOMEM when growing fails or would overflow; the heap is unchanged) and
+ * NAME##_pop (the first element; the heap must not be empty). One definition serves the
+ * BPE merge queue (rank, position) and the SPM one (score, position) with no indirect call
+ * in the hot loop. FIRST_CAP: elements allocated by the first push. */
+#define TOK_HEAP_DEFINE(NAME, T, BEFORE, FIRST_CAP)                                       \
+    typedef struct NAME {                                                                \
+        T *v;                                                                            \
+        size_t n, cap;                                                                   \
+    } NAME;                                                                              \
+    static rw_status NAME##_push(NAME *h, T p) {                                         \
+        if (h->n == h->cap) {                                                            \
+            size_t cap = h->cap ? h->cap * 2 : (FIRST_CAP), bytes;                       \
+            if (cap < h->cap || !rw_size_mul(cap, sizeof(T), &bytes)) return RW_E_NOMEM; \
+            T *v = rw_realloc(h->v, bytes);                                              \
+            if (!v) return RW_E_NOMEM;                                                   \
+            h->v = v;                                                                    \
+            h->cap = cap;                                                                \
+        }                                                                                \
+        size_t i = h->n++;                                                               \
+        while (i > 0) {                                                                  \
+            size_t parent = (i - 1) / 2;                                                 \
+            if (!BEFORE(&p, &h->v[parent])) break;                                       \
+            h->v[i] = h->v[parent];                                                      \
+            i = parent;                                                                  \
+        }                                                                                \
+        h->v[i] = p;                                                                     \
+        return RW_OK;                                                                    \
+    }                                                                                    \
+    static T NAME##_pop(NAME *h) {                                                       \
+        T top = h->v[0];                                                                 \
+        T last = h->v[--h->n];                                                           \
+        size_t i = 0;                                                                    \
+        for (;;) {                                                                       \
+            size_t c = 2 * i + 1;                                                        \
+            if (c >= h->n) break;                                                        \
+            if (c + 1 < h->n && BEFORE(&h->v[c + 1], &h->v[c])) c++;                     \
+            if (!BEFORE(&h->v[c], &last)) break;                                         \
+            h->v[i] = h->v[c];                                                           \
+            i = c;                                                                       \
+        }                                                                                \
+        if (h->n) h->v[i] = last;                                                        \
+        return top;                                                                      \
+    }
 
 #endif

@@ -33,45 +33,7 @@ static bool spm_before(const spm_pair *a, const spm_pair *b) {
     return a->left < b->left;
 }
 
-typedef struct spm_heap {
-    spm_pair *v;
-    size_t n, cap;
-} spm_heap;
-
-static rw_status spm_push(spm_heap *h, spm_pair p) {
-    if (h->n == h->cap) {
-        size_t cap = h->cap ? h->cap * 2 : 256;
-        spm_pair *v = rw_realloc(h->v, cap * sizeof *v);
-        if (!v) return RW_E_NOMEM;
-        h->v = v;
-        h->cap = cap;
-    }
-    size_t i = h->n++;
-    while (i > 0) {
-        size_t parent = (i - 1) / 2;
-        if (!spm_before(&p, &h->v[parent])) break;
-        h->v[i] = h->v[parent];
-        i = parent;
-    }
-    h->v[i] = p;
-    return RW_OK;
-}
-
-static spm_pair spm_pop(spm_heap *h) {
-    spm_pair top = h->v[0];
-    spm_pair last = h->v[--h->n];
-    size_t i = 0;
-    for (;;) {
-        size_t c = 2 * i + 1;
-        if (c >= h->n) break;
-        if (c + 1 < h->n && spm_before(&h->v[c + 1], &h->v[c])) c++;
-        if (!spm_before(&h->v[c], &last)) break;
-        h->v[i] = h->v[c];
-        i = c;
-    }
-    if (h->n) h->v[i] = last;
-    return top;
-}
+TOK_HEAP_DEFINE(spm_heap, spm_pair, spm_before, 256)
 
 static rw_status try_pair(const infer_tokenizer *t, const char *text, const spm_sym *sym,
                           int32_t left, int32_t right, spm_heap *h) {
@@ -85,7 +47,7 @@ static rw_status try_pair(const infer_tokenizer *t, const char *text, const spm_
         if (id < 0) return RW_OK;
     }
     spm_pair p = {t->scores[id], left, right, size, id};
-    return spm_push(h, p);
+    return spm_heap_push(h, p);
 }
 
 /* Per-call scratch, reused across the words of one call. */
@@ -125,7 +87,7 @@ static rw_status spm_run(spm_ctx *c, const char *text, int32_t len, infer_tok_id
         if ((st = try_pair(t, text, sym, i - 1, i, &c->heap))) return st;
     }
     while (c->heap.n) {
-        spm_pair p = spm_pop(&c->heap);
+        spm_pair p = spm_heap_pop(&c->heap);
         spm_sym *l = &sym[p.left], *r = &sym[p.right];
         if (l->n == 0 || r->n == 0 || l->n + r->n != p.size) continue;
         l->n += r->n;

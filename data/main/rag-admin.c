@@ -3,7 +3,10 @@
  * statistics and mining. Human-readable tables by default, one JSON document with --json.
  * Database: --db PATH, else $RW_DB, else ./rag.db (data_db_default_path).
  * Exit status: 0 success, 1 the operation failed (message on stderr), 2 usage error. */
+#include <ctype.h>
+#include <errno.h>
 #include <jansson.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +14,7 @@
 #include "core/alloc.h"
 #include "data/db.h"
 #include "data/feedback.h"
+#include "data/file.h"
 #include "data/governance.h"
 #include "data/mining.h"
 #include "data/registry.h"
@@ -132,39 +136,11 @@ static json_t *jtime(int64_t t) {
 }
 
 /* Reads a small text file (manifest, metrics) whole: these are JSON documents written by
- * our own tools, capped at 16 MiB. */
+ * our own tools, capped at 16 MiB. Owned; NULL with err filled on failure. */
 static char *slurp(const char *path, rw_err *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) {
-        rw_err_set(err, RW_E_IO, "%s: cannot open", path);
-        return NULL;
-    }
-    size_t cap = 4096, n = 0;
-    char *b = rw_malloc(cap);
-    while (b) {
-        if (n + 1 >= cap) {
-            if (cap >= (16u << 20)) {
-                rw_free(b);
-                b = NULL;
-                rw_err_set(err, RW_E_RANGE, "%s: larger than 16 MiB", path);
-                break;
-            }
-            char *nb = rw_realloc(b, cap * 2);
-            if (!nb) {
-                rw_free(b);
-                b = NULL;
-                break;
-            }
-            b = nb;
-            cap *= 2;
-        }
-        size_t got = fread(b + n, 1, cap - n - 1, f);
-        if (got == 0) break;
-        n += got;
-    }
-    fclose(f);
-    if (b) b[n] = '\0';
-    return b;
+    char *b = NULL;
+    size_t n = 0;
+    return data_file_read(path, 16u << 20, &b, &n, err) == RW_OK ? b : NULL;
 }
 
 static json_t *adapter_json(const data_adapter *a) {
@@ -405,29 +381,46 @@ static int cmd_feedback(data_db *db, const args *a) {
     return 0;
 }
 
+/* A count option: digits only, 1..1000000 (atoi would read "abc" as 0 and "-5" as -5). */
+static bool parse_count(const char *s, int *out) {
+    char *end = NULL;
+    if (!isdigit((unsigned char)*s)) return false;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || v < 1 || v > 1000000) return false;
+    *out = (int)v;
+    return true;
+}
+
 static int cmd_mine(data_db *db, const args *a) {
     data_mine_kind kind;
     if (a->npos != 2 || !data_mine_kind_parse(a->pos[1], &kind) || !a->out || !a->manifest)
         return usage_error("mine triplets|sft|critic --out FILE --manifest FILE");
     data_mine_options o = {.default_source = a->default_source};
     if (!parse_time_opt(a->since, &o.since)) return usage_error("--since: bad time");
-    if (a->min_evidence) o.min_evidence = atoi(a->min_evidence);
-    if (a->max_negatives) o.max_negatives = atoi(a->max_negatives);
+    if (a->min_evidence && !parse_count(a->min_evidence, &o.min_evidence))
+        return usage_error("--min-evidence: expected an integer in 1..1000000");
+    if (a->max_negatives && !parse_count(a->max_negatives, &o.max_negatives))
+        return usage_error("--max-negatives: expected an integer in 1..1000000");
     rw_err err;
     data_manifest *m = NULL;
     char purpose[96];
     snprintf(purpose, sizeof purpose, "rag-admin mine %s", a->pos[1]);
     if (data_manifest_create(db, purpose, &m, &err) != RW_OK) return fail(&err);
-    FILE *f = fopen(a->out, "w");
-    if (!f) {
+    /* The dataset goes to a temp file and replaces --out only once it and its manifest are
+     * complete: a failed run leaves the previous dataset (and manifest) as they were. */
+    data_atomic_file out;
+    if (data_atomic_open(&out, a->out, &err) != RW_OK) {
         data_manifest_destroy(m);
-        fprintf(stderr, "rag-admin: %s: cannot create\n", a->out);
-        return 1;
+        return fail(&err);
     }
     int64_t n = 0;
-    rw_status s = data_mine(db, kind, &o, m, f, &n, &err);
-    if (fclose(f) != 0 && s == RW_OK) s = rw_err_set(&err, RW_E_IO, "%s: write failed", a->out);
+    rw_status s = data_mine(db, kind, &o, m, out.f, &n, &err);
     if (s == RW_OK) s = data_manifest_write(m, a->manifest, &err);
+    if (s == RW_OK)
+        s = data_atomic_commit(&out, &err);
+    else
+        data_atomic_abort(&out);
     if (s != RW_OK) {
         data_manifest_destroy(m);
         return fail(&err);

@@ -156,6 +156,14 @@ static int cmd_metrics(const args *a) {
         rc = fail(&err);
         goto done;
     }
+    if (res.n_queries == 0) {
+        /* same refusal as compare: an empty or all-zero qrels file is a mistake, not 0.0 */
+        rw_err_set(&err, RW_E_INVALID,
+                   "%s: no query has a relevant document (%zu queries read): nothing to evaluate",
+                   a->qrels, res.n_qrels_queries);
+        rc = fail(&err);
+        goto done;
+    }
     if (a->json) {
         json_t *j = eval_results_to_json(&res, true);
         if (!j || json_dumpf(j, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0) {

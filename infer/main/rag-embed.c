@@ -49,8 +49,10 @@ static bool read_line(char **buf, size_t *cap, FILE *in) {
 }
 
 int main(int argc, char **argv) {
-    const char *model = NULL, *lora[INFER_MAX_LORA];
-    int n_lora = 0;
+    rw_err aerr;
+    rw_err_clear(&aerr);
+    const char *model = NULL;
+    infer_cli_common co = {0};
     int64_t batch = 64;
     infer_embed_cfg cfg;
     infer_embed_cfg_default(&cfg);
@@ -65,10 +67,9 @@ int main(int argc, char **argv) {
             cfg.normalize = false;
             continue;
         }
-        if (!strcmp(a, "--f32")) {
-            cfg.f32_activations = true;
-            continue;
-        }
+        bool used;
+        if (infer_cli_common_opt(&co, argc, argv, &i, &used, &aerr)) goto bad_arg;
+        if (used) continue;
         if (a[0] != '-') {
             if (model) {
                 usage(stderr);
@@ -82,11 +83,9 @@ int main(int argc, char **argv) {
             return 2;
         }
         i++;
-        if (!strcmp(a, "--batch"))
-            batch = atoll(v);
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t"))
-            cfg.n_threads = atoi(v);
-        else if (!strcmp(a, "--pooling")) {
+        if (!strcmp(a, "--batch")) {
+            if (infer_parse_i64_arg(a, v, 1, 4096, &batch, &aerr)) goto bad_arg;
+        } else if (!strcmp(a, "--pooling")) {
             if (!strcmp(v, "mean"))
                 cfg.pooling = INFER_POOL_MEAN;
             else if (!strcmp(v, "cls"))
@@ -97,9 +96,6 @@ int main(int argc, char **argv) {
                 fprintf(stderr, "rag-embed: --pooling '%s' (mean, cls, last)\n", v);
                 return 2;
             }
-        } else if (!strcmp(a, "--lora")) {
-            if (n_lora >= INFER_MAX_LORA) return 2;
-            lora[n_lora++] = v;
         } else {
             fprintf(stderr, "rag-embed: unknown option %s\n", a);
             return 2;
@@ -112,7 +108,9 @@ int main(int argc, char **argv) {
     rw_err err;
     rw_err_clear(&err);
     infer_runtime rt;
-    if (infer_runtime_open(model, lora, n_lora, &rt, &err) != RW_OK) {
+    cfg.n_threads = co.threads;
+    cfg.f32_activations = co.f32;
+    if (infer_runtime_open(model, co.lora, co.n_lora, &rt, &err) != RW_OK) {
         fprintf(stderr, "rag-embed: %s\n", err.msg);
         return 1;
     }
@@ -159,4 +157,7 @@ done:
     infer_embedder_destroy(e);
     infer_runtime_close(&rt);
     return rc;
+bad_arg:
+    fprintf(stderr, "rag-embed: %s\n", aerr.msg);
+    return 2;
 }

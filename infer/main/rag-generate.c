@@ -38,23 +38,28 @@ static void usage(FILE *f) {
 
 typedef struct opts {
     const char *model, *prompt, *prompt_ids, *system, *tmpl, *messages;
-    const char *lora[INFER_MAX_LORA];
-    int n_lora;
+    infer_cli_common co; /* --threads, --lora, --f32 */
     const char *stop[16];
     int n_stop;
     int64_t n_predict, n_ctx;
-    int threads;
-    bool json, chat, no_bos, f32;
+    bool json, chat, no_bos;
     infer_sampler_cfg sc;
 } opts;
 
+/* 0: run; 1: --help was printed; -1: bad usage (message on stderr). */
 static int parse(int argc, char **argv, opts *o) {
+    rw_err e;
+    int64_t x;
+    rw_err_clear(&e);
     memset(o, 0, sizeof(*o));
     o->n_predict = 64;
     infer_sampler_cfg_default(&o->sc);
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         const char *v = i + 1 < argc ? argv[i + 1] : NULL;
+        bool used;
+        if (infer_cli_common_opt(&o->co, argc, argv, &i, &used, &e)) goto bad;
+        if (used) continue;
 #define VAL()                                                                                      \
     do {                                                                                           \
         if (!v) {                                                                                  \
@@ -65,7 +70,7 @@ static int parse(int argc, char **argv, opts *o) {
     } while (0)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
-            exit(0);
+            return 1;
         } else if (!strcmp(a, "--prompt") || !strcmp(a, "-p")) {
             VAL();
             o->prompt = v;
@@ -85,46 +90,40 @@ static int parse(int argc, char **argv, opts *o) {
             o->chat = true;
         } else if (!strcmp(a, "-n") || !strcmp(a, "--max-tokens")) {
             VAL();
-            o->n_predict = atoll(v);
+            if (infer_parse_i64_arg(a, v, 0, INT64_C(1) << 24, &o->n_predict, &e)) goto bad;
         } else if (!strcmp(a, "--temp")) {
             VAL();
-            o->sc.temp = (float)atof(v);
+            if (infer_parse_f32_arg(a, v, 0.0, 1e6, &o->sc.temp, &e)) goto bad;
         } else if (!strcmp(a, "--top-k")) {
             VAL();
-            o->sc.top_k = atoi(v);
+            if (infer_parse_i64_arg(a, v, 0, INT32_MAX, &x, &e)) goto bad;
+            o->sc.top_k = (int)x;
         } else if (!strcmp(a, "--top-p")) {
             VAL();
-            o->sc.top_p = (float)atof(v);
+            if (infer_parse_f32_arg(a, v, 0.0, 1.0, &o->sc.top_p, &e)) goto bad;
         } else if (!strcmp(a, "--min-p")) {
             VAL();
-            o->sc.min_p = (float)atof(v);
+            if (infer_parse_f32_arg(a, v, 0.0, 1.0, &o->sc.min_p, &e)) goto bad;
         } else if (!strcmp(a, "--seed")) {
             VAL();
-            o->sc.seed = strtoull(v, NULL, 10);
+            if (infer_parse_u64_arg(a, v, &o->sc.seed, &e)) goto bad;
         } else if (!strcmp(a, "--stop")) {
             VAL();
-            if (o->n_stop < 16) o->stop[o->n_stop++] = v;
-        } else if (!strcmp(a, "--lora")) {
-            VAL();
-            if (o->n_lora >= INFER_MAX_LORA) {
-                fprintf(stderr, "rag-generate: at most %d --lora\n", INFER_MAX_LORA);
+            /* an empty stop string would match at once (and underflow the hold-back length) */
+            if (!v[0] || o->n_stop >= 16) {
+                fprintf(stderr, "rag-generate: --stop needs a non-empty string (at most 16)\n");
                 return -1;
             }
-            o->lora[o->n_lora++] = v;
-        } else if (!strcmp(a, "--threads") || !strcmp(a, "-t")) {
-            VAL();
-            o->threads = atoi(v);
+            o->stop[o->n_stop++] = v;
         } else if (!strcmp(a, "--ctx")) {
             VAL();
-            o->n_ctx = atoll(v);
+            if (infer_parse_i64_arg(a, v, 0, INT64_C(1) << 24, &o->n_ctx, &e)) goto bad;
         } else if (!strcmp(a, "--json"))
             o->json = true;
         else if (!strcmp(a, "--chat"))
             o->chat = true;
         else if (!strcmp(a, "--no-bos"))
             o->no_bos = true;
-        else if (!strcmp(a, "--f32"))
-            o->f32 = true;
         else if (a[0] == '-') {
             fprintf(stderr, "rag-generate: unknown option %s\n", a);
             return -1;
@@ -141,6 +140,9 @@ static int parse(int argc, char **argv, opts *o) {
         return -1;
     }
     return 0;
+bad:
+    fprintf(stderr, "rag-generate: %s\n", e.msg);
+    return -1;
 }
 
 /* Prompt ids from --prompt-ids, or the (chat-rendered) --prompt through the tokenizer. */
@@ -210,7 +212,8 @@ static rw_status prompt_ids(const opts *o, const infer_runtime *rt, int32_t **id
 
 int main(int argc, char **argv) {
     opts o;
-    if (parse(argc, argv, &o)) return 2;
+    int pr = parse(argc, argv, &o);
+    if (pr) return pr > 0 ? 0 : 2;
     rw_err err;
     rw_err_clear(&err);
     infer_runtime rt;
@@ -221,15 +224,15 @@ int main(int argc, char **argv) {
     size_t text_len = 0, printed = 0;
     int64_t n = 0, n_gen = 0;
     int rc = 1;
-    if (infer_runtime_open(o.model, o.lora, o.n_lora, &rt, &err) != RW_OK) {
+    if (infer_runtime_open(o.model, o.co.lora, o.co.n_lora, &rt, &err) != RW_OK) {
         fprintf(stderr, "rag-generate: %s\n", err.msg);
         return 1;
     }
     infer_session_cfg cfg;
     infer_session_cfg_default(&cfg);
-    cfg.n_threads = o.threads;
+    cfg.n_threads = o.co.threads;
     cfg.n_ctx = o.n_ctx;
-    cfg.f32_activations = o.f32;
+    cfg.f32_activations = o.co.f32;
     if (prompt_ids(&o, &rt, &ids, &n, &err) != RW_OK) goto fail;
     if (cfg.n_ctx <= 0 && n + o.n_predict > 4096) cfg.n_ctx = n + o.n_predict;
     if (infer_session_create(rt.model, &cfg, &s, &err) != RW_OK) goto fail;

@@ -16,6 +16,7 @@
 
 #include "core/status.h"
 #include "infer/gguf.h"
+#include "infer/gguf_compat.h"
 #include "infer/gguf_model.h"
 #include "infer/gguf_quant.h"
 
@@ -208,6 +209,13 @@ static int cmd_info(const char *path) {
            " tensors, alignment %u, data at byte %" PRIu64 "\n",
            infer_gguf_version(g), infer_gguf_n_kv(g), infer_gguf_n_tensors(g),
            infer_gguf_alignment(g), infer_gguf_data_offset(g));
+    /* We read some layouts llama.cpp refuses: say so instead of letting the user find out
+     * when llama.cpp / Ollama will not load the file. */
+    rw_err cerr;
+    rw_err_clear(&cerr);
+    if (infer_gguf_check_llama_compat(g, &cerr) != RW_OK)
+        fprintf(stderr, "rag-gguf info: warning: %s: llama.cpp would not load this file: %s\n",
+                path, cerr.msg);
     printf("\nmetadata:\n");
     for (uint64_t i = 0; i < infer_gguf_n_kv(g); i++) {
         const infer_gguf_value *v = infer_gguf_kv_value(g, i);

@@ -70,22 +70,38 @@ fail:
     return NULL;
 }
 
-/* First token of text (no special tokens added). */
-static rw_status first_token(const infer_tokenizer *t, const char *text, int32_t *id, rw_err *err) {
-    infer_tok_ids v = {0};
-    rw_status st = infer_tokenize(t, text, strlen(text), 0, &v, err);
-    if (st == RW_OK && v.n == 0) st = rw_err_set(err, RW_E_INVALID, "'%s' has no tokens", text);
-    if (st == RW_OK) *id = v.v[0];
-    infer_tok_ids_deinit(&v);
+/* The candidate token ids for the yes and no answers: the first token where their
+ * tokenizations differ. A shared leading token (SentencePiece turns " yes" into "▁" "▁yes")
+ * would otherwise make both candidates the same id and every score exactly 0.5. */
+static rw_status answer_tokens(const infer_tokenizer *t, const char *yes, const char *no,
+                               int32_t *yid, int32_t *nid, rw_err *err) {
+    infer_tok_ids y = {0}, n = {0};
+    rw_status st = infer_tokenize(t, yes, strlen(yes), 0, &y, err);
+    if (st == RW_OK) st = infer_tokenize(t, no, strlen(no), 0, &n, err);
+    size_t k = 0;
+    while (st == RW_OK && k < y.n && k < n.n && y.v[k] == n.v[k]) k++;
+    if (st == RW_OK && (k == y.n || k == n.n))
+        st = rw_err_set(err, RW_E_INVALID,
+                        "answers '%s' and '%s' have no distinguishing token: pass --yes-id and "
+                        "--no-id",
+                        yes, no);
+    if (st == RW_OK) {
+        *yid = y.v[k];
+        *nid = n.v[k];
+    }
+    infer_tok_ids_deinit(&y);
+    infer_tok_ids_deinit(&n);
     return st;
 }
 
 int main(int argc, char **argv) {
+    rw_err aerr;
+    rw_err_clear(&aerr);
     const char *model = NULL, *input = NULL, *tmpl = DEFAULT_TMPL, *yes = NULL, *no = NULL;
-    const char *lora[INFER_MAX_LORA];
-    int n_lora = 0, threads = 0;
+    infer_cli_common co = {0};
     long yes_id = -1, no_id = -1;
-    bool chat = false, f32 = false;
+    int64_t num;
+    bool chat = false;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i], *v = i + 1 < argc ? argv[i + 1] : NULL;
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
@@ -96,10 +112,9 @@ int main(int argc, char **argv) {
             chat = true;
             continue;
         }
-        if (!strcmp(a, "--f32")) {
-            f32 = true;
-            continue;
-        }
+        bool used;
+        if (infer_cli_common_opt(&co, argc, argv, &i, &used, &aerr)) goto bad_arg;
+        if (used) continue;
         if (a[0] != '-') {
             if (!model)
                 model = a;
@@ -122,15 +137,12 @@ int main(int argc, char **argv) {
             yes = v;
         else if (!strcmp(a, "--no"))
             no = v;
-        else if (!strcmp(a, "--yes-id"))
-            yes_id = atol(v);
-        else if (!strcmp(a, "--no-id"))
-            no_id = atol(v);
-        else if (!strcmp(a, "--threads") || !strcmp(a, "-t"))
-            threads = atoi(v);
-        else if (!strcmp(a, "--lora")) {
-            if (n_lora >= INFER_MAX_LORA) return 2;
-            lora[n_lora++] = v;
+        else if (!strcmp(a, "--yes-id")) {
+            if (infer_parse_i64_arg(a, v, 0, INT32_MAX, &num, &aerr)) goto bad_arg;
+            yes_id = (long)num;
+        } else if (!strcmp(a, "--no-id")) {
+            if (infer_parse_i64_arg(a, v, 0, INT32_MAX, &num, &aerr)) goto bad_arg;
+            no_id = (long)num;
         } else {
             fprintf(stderr, "rag-score: unknown option %s\n", a);
             return 2;
@@ -143,7 +155,7 @@ int main(int argc, char **argv) {
     rw_err err;
     rw_err_clear(&err);
     infer_runtime rt;
-    if (infer_runtime_open(model, lora, n_lora, &rt, &err) != RW_OK) {
+    if (infer_runtime_open(model, co.lora, co.n_lora, &rt, &err) != RW_OK) {
         fprintf(stderr, "rag-score: %s\n", err.msg);
         return 1;
     }
@@ -159,13 +171,22 @@ int main(int argc, char **argv) {
     }
     if (chat && infer_chat_tmpl_from_gguf(rt.model->gguf, &ct, &err) != RW_OK) goto done;
     int32_t yid = (int32_t)yes_id, nid = (int32_t)no_id;
-    if (yes_id < 0 && first_token(rt.tok, yes ? yes : (chat ? "yes" : " yes"), &yid, &err))
+    if (yes_id < 0 || no_id < 0) {
+        int32_t y, n;
+        if (answer_tokens(rt.tok, yes ? yes : (chat ? "yes" : " yes"),
+                          no ? no : (chat ? "no" : " no"), &y, &n, &err))
+            goto done;
+        if (yes_id < 0) yid = y;
+        if (no_id < 0) nid = n;
+    }
+    if (yid == nid) {
+        rw_err_set(&err, RW_E_INVALID, "the yes and no candidates are the same token %d", yid);
         goto done;
-    if (no_id < 0 && first_token(rt.tok, no ? no : (chat ? "no" : " no"), &nid, &err)) goto done;
+    }
     infer_session_cfg cfg;
     infer_session_cfg_default(&cfg);
-    cfg.n_threads = threads;
-    cfg.f32_activations = f32;
+    cfg.n_threads = co.threads;
+    cfg.f32_activations = co.f32;
     if (infer_session_create(rt.model, &cfg, &s, &err) != RW_OK) goto done;
     if (input && !(in = fopen(input, "r"))) {
         rw_err_set(&err, RW_E_IO, "cannot open %s", input);
@@ -239,4 +260,7 @@ done:
     infer_session_destroy(s);
     infer_runtime_close(&rt);
     return rc;
+bad_arg:
+    fprintf(stderr, "rag-score: %s\n", aerr.msg);
+    return 2;
 }

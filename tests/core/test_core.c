@@ -54,8 +54,18 @@ static void test_arena(void **state) {
     assert_non_null(q);
     assert_int_equal((uintptr_t)q % 64, 0);
     assert_true(q >= p + 10);
+    /* hand-worked: p at 0 (10 bytes), q at 64 (10 bytes): 74 bytes used */
+    assert_int_equal(q - p, 64);
+    assert_int_equal(a.used, 74);
+    assert_int_equal(a.high_water, 74);
     assert_null(rw_arena_alloc(&a, 1000, 8));
+    /* the last 128 bytes (start 128) fit exactly; then not one byte more */
+    assert_null(rw_arena_alloc(&a, 129, 64));
+    assert_non_null(rw_arena_alloc(&a, 128, 64));
+    assert_int_equal(a.used, 256);
+    assert_null(rw_arena_alloc(&a, 1, 1));
     size_t hw = a.high_water;
+    assert_int_equal(hw, 256);
     rw_arena_reset(&a);
     assert_int_equal(a.used, 0);
     assert_int_equal(a.high_water, hw);

@@ -156,6 +156,69 @@ static void test_long_lines(void **state) {
     free(buf);
 }
 
+/* The cap is inclusive: a line of exactly max_line_bytes bytes reads, one byte more is
+ * too long; the same from memory, from a file and across 64 KiB read chunks. */
+static void test_line_cap_boundary(void **state) {
+    (void)state;
+    const size_t lens[] = {40, 70000};
+    for (size_t k = 0; k < 2; k++) {
+        size_t L = lens[k];
+        char *buf = malloc(L + 2);
+        memcpy(buf, "{\"text\":\"", 9);
+        memset(buf + 9, 'x', L - 11);
+        memcpy(buf + L - 2, "\"}\n", 3); /* L bytes, then the newline */
+        const char *path = write_tmp("cap.jsonl", buf, L + 1);
+        for (int mem = 0; mem < 2; mem++)
+            for (size_t cap = L - 1; cap <= L; cap++) {
+                data_jsonl_options opt = {.policy = DATA_JSONL_SKIP, .max_line_bytes = cap};
+                data_jsonl_reader *r = NULL;
+                rw_err err;
+                if (mem)
+                    assert_int_equal(data_jsonl_open_mem(buf, L + 1, "cap", &opt, &r, &err), RW_OK);
+                else
+                    assert_int_equal(data_jsonl_open(path, &opt, &r, &err), RW_OK);
+                data_example ex;
+                bool got = false;
+                assert_int_equal(data_jsonl_next(r, &ex, &got, &err), RW_OK);
+                if (cap == L) {
+                    assert_true(got);
+                    assert_int_equal(strlen(ex.text), L - 11);
+                } else {
+                    assert_false(got);
+                    assert_int_equal(data_jsonl_n_skipped_kind(r, DATA_JSONL_E_TOO_LONG), 1);
+                }
+                data_jsonl_close(r);
+            }
+        free(buf);
+    }
+}
+
+/* A "tool" message is a chat role; a byte-order mark is allowed only at the start of the
+ * file (on line 2 it is not JSON). */
+static void test_tool_role_and_late_bom(void **state) {
+    (void)state;
+    const char chat[] = "{\"messages\":[{\"role\":\"user\",\"content\":\"t?\"},"
+                        "{\"role\":\"tool\",\"content\":\"42\"},"
+                        "{\"role\":\"assistant\",\"content\":\"42\"}]}\n";
+    data_jsonl_reader *r = NULL;
+    rw_err err;
+    data_example ex;
+    bool got = false;
+    assert_int_equal(data_jsonl_open_mem(chat, sizeof chat - 1, "c", NULL, &r, &err), RW_OK);
+    assert_int_equal(data_jsonl_next(r, &ex, &got, &err), RW_OK);
+    assert_true(got);
+    assert_int_equal(ex.n_messages, 3);
+    assert_string_equal(ex.messages[1].role, "tool");
+    data_jsonl_close(r);
+    const char bom[] = "\xEF\xBB\xBF{\"text\":\"a\"}\n\xEF\xBB\xBF{\"text\":\"b\"}\n";
+    assert_int_equal(data_jsonl_open_mem(bom, sizeof bom - 1, "b.jsonl", NULL, &r, &err), RW_OK);
+    assert_int_equal(data_jsonl_next(r, &ex, &got, &err), RW_OK);
+    assert_string_equal(ex.text, "a");
+    assert_int_equal(data_jsonl_next(r, &ex, &got, &err), RW_E_FORMAT);
+    assert_non_null(strstr(err.msg, "b.jsonl:2:"));
+    data_jsonl_close(r);
+}
+
 typedef struct bad_case {
     const char *line;         /* the second line of the file; line 1 is good */
     data_jsonl_format format; /* forced format, AUTO = detect from line 1 */
@@ -296,6 +359,7 @@ int main(void) {
         cmocka_unit_test(test_formats),         cmocka_unit_test(test_layout_and_sources),
         cmocka_unit_test(test_long_lines),      cmocka_unit_test(test_malformed_fatal),
         cmocka_unit_test(test_detection_and_skip_report),
+        cmocka_unit_test(test_line_cap_boundary), cmocka_unit_test(test_tool_role_and_late_bom),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/alloc.h"
 #include "data/db.h"
 #include "data/feedback.h"
 #include "data/governance.h"
@@ -213,11 +214,64 @@ static void test_critic(void **state) {
     data_manifest_destroy(m);
 }
 
+/* Mines kind into memory with allocations failing after k (k < 0: never); returns the
+ * status, and the output (caller frees) on success. */
+static rw_status mine_mem(data_mine_kind kind, long k, char **text) {
+    rw_err err;
+    data_manifest *m = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    assert_non_null(f);
+    data_mine_options o = {.min_evidence = 1, .max_negatives = 3, .default_source = "users"};
+    int64_t n = 0;
+    rw_alloc_fail_after(k);
+    rw_status s = data_manifest_create(g_db, "oom", &m, &err);
+    if (s == RW_OK) s = data_mine(g_db, kind, &o, m, f, &n, &err);
+    rw_alloc_fail_after(-1);
+    fclose(f);
+    data_manifest_destroy(m);
+    if (s == RW_OK)
+        *text = buf;
+    else
+        free(buf);
+    return s;
+}
+
+/* Every allocation failing in turn: each run either fails with RW_E_NOMEM or writes exactly
+ * what an unhindered run writes (an out-of-memory copy must not turn into a dropped or
+ * shortened example). */
+static void test_alloc_failures(void **state) {
+    (void)state;
+    for (int kind = 0; kind < 3; kind++) {
+        char *want = NULL;
+        assert_int_equal(mine_mem((data_mine_kind)kind, -1, &want), RW_OK);
+        assert_true(strlen(want) > 0);
+        int ok = 0;
+        for (long k = 0; k < 400 && !ok; k++) {
+            char *got = NULL;
+            rw_status s = mine_mem((data_mine_kind)kind, k, &got);
+            if (s == RW_OK) {
+                ok = 1;
+                if (strcmp(got, want) != 0)
+                    fail_msg("%s, allocation %ld failing: output differs\n got  %s\n want %s",
+                             data_mine_kind_name((data_mine_kind)kind), k, got, want);
+                free(got);
+            } else if (s != RW_E_NOMEM) {
+                fail_msg("%s, allocation %ld failing: status %d", data_mine_kind_name((data_mine_kind)kind), k, (int)s);
+            }
+        }
+        assert_true(ok);
+        free(want);
+    }
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_triplets),
         cmocka_unit_test(test_sft),
         cmocka_unit_test(test_critic),
+        cmocka_unit_test(test_alloc_failures),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

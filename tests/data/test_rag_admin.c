@@ -170,6 +170,19 @@ static void test_cli_end_to_end(void **state) {
     assert_int_equal(json_integer_value(json_object_get(mm, "examples_accepted")), 1);
     assert_int_equal(json_integer_value(json_object_get(json_object_get(mm, "rejected"), "restricted")), 1);
     json_decref(mm);
+    /* A run that cannot write its manifest fails and leaves the dataset as it was (no
+     * dataset without its manifest, no half-written file). Bad counts are usage errors. */
+    assert_int_equal(rw_test_write_file(trip, "previous dataset\n", 17), 0);
+    assert_int_equal(admin(&o, "mine triplets --out '%s' --manifest '%s/no/such/m.json'", trip, tmp), 1);
+    assert_non_null(strstr(o, "m.json: cannot create"));
+    free(o);
+    t = rw_test_read_file(trip, NULL);
+    assert_string_equal(t, "previous dataset\n");
+    free(t);
+    assert_int_equal(admin(&o, "mine triplets --out '%s' --manifest '%s' --min-evidence x", trip, tman), 2);
+    assert_non_null(strstr(o, "--min-evidence"));
+    free(o);
+    assert_int_equal(admin(NULL, "mine triplets --out '%s' --manifest '%s' --max-negatives -1", trip, tman), 2);
 
     /* Withdrawal taints both adapters (their manifest used forum); production is reported. */
     assert_int_equal(admin(NULL, "withdraw forum"), 2); /* --reason required */

@@ -359,6 +359,37 @@ static data_adapter_status status_of(data_db *db, const char *id, bool *in_prod)
     return s;
 }
 
+/* Rollback re-checks the previous adapter's file like promote does: a file changed or deleted
+ * since registration never goes back into service, and production stays as it was. */
+static void test_rollback_verifies_file(void **state) {
+    (void)state;
+    char path[512], fe[512], ff[512];
+    db_path(path, sizeof path);
+    make_adapter_file("rb-e.gguf", "GGUF adapter E", fe, sizeof fe);
+    make_adapter_file("rb-f.gguf", "GGUF adapter F", ff, sizeof ff);
+    data_db *db = NULL;
+    rw_err err;
+    assert_int_equal(data_db_open(path, &db, &err), RW_OK);
+    reg(db, "crit-1", "critic", "1", fe, "{\"sources\":[]}");
+    reg(db, "crit-2", "critic", "2", ff, "{\"sources\":[]}");
+    assert_int_equal(data_registry_promote(db, "crit-1", "first", &err), RW_OK);
+    assert_int_equal(data_registry_promote(db, "crit-2", "second", &err), RW_OK);
+    bool inp;
+    make_adapter_file("rb-e.gguf", "GGUF adapter E, modified", fe, sizeof fe);
+    assert_int_equal(data_registry_rollback(db, "critic", "smoke", NULL, &err), RW_E_FORMAT);
+    assert_non_null(strstr(err.msg, "crit-1"));
+    assert_int_equal(status_of(db, "crit-2", &inp), DATA_AD_PRODUCTION);
+    assert_true(inp);
+    assert_int_equal(unlink(fe), 0);
+    assert_int_equal(data_registry_rollback(db, "critic", "smoke", NULL, &err), RW_E_IO);
+    assert_int_equal(status_of(db, "crit-2", &inp), DATA_AD_PRODUCTION);
+    make_adapter_file("rb-e.gguf", "GGUF adapter E", fe, sizeof fe);
+    assert_int_equal(data_registry_rollback(db, "critic", "smoke", NULL, &err), RW_OK);
+    assert_int_equal(status_of(db, "crit-1", &inp), DATA_AD_PRODUCTION);
+    assert_true(inp);
+    data_db_close(db);
+}
+
 static void test_registry_lifecycle(void **state) {
     (void)state;
     char path[512], fa[512], fb[512], fc[512];
@@ -545,6 +576,7 @@ int main(void) {
         cmocka_unit_test(test_future_and_bad_files), cmocka_unit_test(test_time_and_paths),
         cmocka_unit_test(test_sha256),            cmocka_unit_test(test_feedback_roundtrip),
         cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_registry_lifecycle),
+        cmocka_unit_test(test_rollback_verifies_file),
         cmocka_unit_test(test_promote_crash),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -167,6 +167,24 @@ static void test_cli_errors(void **state) {
     assert_int_equal(run_cli(args, &out), 1);
     assert_non_null(strstr(out, "cut-off list"));
     free(out);
+    /* an empty qrels file is refused, not scored 0.0 with exit 0 */
+    char empty[4400];
+    snprintf(empty, sizeof empty, "%s/empty.tsv", rw_test_tmpdir());
+    assert_int_equal(rw_test_write_file(empty, "", 0), 0);
+    snprintf(args, sizeof args, "metrics --qrels '%s' --run '%s'", empty, g_bm25);
+    assert_int_equal(run_cli(args, &out), 1);
+    assert_non_null(strstr(out, "empty.tsv: no query has a relevant document"));
+    free(out);
+    /* a folder that is not a BEIR folder, given as the qrels */
+    snprintf(args, sizeof args, "metrics --qrels '%s' --run '%s'", rw_test_tmpdir(), g_bm25);
+    assert_int_equal(run_cli(args, &out), 1);
+    assert_non_null(strstr(out, "a folder without qrels/test.tsv"));
+    free(out);
+    /* a folder given as the run file: the system's reason, not just "read error" */
+    snprintf(args, sizeof args, "metrics --qrels '%s' --run '%s'", g_dir, rw_test_tmpdir());
+    assert_int_equal(run_cli(args, &out), 1);
+    assert_non_null(strstr(out, "Is a directory"));
+    free(out);
     snprintf(args, sizeof args, "report '%s'", rw_test_tmpdir());
     assert_int_equal(run_cli(args, &out), 1);
     assert_non_null(strstr(out, "comparison.json: not found"));

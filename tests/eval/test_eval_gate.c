@@ -197,6 +197,34 @@ static void test_decisions(void **state) {
     free_fixture(&f);
 }
 
+/* Each operator at equality and on both sides of it: x OP x has the same value on both
+ * sides, so strict and non-strict comparisons must differ. */
+static void test_operators_at_equality(void **state) {
+    (void)state;
+    fixture f;
+    make_fixture(&f);
+    struct {
+        const char *rule;
+        bool pass;
+    } cases[] = {
+        {"mrr@10 > mrr@10", false},         {"mrr@10 >= mrr@10", true},
+        {"mrr@10 < mrr@10", false},         {"mrr@10 <= mrr@10", true},
+        {"mrr@10 == mrr@10", true},         {"mrr@10 != mrr@10", false},
+        {"mrr@10 > mrr@10 - 0.001", true},  {"mrr@10 < mrr@10 + 0.001", true},
+        {"mrr@10 >= mrr@10 + 0.001", false}, {"mrr@10 <= mrr@10 - 0.001", false},
+        {"mrr@10 == mrr@10 + 0.001", false}, {"mrr@10 != mrr@10 + 0.001", true},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        eval_decision d;
+        const eval_gate_check *c = decide_one(&f, cases[i].rule, &d);
+        if (c->pass != cases[i].pass)
+            fail_msg("'%s': pass = %d, expected %d", cases[i].rule, c->pass, cases[i].pass);
+        assert_true(d.promote == cases[i].pass);
+        eval_decision_deinit(&d);
+    }
+    free_fixture(&f);
+}
+
 static void test_regressed_queries_and_determinism(void **state) {
     (void)state;
     fixture f;
@@ -285,6 +313,7 @@ int main(void) {
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_valid_and_metrics),
         cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_operators_at_equality),
         cmocka_unit_test(test_regressed_queries_and_determinism),
         cmocka_unit_test(test_gate_from_recipe),
     };

@@ -11,7 +11,7 @@
 
 typedef struct rows {
     int n;
-    char last_qid[64], last_doc[64];
+    char last_qid[64], last_doc[64], last_tag[64];
     long last_rank;
     double last_score;
     size_t last_line;
@@ -23,6 +23,7 @@ static rw_status run_cb(void *user, const data_trec_row *row, rw_err *err) {
     r->n++;
     snprintf(r->last_qid, sizeof r->last_qid, "%s", row->qid);
     snprintf(r->last_doc, sizeof r->last_doc, "%s", row->docid);
+    snprintf(r->last_tag, sizeof r->last_tag, "%s", row->tag);
     r->last_rank = row->rank;
     r->last_score = row->score;
     r->last_line = row->line;
@@ -49,6 +50,21 @@ static void test_trec_run_valid(void **state) {
     assert_true(r.last_score == 1.0);
     assert_int_equal(parse_run("", &r, &err), RW_OK);
     assert_int_equal(r.n, 0);
+}
+
+/* Windows line ends: the CR belongs to no field (a tag "bm25\r" or a score "2.5\r" would
+ * be wrong or rejected). */
+static void test_trec_run_crlf(void **state) {
+    (void)state;
+    rows r;
+    rw_err err;
+    assert_int_equal(parse_run("1 Q0 d1 1 3.5 bm25\r\n1 Q0 d2 2 1.5 bm25\r\n", &r, &err), RW_OK);
+    assert_int_equal(r.n, 2);
+    assert_string_equal(r.last_tag, "bm25");
+    assert_int_equal(parse_run("q1 d1 2.5\r\nq1 d2 0.25\r\n", &r, &err), RW_OK);
+    assert_int_equal(r.n, 2);
+    assert_true(r.last_score == 0.25);
+    assert_string_equal(r.last_tag, "");
 }
 
 static void test_trec_run_malformed(void **state) {
@@ -146,6 +162,15 @@ static void test_qrels(void **state) {
         {"1\t2\n", "found 2"},
         {"h\th\th\nh\th\th\n", "t:2:"}, /* a header only counts on the first line */
     };
+    /* CRLF line ends (the grade is "1", not "1\r"); a NUL byte is an error naming the line */
+    memset(&q, 0, sizeof q);
+    const char *crlf = "query-id\tcorpus-id\tscore\r\n1\t12\t1\r\n1\t13\t2\r\n";
+    assert_int_equal(data_qrels_parse(crlf, strlen(crlf), "t.tsv", qrel_cb, &q, &err), RW_OK);
+    assert_int_equal(q.n, 2);
+    assert_int_equal(q.sum, 3);
+    const char nul[] = "1 0 d1 1\n1 0 d\0002 1\n";
+    assert_int_equal(data_qrels_parse(nul, sizeof nul - 1, "t", qrel_cb, &q, &err), RW_E_FORMAT);
+    assert_non_null(strstr(err.msg, "t:2: NUL byte"));
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         rw_err_clear(&err);
         assert_int_equal(data_qrels_parse(bad[i].text, strlen(bad[i].text), "t", qrel_cb, &q, &err), RW_E_FORMAT);
@@ -222,6 +247,7 @@ static void test_qrels_folder(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_trec_run_valid),
+        cmocka_unit_test(test_trec_run_crlf),
         cmocka_unit_test(test_trec_run_malformed),
         cmocka_unit_test(test_trec_run_file_and_duplicates),
         cmocka_unit_test(test_qrels),

@@ -1,12 +1,14 @@
 /* libFuzzer target for the GGUF reader: open any bytes, and when they are accepted walk
  * every accessor (keys, typed getters, array elements incl. nested and strings, tensor
- * views and the last byte of each tensor) so out-of-bounds reads trip ASan. Inputs are
- * copied to an exact-size heap buffer so reading one byte past the end is caught. */
+ * views and the last byte of each tensor, the llama.cpp layout check) so out-of-bounds reads
+ * trip ASan. Inputs are copied to an exact-size heap buffer so reading one byte past the end
+ * is caught. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "infer/gguf.h"
+#include "infer/gguf_compat.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -71,6 +73,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
             if (infer_gguf_tensor_at(g, i, &t) == RW_OK && rw_tensor_nbytes(&t) > 0)
                 g_sink += ((const uint8_t *)t.data)[rw_tensor_nbytes(&t) - 1];
         }
+        g_sink += (unsigned)infer_gguf_check_llama_compat(g, &err);
         infer_gguf_close(g);
     }
     free(copy);

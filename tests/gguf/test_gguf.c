@@ -10,6 +10,7 @@
 #include "core/alloc.h"
 #include "core/rng.h"
 #include "infer/gguf.h"
+#include "infer/gguf_compat.h"
 #include "infer/gguf_model.h"
 #include "infer/gguf_quant.h"
 #include "rw_test.h"
@@ -665,6 +666,89 @@ static void test_random_corruption(void **state) {
     free(b.p);
 }
 
+/* Two f32 [4] tensors named n0/n1 with the given data offsets (hand-encoded). */
+static void make_two(eb *b, const char *n0, uint64_t off0, const char *n1, uint64_t off1) {
+    eb_header(b, 3, 2, 0);
+    const char *names[2] = {n0, n1};
+    uint64_t offs[2] = {off0, off1};
+    for (int i = 0; i < 2; i++) {
+        eb_str(b, names[i]);
+        eb_u32(b, 1);
+        eb_u64(b, 4);
+        eb_u32(b, 0);
+        eb_u64(b, offs[i]);
+    }
+    eb_pad(b, 32);
+    for (int i = 0; i < 96; i++) eb_u8(b, 0);
+}
+
+static void expect_compat(const eb *b, const char *needle) {
+    infer_gguf *g = NULL;
+    rw_err err;
+    rw_err_clear(&err);
+    /* every layout here is valid GGUF: we read it, and only the llama.cpp check objects */
+    assert_int_equal(open_buf(b, &g, &err), RW_OK);
+    rw_status st = infer_gguf_check_llama_compat(g, &err);
+    infer_gguf_close(g);
+    if (!needle) {
+        if (st != RW_OK) fail_msg("unexpected llama.cpp incompatibility: %s", err.msg);
+        return;
+    }
+    if (st == RW_OK) fail_msg("accepted, expected a llama.cpp warning containing '%s'", needle);
+    if (!strstr(err.msg, needle)) fail_msg("message '%s' lacks '%s'", err.msg, needle);
+}
+
+/* llama.cpp (gguf.cpp) wants tensor data in info order, each padded to the alignment, and
+ * names < 64 bytes; both are legal GGUF, so we open such files and the check flags them. */
+static void test_llama_compat(void **state) {
+    (void)state;
+    eb b = {0};
+    size_t end;
+    make_valid(&b, &end);
+    expect_compat(&b, NULL);
+    b.n = 0;
+    make_two(&b, "a", 0, "b", 32);
+    expect_compat(&b, NULL);
+    b.n = 0;
+    make_two(&b, "a", 32, "b", 0); /* reversed order */
+    expect_compat(&b, "llama.cpp expects 0");
+    b.n = 0;
+    make_two(&b, "a", 0, "b", 64); /* a gap */
+    expect_compat(&b, "llama.cpp expects 32");
+    char name[80];
+    memset(name, 'n', 63);
+    name[63] = 0;
+    b.n = 0;
+    make_two(&b, "a", 0, name, 32); /* 63 bytes: the longest llama.cpp takes */
+    expect_compat(&b, NULL);
+    name[63] = 'n';
+    name[64] = 0;
+    b.n = 0;
+    make_two(&b, "a", 0, name, 32);
+    expect_compat(&b, "name is 64 bytes");
+    free(b.p);
+    /* what our writer produces: odd sizes, several tensors, default alignment */
+    infer_gguf_writer *w = NULL;
+    assert_int_equal(infer_gguf_writer_create(&w, NULL), RW_OK);
+    float data[40] = {0};
+    for (int i = 1; i <= 5; i++) {
+        char nm[16];
+        snprintf(nm, sizeof nm, "t%d", i);
+        int64_t ne[1] = {3 * i};
+        assert_int_equal(infer_gguf_writer_add_tensor(w, nm, RW_DTYPE_F32, 1, ne, data, NULL),
+                         RW_OK);
+    }
+    char path[512];
+    snprintf(path, sizeof path, "%s/compat.gguf", rw_test_tmpdir());
+    assert_int_equal(infer_gguf_writer_write(w, path, NULL), RW_OK);
+    infer_gguf_writer_destroy(w);
+    infer_gguf *g = NULL;
+    rw_err err;
+    assert_int_equal(infer_gguf_open(path, &g, &err), RW_OK);
+    assert_int_equal(infer_gguf_check_llama_compat(g, &err), RW_OK);
+    infer_gguf_close(g);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_hand_encoded_valid),  cmocka_unit_test(test_truncated_everywhere),
@@ -672,6 +756,7 @@ int main(void) {
         cmocka_unit_test(test_copy_and_alignment),  cmocka_unit_test(test_alloc_failures),
         cmocka_unit_test(test_alloc_failures_model_quantize),
         cmocka_unit_test(test_random_corruption),
+        cmocka_unit_test(test_llama_compat),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 
 #include "core/arena.h"
 #include "infer/generate.h"
+#include "infer/gguf.h"
 #include "infer/lora.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
@@ -249,6 +250,69 @@ static void test_cli_json(void **state) {
     assert_int_not_equal(rw_test_run(cmd, &out), 0);
     assert_non_null(strstr(out, "token ids"));
     free(out);
+    /* bad option values: exit 2 with the option named, never a crash or a silent default
+     * (a huge -n used to abort in the allocator, an empty --stop matched at once) */
+    static const char *const bad[][2] = {
+        {"-n 99999999999", "-n"},     {"-n abc", "-n"},         {"--threads -5", "--threads"},
+        {"--temp nan", "--temp"},     {"--top-p 2", "--top-p"}, {"--ctx -4", "--ctx"},
+        {"--stop ''", "--stop"},      {"--seed -1", "--seed"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(cmd, sizeof(cmd), "%s '%s' --prompt-ids 1 %s 2>&1", bin, mp, bad[i][0]);
+        int rc = rw_test_run(cmd, &out);
+        int ok = rc == 2 && strstr(out, bad[i][1]) != NULL;
+        if (!ok) fprintf(stderr, "'%s': rc %d, output: %s\n", bad[i][0], rc, out);
+        free(out);
+        assert_true(ok);
+    }
+}
+
+/* Id of a token string, looked up in the GGUF's tokenizer.ggml.tokens array directly (not
+ * through the tokenizer under test); -1 when absent. */
+static int64_t vocab_id(const char *path, const char *piece) {
+    infer_gguf *g = NULL;
+    if (infer_gguf_open(path, &g, NULL) != RW_OK) return -1;
+    infer_gguf_value toks;
+    int64_t id = -1;
+    if (infer_gguf_get_arr(g, "tokenizer.ggml.tokens", &toks, NULL) == RW_OK)
+        for (uint64_t i = 0; i < toks.count && id < 0; i++) {
+            infer_gguf_str s;
+            if (infer_gguf_arr_str(&toks, i, &s) == RW_OK && infer_gguf_str_eq(s, piece))
+                id = (int64_t)i;
+        }
+    infer_gguf_close(g);
+    return id;
+}
+
+/* SentencePiece vocabularies tokenize " yes" as "\u2581" "\u2581yes": the default candidates
+ * must be the word pieces, not the shared leading piece (which made every score 0.5). */
+static void test_cli_score_spm_default_answers(void **state) {
+    (void)state;
+    char mp[1024], bin[1024], cmd[4096], in[1024];
+    if (!rw_test_shared_path("refs/models/llama-tiny-f16emb.gguf", mp, sizeof(mp))) skip();
+    int64_t yes = vocab_id(mp, "\xe2\x96\x81yes"), no = vocab_id(mp, "\xe2\x96\x81no");
+    assert_true(yes >= 0 && no >= 0);
+    snprintf(in, sizeof(in), "%s/spm.tsv", rw_test_tmpdir());
+    FILE *f = fopen(in, "w");
+    fprintf(f, "what boils water\theat boils water\n");
+    fclose(f);
+    rw_test_bin("rag-score", bin, sizeof(bin));
+    char *def = NULL, *expl = NULL;
+    snprintf(cmd, sizeof(cmd), "%s '%s' '%s' --threads 1", bin, mp, in);
+    assert_int_equal(rw_test_run(cmd, &def), 0);
+    snprintf(cmd, sizeof(cmd), "%s '%s' '%s' --threads 1 --yes-id %lld --no-id %lld", bin, mp, in,
+             (long long)yes, (long long)no);
+    assert_int_equal(rw_test_run(cmd, &expl), 0);
+    int same = !strcmp(def, expl);
+    if (!same) fprintf(stderr, "default: %s\nexplicit ids: %s\n", def, expl);
+    free(def);
+    free(expl);
+    assert_true(same);
+    /* the same id for both answers is refused rather than scoring 0.5 */
+    snprintf(cmd, sizeof(cmd), "%s '%s' '%s' --yes-id 5 --no-id 5 2>&1", bin, mp, in);
+    char *out = NULL;
+    assert_int_not_equal(rw_test_run(cmd, &out), 0);
+    free(out);
 }
 
 /* rag-score: p(yes)/(p(yes)+p(no)) from a full forward + naive log-softmax computed here. */
@@ -362,6 +426,7 @@ int main(void) {
         cmocka_unit_test(test_sampler),
         cmocka_unit_test(test_cli_json),
         cmocka_unit_test(test_cli_score),
+        cmocka_unit_test(test_cli_score_spm_default_answers),
         cmocka_unit_test(test_cli_lora),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

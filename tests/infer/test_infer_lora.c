@@ -154,6 +154,26 @@ static void test_refusals(void **state) {
     tiny_pair badshape[] = {{"blk.0.attn_k.weight", TINY_C + 32, TINY_HKV * D, 4, false}};
     tiny_lora_write(tmp("shape.gguf", p), "llama", "adapter", 8, badshape, 1, 1, NULL);
     expect_refused(m, p, "do not fit");
+    tiny_pair badout[] = {{"blk.0.attn_k.weight", TINY_C, TINY_HKV * D + 32, 4, false}};
+    tiny_lora_write(tmp("shape_out.gguf", p), "llama", "adapter", 8, badout, 1, 1, NULL);
+    expect_refused(m, p, "do not fit");
+    {
+        /* lora_a rank 4, lora_b rank 3: the two halves disagree on r */
+        infer_gguf_writer *w = NULL;
+        assert_int_equal(infer_gguf_writer_create(&w, NULL), RW_OK);
+        infer_gguf_writer_set_str(w, "general.architecture", "llama", NULL);
+        infer_gguf_writer_set_str(w, "general.type", "adapter", NULL);
+        infer_gguf_writer_set_str(w, "adapter.type", "lora", NULL);
+        static float zeros[TINY_C * 4 + 4 * TINY_HKV * 64];
+        int64_t na[2] = {TINY_C, 4}, nb[2] = {3, TINY_HKV * D};
+        infer_gguf_writer_add_tensor(w, "blk.0.attn_k.weight.lora_a", RW_DTYPE_F32, 2, na, zeros,
+                                     NULL);
+        infer_gguf_writer_add_tensor(w, "blk.0.attn_k.weight.lora_b", RW_DTYPE_F32, 2, nb, zeros,
+                                     NULL);
+        assert_int_equal(infer_gguf_writer_write(w, tmp("rankmix.gguf", p), NULL), RW_OK);
+        infer_gguf_writer_destroy(w);
+        expect_refused(m, p, "do not fit");
+    }
     tiny_pair half[] = {{"blk.0.attn_k.weight", TINY_C, TINY_HKV * D, 4, true}};
     tiny_lora_write(tmp("half.gguf", p), "llama", "adapter", 8, half, 1, 1, NULL);
     expect_refused(m, p, "lora_b is missing");
@@ -163,6 +183,20 @@ static void test_refusals(void **state) {
     tiny_pair nobase[] = {{"blk.9.attn_k.weight", TINY_C, TINY_HKV * D, 4, false}};
     tiny_lora_write(tmp("nobase.gguf", p), "llama", "adapter", 8, nobase, 1, 1, NULL);
     expect_refused(m, p, "no such adaptable weight");
+    /* rank 0 would make the scale alpha / rank divide by zero */
+    tiny_pair rank0[] = {{"blk.0.attn_k.weight", TINY_C, TINY_HKV * D, 0, false}};
+    tiny_lora_write(tmp("rank0.gguf", p), "llama", "adapter", 8, rank0, 1, 1, NULL);
+    expect_refused(m, p, "rank is 0");
+    tiny_lora_write(tmp("alphanan.gguf", p), "llama", "adapter", NAN, ok, 1, 1, NULL);
+    expect_refused(m, p, "not finite");
+    /* a missing file is named once, not prefixed twice */
+    expect_refused(m, "/nonexistent/adapter.gguf", "cannot open");
+    {
+        infer_lora *l = NULL;
+        rw_err e2;
+        assert_int_not_equal(infer_lora_load("/nonexistent/adapter.gguf", m, &l, &e2), RW_OK);
+        assert_null(strstr(e2.msg, "adapter.gguf: /nonexistent"));
+    }
     /* a model file given as an adapter, and an adapter given as a model */
     expect_refused(m, g_model, "general.type");
     infer_model *mm = NULL;

@@ -100,6 +100,27 @@ static void test_render_families(void **state) {
     }
 }
 
+/* Gemma has no system role: llama.cpp trims each system message, concatenates them and puts
+ * the result, then a blank line, in front of the next user turn only (hand-worked). */
+static void test_gemma_system_whitespace(void **state) {
+    (void)state;
+    static const infer_chat_msg conv[] = {
+        {"system", "  Be brief. \n"}, {"system", "\tUse English.\n"},
+        {"user", " Hi "}, {"assistant", "Hello"}, {"user", "Bye"},
+    };
+    const char *want = "<start_of_turn>user\nBe brief.Use English.\n\nHi<end_of_turn>\n"
+                       "<start_of_turn>model\nHello<end_of_turn>\n"
+                       "<start_of_turn>user\nBye<end_of_turn>\n";
+    infer_chat_text c;
+    rw_err err;
+    assert_int_equal(infer_chat_render(INFER_CHAT_GEMMA, conv, 5, false, &c, &err), RW_OK);
+    if (strcmp(c.text, want) != 0) {
+        fprintf(stderr, " got  [%s]\n want [%s]\n", c.text, want);
+        fail();
+    }
+    infer_chat_text_deinit(&c);
+}
+
 static void test_names_and_detection(void **state) {
     (void)state;
     for (int i = 1; i < INFER_CHAT_COUNT; i++) {
@@ -198,6 +219,7 @@ static void test_mask_chatml_bpe(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_render_families),
+        cmocka_unit_test(test_gemma_system_whitespace),
         cmocka_unit_test(test_names_and_detection),
         cmocka_unit_test(test_mask_llama2_spm),
         cmocka_unit_test(test_mask_chatml_bpe),

@@ -7,6 +7,8 @@
  * import-peft takes the architecture and head counts from the base model (the llama q/k
  * permutation needs them) and checks the result loads against it (infer_lora_load).
  * Thin: the work is in train/adapter_io.c. Exit 0 on success, 1 on failure, 2 on usage. */
+#include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -76,20 +78,35 @@ int main(int argc, char **argv) {
             usage(stderr);
             return 2;
         }
+        /* Written beside OUT and renamed only once it loads against the base, so a refused
+         * import never leaves an adapter at OUT that a later run could pick up. */
+        char tmp[4096];
+        if ((size_t)snprintf(tmp, sizeof tmp, "%s.tmp", out) >= sizeof tmp) {
+            fprintf(stderr, "rag-adapter: output path too long\n");
+            return 2;
+        }
         infer_model *m = NULL;
         if (infer_model_load(base, &m, &err)) return fail(&err);
         rw_status st = train_adapter_read_peft(dir, m->arch_name, m->hp.n_head, m->hp.n_head_kv, &a,
                                                &err);
+        bool written = false;
         if (st == RW_OK) {
-            st = train_adapter_write_gguf(&a, out, f16, NULL, &err);
+            st = train_adapter_write_gguf(&a, tmp, f16, NULL, &err);
+            written = st == RW_OK;
             train_adapter_deinit(&a);
         }
         infer_lora *l = NULL;
-        if (st == RW_OK && (st = infer_lora_load(out, m, &l, &err)) != RW_OK)
-            rw_err_prefix(&err, "written adapter does not fit %s: ", base);
+        if (st == RW_OK && (st = infer_lora_load(tmp, m, &l, &err)) != RW_OK)
+            rw_err_prefix(&err, "%s: the converted adapter does not fit %s: ", dir, base);
         infer_lora_destroy(l);
         infer_model_destroy(m);
-        if (st) return fail(&err);
+        if (st == RW_OK && rename(tmp, out) != 0)
+            st = rw_err_set(&err, RW_E_IO, "%s: cannot rename from %s: %s", out, tmp,
+                            strerror(errno));
+        if (st) {
+            if (written) remove(tmp);
+            return fail(&err);
+        }
         printf("wrote %s\n", out);
         return 0;
     }
