@@ -420,7 +420,7 @@ rw_status train_adapter_write_peft(const train_adapter *a, const char *dir, cons
     json_object_set_new(cfg, "base_model_name_or_path", base_model ? json_string(base_model) : json_null());
     json_object_set_new(cfg, "r", json_integer(r));
     json_object_set_new(cfg, "lora_alpha", json_real((double)a->alpha));
-    json_object_set_new(cfg, "lora_dropout", json_real(0.0));
+    json_object_set_new(cfg, "lora_dropout", json_real((double)a->dropout));
     json_object_set_new(cfg, "target_modules", tm);
     json_object_set_new(cfg, "layers_to_transform", lt);
     json_object_set_new(cfg, "use_rslora", json_false());

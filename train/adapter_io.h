@@ -48,6 +48,8 @@ typedef struct train_adapter {
     char arch[32];             /* base architecture ("llama", "qwen3", ...) */
     float alpha;               /* adapter.lora.alpha: llama.cpp scale = alpha / rank */
     int64_t n_head, n_head_kv; /* base attention heads (0 = unknown) */
+    float dropout;             /* training-time lora_dropout, recorded in PEFT's
+                                * adapter_config.json (no effect on inference; 0 = none) */
     train_adapter_pair *pairs;
     size_t n;
 } train_adapter;

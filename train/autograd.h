@@ -58,6 +58,11 @@ const char *train_op_name(int32_t op);
  * ctx's error set. */
 rw_tensor *train_recompute_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
                                          rw_tensor *x, const int32_t *pos);
+/* The same for a packed decoder batch (train/packed.h): pos[sum lens] and lens[n_seq] are
+ * borrowed and must stay valid until backward (keep them in the step arena). */
+rw_tensor *train_recompute_packed_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
+                                                rw_tensor *x, const int32_t *pos,
+                                                const int32_t *lens, int64_t n_seq);
 /* infer_decoder_hidden/forward with every layer checkpointed as above (no KV cache):
  * ids[T] -> logits {V, T}. */
 rw_tensor *train_decoder_forward_ckpt(infer_ctx *ctx, const infer_model *m, const int32_t *ids,

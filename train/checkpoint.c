@@ -20,7 +20,9 @@
 #include "core/assert.h"
 #include "train/io_util.h"
 
-#define CKPT_FORMAT "rag-workbench.checkpoint/1"
+#define CKPT_FORMAT_PREFIX "rag-workbench.checkpoint/"
+#define CKPT_VERSION "2"
+#define CKPT_FORMAT CKPT_FORMAT_PREFIX CKPT_VERSION
 enum { UB_SIZE = 512 };
 static const char k_magic[] = "RWCKPT1\n";
 
@@ -117,6 +119,7 @@ static rw_status write_h5(const char *tmp, const train_ckpt *c, rw_err *err) {
     else if (attr_write(f, "tokens_seen", H5T_STD_I64LE, 0, &c->tokens_seen) < 0) bad = "tokens_seen";
     else if (attr_write(f, "threads", H5T_STD_I64LE, 0, &c->threads) < 0) bad = "threads";
     else if (attr_write(f, "rng", H5T_STD_U64LE, 4, c->rng) < 0) bad = "rng";
+    else if (attr_write(f, "dropout_rng", H5T_STD_U64LE, 4, c->dropout_rng) < 0) bad = "dropout_rng";
     else if (attr_write(f, "shuffle_seed", H5T_STD_U64LE, 0, &c->shuffle_seed) < 0) bad = "shuffle_seed";
     else if (attr_write(f, "n_params", H5T_STD_U64LE, 0, &n) < 0) bad = "n_params";
     else if (attr_write(f, "metrics_offset", H5T_STD_U64LE, 0, &c->metrics_offset) < 0)
@@ -219,6 +222,25 @@ static rw_status verify(const char *path, rw_err *err) {
     memcpy(hex_want, p + 7, 64);
     hex_want[64] = 0;
     if (!data_sha256_valid(hex_want) || p[7 + 64] != '\n') goto bad_header;
+    /* Another format version: say which, before the exact comparison below calls it corrupt. */
+    {
+        const char *fl = strstr(p, "\nformat=" CKPT_FORMAT_PREFIX);
+        if (fl) {
+            fl += strlen("\nformat=" CKPT_FORMAT_PREFIX);
+            size_t vl = strcspn(fl, "\n");
+            if (vl > 0 && vl < 8 && (vl != strlen(CKPT_VERSION) || strncmp(fl, CKPT_VERSION, vl) != 0)) {
+                st = rw_err_set(err, RW_E_FORMAT,
+                                "%s: checkpoint format version %.*s, this build reads version %s "
+                                "only (%s): start the run again without --resume in a new "
+                                "[output].dir",
+                                path, (int)vl, fl, CKPT_VERSION,
+                                vl == 1 && fl[0] == '1'
+                                    ? "version 1 lacks the LoRA dropout RNG state"
+                                    : "written by another rag-workbench version");
+                goto out;
+            }
+        }
+    }
     /* The whole user block must be exactly what the writer makes of these values (so a
      * flipped byte in its padding is caught too). */
     {
@@ -353,6 +375,7 @@ rw_status train_ckpt_read(const char *path, train_ckpt *out, rw_err *err) {
     RD("tokens_seen", H5T_NATIVE_INT64, 0, &c.tokens_seen);
     RD("threads", H5T_NATIVE_INT64, 0, &c.threads);
     RD("rng", H5T_NATIVE_UINT64, 4, c.rng);
+    RD("dropout_rng", H5T_NATIVE_UINT64, 4, c.dropout_rng);
     RD("shuffle_seed", H5T_NATIVE_UINT64, 0, &c.shuffle_seed);
     RD("n_params", H5T_NATIVE_UINT64, 0, &n);
     RD("metrics_offset", H5T_NATIVE_UINT64, 0, &c.metrics_offset);

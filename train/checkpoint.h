@@ -2,7 +2,8 @@
  * bit for bit: the trainable parameter block, the AdamW moments and step count, the step,
  * the RNG state, the data cursor, and the identities of the recipe and base model.
  *
- * File layout ("rag-workbench.checkpoint/1"):
+ * File layout ("rag-workbench.checkpoint/2"; /1 lacked dropout_rng and is refused with a
+ * message naming both versions, as is any other version):
  *   512-byte HDF5 user block (HDF5 skips it): "RWCKPT1\n", then "size=<bytes>\n" and
  *   "sha256=<64 hex>\n": the length of the whole file and the digest of every byte after
  *   the user block. Readers verify both BEFORE libhdf5 sees the file, so truncation and
@@ -11,7 +12,8 @@
  *   Datasets /params, /adam_m, /adam_v: f32 [n_params].
  *   Root attributes: format (string), step, adam_t, epoch, position, tokens_seen, threads
  *   (int64),
- *   rng (uint64[4]), shuffle_seed, n_params, metrics_offset (uint64), elapsed_s (double),
+ *   rng (uint64[4]), dropout_rng (uint64[4]: the LoRA dropout mask RNG, train/lora.h),
+ *   shuffle_seed, n_params, metrics_offset (uint64), elapsed_s (double),
  *   recipe_sha256, base_sha256 (64 hex digits).
  *
  * Writing is atomic: <path>.tmp.<pid> is written and closed, its user block filled, fsync,
@@ -34,6 +36,7 @@ typedef struct train_ckpt {
     int64_t step;       /* optimizer steps completed */
     int64_t adam_t;     /* AdamW step counter */
     uint64_t rng[4];    /* core/rng.h state */
+    uint64_t dropout_rng[4]; /* train_lora_dropout_rng state (format /2) */
     int64_t epoch;      /* data cursor: epoch, position in the epoch's order */
     int64_t position;
     uint64_t shuffle_seed; /* order of epoch e = shuffle with seed (shuffle_seed, e) */

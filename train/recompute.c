@@ -17,6 +17,7 @@
 
 #include "core/assert.h"
 #include "train/autograd_internal.h"
+#include "train/packed.h"
 
 enum { MAX_RNG = 8 };
 
@@ -39,8 +40,10 @@ typedef struct recompute_saved {
 } recompute_saved;
 
 static rw_tensor *run_layer(infer_ctx *ctx, const recompute_saved *sv, rw_tensor *x) {
-    return sv->encoder ? infer_encoder_layer(ctx, sv->m, sv->il, x, sv->lens, sv->n_seq)
-                       : infer_decoder_layer(ctx, sv->m, sv->il, x, sv->pos, NULL);
+    if (sv->encoder) return infer_encoder_layer(ctx, sv->m, sv->il, x, sv->lens, sv->n_seq);
+    if (sv->n_seq > 0) /* packed decoder batch (train/packed.h) */
+        return train_packed_decoder_layer(ctx, sv->m, sv->il, x, sv->pos, sv->lens, sv->n_seq);
+    return infer_decoder_layer(ctx, sv->m, sv->il, x, sv->pos, NULL);
 }
 
 static void snap_rngs(const infer_model *m, int64_t il, rng_snap *s) {
@@ -119,6 +122,19 @@ rw_tensor *train_recompute_decoder_layer(infer_ctx *ctx, const infer_model *m, i
     if (!p || !sv) return NULL;
     memcpy(p, pos, (size_t)T * sizeof(int32_t));
     *sv = (recompute_saved){.m = m, .il = il, .pos = p};
+    return checkpointed(ctx, sv, x, TRAIN_OP_RECOMPUTE_DECODER);
+}
+
+rw_tensor *train_recompute_packed_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
+                                                rw_tensor *x, const int32_t *pos,
+                                                const int32_t *lens, int64_t n_seq) {
+    if (!x || !infer_ctx_ok(ctx)) return NULL;
+    if (!ctx->tape || (!rw_tensor_needs_grad(x) && !layer_has_param(m, il)))
+        return train_packed_decoder_layer(ctx, m, il, x, pos, lens, n_seq);
+    /* pos and lens must outlive backward: the caller keeps them in the arena */
+    recompute_saved *sv = infer_scratch(ctx, sizeof(*sv));
+    if (!sv) return NULL;
+    *sv = (recompute_saved){.m = m, .il = il, .pos = pos, .lens = lens, .n_seq = n_seq};
     return checkpointed(ctx, sv, x, TRAIN_OP_RECOMPUTE_DECODER);
 }
 

@@ -3,7 +3,8 @@
  * Invariants: the parameter block changes only in train_adamw_step; the gradient block is
  * zero at the start of every step; a checkpoint is written only after a step whose loss and
  * gradients were finite; metrics lines are flushed before the checkpoint that records their
- * offset. */
+ * offset; the LoRA dropout mask RNG advances only in training steps (validation and the
+ * arena-sizing trial step leave it as it was), and it is saved in checkpoints. */
 #include "train/trainer.h"
 
 #include <errno.h>
@@ -14,9 +15,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "core/alloc.h"
 #include "core/arena.h"
+#include "core/assert.h"
 #include "core/log.h"
 #include "core/pool.h"
 #include "core/rng.h"
@@ -36,7 +39,10 @@
 #include "train/lora.h"
 #include "train/metrics_log.h"
 #include "train/optim.h"
+#include "train/packed.h"
 #include "train/sft_data.h"
+
+enum { TRAIN_MAX_BATCH = 1024 }; /* rows per micro-batch (recipe.c caps batch lower) */
 
 static double now_s(void) {
     struct timespec ts;
@@ -60,7 +66,10 @@ typedef struct run {
     rw_arena arena;
     bool arena_ok;
     rw_tape tape;
-    int32_t *targets; /* [max_seq] */
+    int32_t *targets; /* [batch * max_seq] */
+    int32_t *ids;     /* [batch * max_seq] packed micro-batch */
+    int32_t *lens;    /* [batch] */
+    bool packed;      /* train_packed_supported(m): one forward per micro-batch */
     train_metrics *metrics;
     char base_sha[DATA_SHA256_HEX];
     char *ckpt_path, *metrics_path;
@@ -112,20 +121,81 @@ static rw_status row_step(run *R, const train_sft_row *row, bool grad, float sca
     return RW_OK;
 }
 
+/* A micro-batch of n <= batch rows: *loss gets its token-weighted mean masked cross-entropy
+ * and, when grad, the gradient of scale * that loss is accumulated. Packed (train/packed.h):
+ * one forward of sum(n_i) tokens, attention confined to each row, positions restarting per
+ * row; otherwise (sliding-window models) one forward per row, row b's backward seeded with
+ * scale * n_target_b / n_target. The two agree to float rounding
+ * (tests/train_io/test_packed.c). */
+static rw_status batch_step(run *R, const train_sft_row *const *rows, size_t n, bool grad,
+                            float scale, double *loss, rw_err *err) {
+    int64_t n_tgt = 0;
+    for (size_t i = 0; i < n; i++) n_tgt += rows[i]->n_target;
+    if (!R->packed || n == 1) {
+        double sum = 0;
+        for (size_t i = 0; i < n; i++) {
+            double w = (double)rows[i]->n_target / (double)n_tgt, l = 0;
+            rw_status st = row_step(R, rows[i], grad, (float)((double)scale * w), &l, err);
+            if (st) return st;
+            sum += l * w;
+        }
+        *loss = sum;
+        return RW_OK;
+    }
+    size_t off = 0;
+    for (size_t i = 0; i < n; i++) {
+        memcpy(R->ids + off, rows[i]->ids, (size_t)rows[i]->n * sizeof(int32_t));
+        train_sft_targets(rows[i], R->targets + off);
+        R->lens[i] = rows[i]->n;
+        off += (size_t)rows[i]->n;
+    }
+    rw_arena_reset(&R->arena);
+    rw_tape_clear(&R->tape);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &R->arena, R->pool, grad ? &R->tape : NULL);
+    ctx.f32_activations = true;
+    rw_tensor *logits = train_decoder_forward_packed(&ctx, R->m, R->ids, R->lens, (int64_t)n,
+                                                     grad && R->r->checkpointing);
+    rw_tensor *l = infer_op_cross_entropy(&ctx, logits, R->targets);
+    if (!l) return infer_ctx_error(&ctx, err);
+    *loss = (double)((float *)l->data)[0];
+    if (grad) return train_backward(&ctx, l, NULL, scale, err);
+    return RW_OK;
+}
+
 /* Sizes the step arena: runs forward+backward on the longest row, doubling the arena until
  * it fits, then zeroes the gradients (parameters, moments and RNG are untouched). */
 static rw_status size_arena(run *R, rw_err *err) {
-    const train_sft_row *longest = &R->train.rows[0];
-    for (size_t i = 1; i < R->train.n_rows; i++)
-        if (R->train.rows[i].n > longest->n) longest = &R->train.rows[i];
-    size_t cap = infer_model_arena_bytes(R->m, R->r->max_seq, R->r->max_seq, R->threads, true) * 4 + (16u << 20);
+    /* the micro-batch of the longest rows (packed), or the longest row */
+    size_t nb = R->packed ? (size_t)R->r->batch : 1;
+    if (nb > R->train.n_rows) nb = R->train.n_rows;
+    const train_sft_row *longest[TRAIN_MAX_BATCH];
+    RW_ASSERT(nb <= TRAIN_MAX_BATCH, "batch %zu above %d", nb, TRAIN_MAX_BATCH);
+    for (size_t k = 0; k < nb; k++) longest[k] = NULL;
+    for (size_t i = 0; i < R->train.n_rows; i++) {
+        const train_sft_row *c = &R->train.rows[i];
+        for (size_t k = 0; k < nb; k++)
+            if (!longest[k] || c->n > longest[k]->n) {
+                const train_sft_row *t = longest[k];
+                longest[k] = c;
+                c = t;
+                if (!c) break;
+            }
+    }
+    int64_t tok = 0;
+    for (size_t k = 0; k < nb; k++) tok += longest[k]->n;
+    size_t cap = infer_model_arena_bytes(R->m, tok, longest[0]->n, R->threads, true) * 4 + (16u << 20);
     for (int tries = 0; tries < 12; tries++) {
         rw_status st = rw_arena_init(&R->arena, cap, err);
         if (st) return st;
         R->arena_ok = true;
         double loss;
         rw_err e2;
-        st = row_step(R, longest, true, 1.0f, &loss, &e2);
+        /* the trial step must not advance the dropout mask stream (a resumed run sizes its
+         * arena too, after restoring that stream from the checkpoint) */
+        rw_rng drop_save = *train_lora_dropout_rng(R->lora);
+        st = batch_step(R, longest, nb, true, 1.0f, &loss, &e2);
+        *train_lora_dropout_rng(R->lora) = drop_save;
         train_lora_zero_grad(R->lora);
         if (st == RW_OK) {
             RW_LOGD("step arena: %zu MiB", cap >> 20);
@@ -139,8 +209,8 @@ static rw_status size_arena(run *R, rw_err *err) {
         }
         cap *= 2;
     }
-    return rw_err_set(err, RW_E_NOMEM, "step arena: a %d-token row does not fit in %zu MiB",
-                      longest->n, cap >> 20);
+    return rw_err_set(err, RW_E_NOMEM, "step arena: a %" PRId64 "-token micro-batch does not "
+                      "fit in %zu MiB", tok, cap >> 20);
 }
 
 /* Token-weighted mean validation loss. */
@@ -152,13 +222,25 @@ static rw_status eval_loss(run *R, double *out, rw_err *err) {
     }
     double sum = 0;
     int64_t tok = 0;
-    for (size_t i = 0; i < n; i++) {
+    rw_status st = RW_OK;
+    /* Evaluation sees the adapter without dropout, and draws nothing from the mask RNG (so
+     * the training masks do not depend on eval_every). */
+    train_lora_set_dropout(R->lora, false);
+    const train_sft_row *mb[TRAIN_MAX_BATCH];
+    for (size_t i = 0; i < n;) {
+        size_t k = 0;
+        int64_t t = 0;
+        for (; k < (size_t)R->r->batch && i < n; k++, i++) {
+            mb[k] = &R->valid.rows[i];
+            t += mb[k]->n_target;
+        }
         double l;
-        rw_status st = row_step(R, &R->valid.rows[i], false, 0.0f, &l, err);
-        if (st) return st;
-        sum += l * (double)R->valid.rows[i].n_target;
-        tok += R->valid.rows[i].n_target;
+        if ((st = batch_step(R, mb, k, false, 0.0f, &l, err))) break;
+        sum += l * (double)t;
+        tok += t;
     }
+    train_lora_set_dropout(R->lora, true);
+    if (st) return st;
     *out = tok ? sum / (double)tok : (double)NAN;
     return RW_OK;
 }
@@ -169,6 +251,7 @@ static rw_status write_ckpt(run *R, int64_t step, int64_t tokens_seen, double el
     c.step = step;
     c.adam_t = R->opt.t;
     memcpy(c.rng, R->rng.s, sizeof c.rng);
+    memcpy(c.dropout_rng, train_lora_dropout_rng(R->lora)->s, sizeof c.dropout_rng);
     c.epoch = R->epoch;
     c.position = R->position;
     c.shuffle_seed = R->r->seed;
@@ -189,6 +272,8 @@ static rw_status write_ckpt(run *R, int64_t step, int64_t tokens_seen, double el
 static void run_free(run *R) {
     train_metrics_close(R->metrics);
     rw_free(R->targets);
+    rw_free(R->ids);
+    rw_free(R->lens);
     rw_free(R->order);
     if (R->arena_ok) rw_arena_deinit(&R->arena);
     rw_tape_deinit(&R->tape);
@@ -313,6 +398,7 @@ static rw_status finish(run *R, train_run_result *res, double first_val, double 
         goto out;
     }
     if ((st = train_adapter_from_lora(R->lora, R->m, r->rslora, &ad, err))) goto out;
+    ad.dropout = (float)r->dropout;
     snprintf(tmp_name, nl, "%s.gguf", r->name);
     if (!(gguf_path = train_io_join(r->out_dir, tmp_name))) goto nomem;
     if (r->fmt_gguf || r->do_register) {
@@ -441,7 +527,16 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
     ac.weight_decay = r->weight_decay;
     if ((st = train_adamw_init(&R.opt, np, &ac, err))) goto fail;
     R.opt_ok = true;
-    R.targets = rw_alloc_array((size_t)r->max_seq, sizeof(int32_t));
+    if ((size_t)r->batch > TRAIN_MAX_BATCH) {
+        st = rw_err_set(err, RW_E_RANGE, "%s: [train] batch %d above %d", r->recipe_path,
+                        (int)r->batch, TRAIN_MAX_BATCH);
+        goto fail;
+    }
+    R.packed = train_packed_supported(R.m);
+    R.targets = rw_alloc_array((size_t)r->max_seq * (size_t)r->batch, sizeof(int32_t));
+    R.ids = rw_alloc_array((size_t)r->max_seq * (size_t)r->batch, sizeof(int32_t));
+    R.lens = rw_alloc_array((size_t)r->batch, sizeof(int32_t));
+    if (!R.ids || !R.lens) goto nomem;
     R.order = rw_alloc_array(R.train.n_rows, sizeof(uint32_t));
     if (!R.targets || !R.order) goto nomem;
     R.order_epoch = -1;
@@ -474,6 +569,7 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
         memcpy(R.opt.v, ck.adam_v, np * sizeof(float));
         R.opt.t = ck.adam_t;
         memcpy(R.rng.s, ck.rng, sizeof ck.rng);
+        memcpy(train_lora_dropout_rng(R.lora)->s, ck.dropout_rng, sizeof ck.dropout_rng);
         R.epoch = ck.epoch;
         R.position = ck.position;
         step = ck.step;
@@ -500,6 +596,7 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
         RW_LOGI("training %zu LoRA parameters (%zu pairs, rank %d) for %" PRId64 " steps, %d threads",
                 np, train_lora_n_pairs(R.lora), r->rank, total, R.threads);
 
+    bool progress_tty = o->progress && isatty(fileno(o->progress));
     uint32_t *rows = rw_alloc_array((size_t)rows_per_step, sizeof(uint32_t));
     if (!rows) goto nomem;
     double t0 = now_s(), compute_s = 0;
@@ -514,11 +611,16 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
             n_tok += R.train.rows[rows[i]].n;
         }
         double loss = 0;
-        for (int64_t i = 0; i < rows_per_step; i++) {
-            const train_sft_row *row = &R.train.rows[rows[i]];
-            float w = (float)((double)row->n_target / (double)n_tgt);
+        for (int64_t a = 0; a < r->grad_accum; a++) {
+            const train_sft_row *mb[TRAIN_MAX_BATCH];
+            int64_t t = 0;
+            for (int64_t k = 0; k < r->batch; k++) {
+                mb[k] = &R.train.rows[rows[a * r->batch + k]];
+                t += mb[k]->n_target;
+            }
+            float w = (float)((double)t / (double)n_tgt);
             double l;
-            if ((st = row_step(&R, row, true, w, &l, err))) {
+            if ((st = batch_step(&R, mb, (size_t)r->batch, true, w, &l, err))) {
                 rw_err_prefix(err, "step %" PRId64 ": ", step + 1);
                 goto fail_rows;
             }
@@ -555,6 +657,14 @@ rw_status train_run(const train_recipe *r, const train_run_opts *o, train_run_re
         }
         train_progress(o->progress, step, total, loss, have_val ? val : -1.0, (double)lr, tok_s,
                        now_s() - t0, step == total);
+        /* off a terminal (scripts, CI logs) the \r progress line is not drawn: log a line at
+         * every validation and at the end instead */
+        if (!o->quiet && !progress_tty && (eval_now || step == total)) {
+            char vbuf[40] = "";
+            if (eval_now) snprintf(vbuf, sizeof vbuf, " val_loss %.4f", val);
+            RW_LOGI("step %" PRId64 "/%" PRId64 " loss %.4f%s lr %.2e %.0f tok/s", step, total,
+                    loss, vbuf, (double)lr, tok_s);
+        }
         if ((r->checkpoint_every > 0 && step % r->checkpoint_every == 0) || step == total) {
             if ((st = write_ckpt(&R, step, tokens_seen, elapsed_before + (now_s() - t0), err)))
                 goto fail_rows;

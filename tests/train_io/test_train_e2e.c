@@ -189,6 +189,50 @@ static void test_resume_bit_exact(void **state) {
     assert_non_null(strstr(err.msg, "checkpoint.h5"));
 }
 
+/* LoRA dropout 0.3: the killed-and-resumed loss curve equals the uninterrupted one bit for
+ * bit (the mask RNG is in the checkpoint), the masks change the curve (dropout is live), the
+ * validation losses are dropout-free (eval at step 0 equals the no-dropout run's, whose
+ * adapter is the same at step 0), and PEFT's adapter_config.json records lora_dropout. */
+static void test_resume_dropout(void **state) {
+    (void)state;
+    rw_err err;
+    train_run_result a, b, c, z;
+    const char *sa[] = {"output.dir=\"da\"", "model.threads=2", "adapter.dropout=0.3",
+                        "output.formats=[\"gguf\",\"peft\"]"};
+    const char *sb[] = {"output.dir=\"db\"", "model.threads=2", "adapter.dropout=0.3",
+                        "output.formats=[\"gguf\",\"peft\"]"};
+    const char *sz[] = {"output.dir=\"dz\"", "model.threads=2"};
+    if (run_recipe(sa, 4, false, 0, &a, &err)) fail_msg("run A: %s", err.msg);
+    assert_true(a.finished);
+    if (run_recipe(sb, 4, false, 7, &b, &err)) fail_msg("run B: %s", err.msg);
+    assert_false(b.finished);
+    if (run_recipe(sb, 4, true, 0, &c, &err)) fail_msg("resume: %s", err.msg);
+    assert_true(c.resumed);
+    assert_int_equal(c.resumed_from, 4);
+    assert_true(c.finished);
+    char *ca = curve(P("da")), *cb = curve(P("db"));
+    assert_string_equal(ca, cb);
+    if (run_recipe(sz, 2, false, 0, &z, &err)) fail_msg("run Z: %s", err.msg);
+    char *cz = curve(P("dz"));
+    /* step 0 line (validation only) equal; the training curve differs */
+    size_t l0 = (size_t)(strchr(ca, '\n') - ca);
+    assert_memory_equal(ca, cz, l0 + 1);
+    assert_true(strcmp(ca, cz) != 0);
+    assert_true(a.first_val_loss == z.first_val_loss);
+    free(ca);
+    free(cb);
+    free(cz);
+    size_t len;
+    char *cfg = rw_test_read_file(P("da/pirate-peft/adapter_config.json"), &len);
+    assert_non_null(cfg);
+    char *d = strstr(cfg, "\"lora_dropout\"");
+    assert_non_null(d);
+    d = strchr(d, ':');
+    assert_non_null(d);
+    assert_true(fabs(strtod(d + 1, NULL) - 0.3) < 1e-6);
+    free(cfg);
+}
+
 static void test_nan_stops(void **state) {
     (void)state;
     /* a base model whose output norm is NaN: the loss is NaN at step 1 */
@@ -277,6 +321,29 @@ static void test_full_training(void **state) {
     /* registering a full model as an adapter is refused */
     const char *bad[] = {"output.dir=\"rfull2\"", "adapter.full=true", "output.register=true"};
     assert_int_equal(run_recipe(bad, 3, false, 0, &r, &err), RW_E_UNSUPPORTED);
+}
+
+/* rag-train --set with a relative path for model.path / output.dir: taken relative to the
+ * current directory (not the recipe's folder). */
+static void test_cli_set_paths(void **state) {
+    (void)state;
+    char bin[600], cmd[4096];
+    rw_test_bin("rag-train", bin, sizeof bin);
+    snprintf(cmd, sizeof cmd,
+             "mkdir -p '%s/sub/m' && cp '%s/tiny.gguf' '%s/sub/m/base.gguf' && cd '%s/sub' && "
+             "'%s' --recipe ../r.toml --quiet --set model.path=m/base.gguf "
+             "--set output.dir=cwdrun --set train.steps=1 --set train.eval_every=0 2>&1",
+             g_dir, g_dir, g_dir, g_dir, bin);
+    char *out = NULL;
+    int rc = rw_test_run(cmd, &out);
+    if (rc != 0) fail_msg("rag-train failed (%d): %s", rc, out ? out : "");
+    free(out);
+    size_t len;
+    char *mj = rw_test_read_file(P("sub/cwdrun/metrics.jsonl"), &len);
+    assert_non_null(mj);
+    free(mj);
+    /* the recipe's folder has no cwdrun */
+    assert_null(rw_test_read_file(P("cwdrun/metrics.jsonl"), &len));
 }
 
 static void test_persona(void **state) {
@@ -368,9 +435,11 @@ static void test_persona(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_resume_bit_exact),
+        cmocka_unit_test(test_resume_dropout),
         cmocka_unit_test(test_nan_stops),
         cmocka_unit_test(test_epochs_and_accum),
         cmocka_unit_test(test_full_training),
+        cmocka_unit_test(test_cli_set_paths),
         cmocka_unit_test(test_persona),
     };
     return cmocka_run_group_tests(tests, setup, NULL);

@@ -10,13 +10,51 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include "core/alloc.h"
 #include "core/log.h"
 #include "core/status.h"
 #include "train/recipe.h"
 #include "train/trainer.h"
 
 enum { MAX_SETS = 64 };
+
+/* "key=value" with key a path key and value a relative path (bare or "quoted"): returns a
+ * heap "key=\"<cwd>/value\"" (the recipe would resolve it against the recipe's folder);
+ * NULL when s is left as is. *bad set when the path cannot be rewritten safely. */
+static char *cwd_path_set(const char *s, bool *bad) {
+    static const char *const keys[] = {"model.path", "data.train", "data.valid", "output.dir",
+                                       "output.db"};
+    *bad = false;
+    const char *eq = strchr(s, '=');
+    if (!eq) return NULL;
+    size_t kl = (size_t)(eq - s);
+    bool is_path = false;
+    for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++)
+        if (strlen(keys[i]) == kl && !strncmp(s, keys[i], kl)) is_path = true;
+    if (!is_path) return NULL;
+    const char *v = eq + 1;
+    size_t vl = strlen(v);
+    if (vl >= 2 && v[0] == '"' && v[vl - 1] == '"') {
+        v++;
+        vl -= 2;
+    }
+    if (vl == 0 || v[0] == '/') return NULL;
+    char cwd[4096];
+    if (!getcwd(cwd, sizeof cwd) || strpbrk(cwd, "\"\\") || memchr(v, '\\', vl)) {
+        *bad = true;
+        return NULL;
+    }
+    size_t n = kl + strlen(cwd) + vl + 8;
+    char *out = rw_malloc(n);
+    if (!out) {
+        *bad = true;
+        return NULL;
+    }
+    snprintf(out, n, "%.*s=\"%s/%.*s\"", (int)kl, s, cwd, (int)vl, v);
+    return out;
+}
 
 static void usage(FILE *f) {
     fprintf(f, "usage: rag-train --recipe FILE.toml [--set section.key=value ...] [--resume]\n"
@@ -78,13 +116,27 @@ int main(int argc, char **argv) {
     /* --threads goes last so it wins over any --set model.threads. */
     bool have_threads = threads_set[0] != 0 && sets[MAX_SETS] == threads_set;
     if (have_threads) sets[n_sets++] = threads_set;
+    char *owned[MAX_SETS + 1] = {0};
+    for (size_t i = 0; i < n_sets; i++) {
+        bool bad;
+        owned[i] = cwd_path_set(sets[i], &bad);
+        if (bad) {
+            fprintf(stderr, "rag-train: cannot make --set %s relative to the current directory; "
+                            "give an absolute path\n", sets[i]);
+            for (size_t k = 0; k < i; k++) rw_free(owned[k]);
+            return 2;
+        }
+        if (owned[i]) sets[i] = owned[i];
+    }
     if (o.quiet) rw_log_set_level(RW_LOG_WARN);
     o.progress = o.quiet ? NULL : stderr;
 
     train_recipe r;
     rw_err err;
     rw_err_clear(&err);
-    if (train_recipe_load(recipe, sets, n_sets, &r, &err) != RW_OK) {
+    rw_status lst = train_recipe_load(recipe, sets, n_sets, &r, &err);
+    for (size_t i = 0; i < n_sets; i++) rw_free(owned[i]);
+    if (lst != RW_OK) {
         fprintf(stderr, "rag-train: %s\n", err.msg);
         return 1;
     }
