@@ -486,8 +486,8 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     return infer_op_layernorm(ctx, o, L->ffn_norm, L->ffn_norm_b, hp->norm_eps);
 }
 
-rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
-                                const int32_t *lens, int64_t n_seq) {
+rw_tensor *infer_encoder_input(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
+                               const int32_t *lens, int64_t n_seq) {
     if (!infer_ctx_ok(ctx)) return NULL;
     RW_ASSERT(infer_arch_is_encoder(m->arch), "encoder forward on a decoder model");
     int64_t total = 0;
@@ -520,6 +520,13 @@ rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int3
     if (m->pos_embd) x = infer_op_add(ctx, x, infer_op_embed(ctx, m->pos_embd, pos, total));
     if (m->type_embd) x = infer_op_add(ctx, x, infer_op_embed(ctx, m->type_embd, types, total));
     x = infer_op_layernorm(ctx, x, m->embd_norm, m->embd_norm_b, m->hp.norm_eps);
+    return x;
+}
+
+rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
+                                const int32_t *lens, int64_t n_seq) {
+    rw_tensor *x = infer_encoder_input(ctx, m, ids, lens, n_seq);
+    if (!x) return NULL;
     for (int64_t il = 0; il < m->hp.n_layer; il++) {
         const size_t mark = infer_mark(ctx);
         rw_tensor *y = infer_encoder_layer(ctx, m, il, x, lens, n_seq);

@@ -170,6 +170,11 @@ rw_tensor *infer_decoder_hidden(infer_ctx *ctx, const infer_model *m, infer_kv_c
 /* One block over a packed batch x{C, sum lens} of n_seq sequences. */
 rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il, rw_tensor *x,
                                const int32_t *lens, int64_t n_seq);
+/* The encoder's input layer: validates lens (1..n_pos each) and ids (< n_vocab), then token +
+ * position + token-type embeddings and the embedding LayerNorm, {C, sum(lens)} from the arena.
+ * Shared by infer_encoder_hidden and train's checkpointed encoder. */
+rw_tensor *infer_encoder_input(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
+                               const int32_t *lens, int64_t n_seq);
 /* ids: n_seq sequences back to back (lens[b] each, token type 0) -> token states
  * {C, sum lens}. */
 rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int32_t *ids,

@@ -213,43 +213,14 @@ rw_tensor *train_decoder_forward_ckpt(infer_ctx *ctx, const infer_model *m, cons
     return infer_linear_forward(ctx, &m->output, x);
 }
 
-/* Mirrors infer_encoder_hidden + infer_encoder_embed (infer/forward.c) with checkpointed
- * layers; keep the two in step when infer changes its embeddings or pooling. */
+/* infer_encoder_hidden + infer_encoder_embed (infer/forward.c) with checkpointed layers: the
+ * input layer is infer's own (infer_encoder_input); keep the pooling in step with infer's. */
 rw_tensor *train_encoder_embed_ckpt(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                     const int32_t *lens, int64_t n_seq, int pooling,
                                     bool normalize) {
     if (!infer_ctx_ok(ctx)) return NULL;
     RW_ASSERT(m->arch == INFER_ARCH_BERT, "encoder forward on a decoder model");
-    int64_t total = 0;
-    for (int64_t b = 0; b < n_seq; b++) {
-        if (lens[b] <= 0 || lens[b] > m->hp.n_pos) {
-            ctx->status = RW_E_RANGE;
-            rw_err_set(&ctx->err, RW_E_RANGE, "sequence %lld has %d tokens (1..%lld allowed)",
-                       (long long)b, (int)lens[b], (long long)m->hp.n_pos);
-            return NULL;
-        }
-        total += lens[b];
-    }
-    for (int64_t t = 0; t < total; t++)
-        if (ids[t] < 0 || ids[t] >= m->hp.n_vocab) {
-            ctx->status = RW_E_RANGE;
-            rw_err_set(&ctx->err, RW_E_RANGE, "token id %d outside the vocabulary (%lld)",
-                       (int)ids[t], (long long)m->hp.n_vocab);
-            return NULL;
-        }
-    int32_t *pos = infer_scratch(ctx, (size_t)total * sizeof(int32_t));
-    int32_t *types = infer_scratch(ctx, (size_t)total * sizeof(int32_t));
-    if (!pos || !types) return NULL;
-    int64_t o = 0;
-    for (int64_t b = 0; b < n_seq; b++)
-        for (int32_t t = 0; t < lens[b]; t++, o++) {
-            pos[o] = t;
-            types[o] = 0;
-        }
-    rw_tensor *x = infer_op_embed(ctx, m->tok_embd, ids, total);
-    x = infer_op_add(ctx, x, infer_op_embed(ctx, m->pos_embd, pos, total));
-    if (m->type_embd) x = infer_op_add(ctx, x, infer_op_embed(ctx, m->type_embd, types, total));
-    x = infer_op_layernorm(ctx, x, m->embd_norm, m->embd_norm_b, m->hp.norm_eps);
+    rw_tensor *x = infer_encoder_input(ctx, m, ids, lens, n_seq);
     for (int64_t il = 0; il < m->hp.n_layer; il++)
         x = train_recompute_encoder_layer(ctx, m, il, x, lens, n_seq);
     if (!x) return NULL;
