@@ -57,7 +57,7 @@ static void run_case(const shape *sh, uint64_t seed, rw_pool *pool) {
         if (sh->window > 0 && sh->pos0 + t - sh->window + 1 > b) b = sh->pos0 + t - sh->window + 1;
         for (int64_t h = 0; h < H; h++) {
             const int64_t g = h / rep;
-            double mx = -INFINITY, sum = 0;
+            double mx = -HUGE_VAL, sum = 0;
             for (int pass = 0; pass < 2; pass++)
                 for (int64_t s = b; s < e; s++) {
                     double dot = 0;
