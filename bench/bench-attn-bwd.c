@@ -41,11 +41,23 @@ int main(int argc, char **argv) {
     rw_rng_seed(&r, 7);
     for (size_t i = 0; i < 3 * nq + 4 * nk; i++)
         buf[i] = (float)rw_rng_normal(&r);
-    train_attn_seg a = {.q = buf, .dout = buf + nq, .dq = buf + 2 * nq,
-                        .k = buf + 3 * nq, .v = buf + 3 * nq + nk,
-                        .dk = buf + 3 * nq + 2 * nk, .dv = buf + 3 * nq + 3 * nk,
-                        .lse = buf + 3 * nq + 4 * nk, .H = H, .Hkv = Hkv, .D = D, .T = T,
-                        .S = T, .pos0 = 0, .n_valid = T, .window = 0, .causal = true,
+    train_attn_seg a = {.q = buf,
+                        .dout = buf + nq,
+                        .dq = buf + 2 * nq,
+                        .k = buf + 3 * nq,
+                        .v = buf + 3 * nq + nk,
+                        .dk = buf + 3 * nq + 2 * nk,
+                        .dv = buf + 3 * nq + 3 * nk,
+                        .lse = buf + 3 * nq + 4 * nk,
+                        .H = H,
+                        .Hkv = Hkv,
+                        .D = D,
+                        .T = T,
+                        .S = T,
+                        .pos0 = 0,
+                        .n_valid = T,
+                        .window = 0,
+                        .causal = true,
                         .scale = 1.0f / 8.0f};
     /* a plausible lse: log(visible keys) + small offset (values only need to be finite) */
     float *lse = buf + 3 * nq + 4 * nk;

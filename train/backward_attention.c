@@ -125,11 +125,10 @@ void train_attn_bwd_segment_ref(const train_attn_seg *a, rw_pool *pool, float *s
 static void attn_bwd_block(const train_attn_seg *j, int64_t g, int64_t h, int64_t t0, int64_t t1,
                            float *P, float *dS) {
     const int64_t H = j->H, D = j->D, qs = H * D, ks = j->Hkv * D;
-    int64_t kb, ke, b_last, e_first;
-    row_range(j, t0, &kb, &e_first);
-    row_range(j, t1 - 1, &b_last, &ke);
-    (void)e_first;
-    (void)b_last;
+    /* row ranges only move right with t: the block sees [beg(t0), end(t1 - 1)) */
+    int64_t kb, ke, unused;
+    row_range(j, t0, &kb, &unused);
+    row_range(j, t1 - 1, &unused, &ke);
     if (ke <= kb) return;
     const int64_t M = t1 - t0, N = ke - kb;
     const float *Q = j->q + t0 * qs + h * D, *dO = j->dout + t0 * qs + h * D;
@@ -170,9 +169,12 @@ static void attn_bwd_block(const train_attn_seg *j, int64_t g, int64_t h, int64_
         }
     }
     if (!any) return;
-    if (j->dv) kern_sgemm(true, false, N, D, M, 1.0f, P, N, dO, qs, 1.0f, j->dv + kb * ks + g * D, ks);
-    if (j->dq) kern_sgemm(false, false, M, D, N, 1.0f, dS, N, K, ks, 1.0f, j->dq + t0 * qs + h * D, qs);
-    if (j->dk) kern_sgemm(true, false, N, D, M, 1.0f, dS, N, Q, qs, 1.0f, j->dk + kb * ks + g * D, ks);
+    if (j->dv)
+        kern_sgemm(true, false, N, D, M, 1.0f, P, N, dO, qs, 1.0f, j->dv + kb * ks + g * D, ks);
+    if (j->dq)
+        kern_sgemm(false, false, M, D, N, 1.0f, dS, N, K, ks, 1.0f, j->dq + t0 * qs + h * D, qs);
+    if (j->dk)
+        kern_sgemm(true, false, N, D, M, 1.0f, dS, N, Q, qs, 1.0f, j->dk + kb * ks + g * D, ks);
 }
 
 static void attn_bwd_worker(void *ctx, int ith, int nth) {
@@ -221,23 +223,23 @@ void train_bwd_attention(train_bwd *b, const rw_tape_rec *r, const float *dy) {
                                               (size_t)(T * H) * sizeof(float) + sizeof(extra));
     const int nth = train_bwd_threads(b);
     train_attn_seg j = {.q = q->data,
-                  .k = k->data,
-                  .v = v->data,
-                  .dout = dy,
-                  .lse = lse,
-                  .dq = dq,
-                  .dk = dk,
-                  .dv = dv,
-                  .H = H,
-                  .Hkv = Hkv,
-                  .D = D,
-                  .T = T,
-                  .S = S,
-                  .pos0 = extra[0],
-                  .n_valid = extra[1],
-                  .window = extra[3],
-                  .causal = r->i[3] != 0,
-                  .scale = r->f[0]};
+                        .k = k->data,
+                        .v = v->data,
+                        .dout = dy,
+                        .lse = lse,
+                        .dq = dq,
+                        .dk = dk,
+                        .dv = dv,
+                        .H = H,
+                        .Hkv = Hkv,
+                        .D = D,
+                        .T = T,
+                        .S = S,
+                        .pos0 = extra[0],
+                        .n_valid = extra[1],
+                        .window = extra[3],
+                        .causal = r->i[3] != 0,
+                        .scale = r->f[0]};
     float *scr = train_bwd_scratch(b, train_attn_bwd_scratch_floats(&j, nth) * sizeof(float));
     if (!scr) return;
     rw_pool *pool = b->ctx->pool;

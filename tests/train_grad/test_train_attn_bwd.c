@@ -62,7 +62,8 @@ static void run_case(const shape *sh, uint64_t seed, rw_pool *pool) {
                 for (int64_t s = b; s < e; s++) {
                     double dot = 0;
                     for (int64_t d = 0; d < D; d++)
-                        dot += (double)q[t * H * D + h * D + d] * (double)k[s * Hkv * D + g * D + d];
+                        dot +=
+                            (double)q[t * H * D + h * D + d] * (double)k[s * Hkv * D + g * D + d];
                     dot *= (double)scale;
                     if (pass == 0 && dot > mx) mx = dot;
                     if (pass == 1) sum += exp(dot - mx);
@@ -82,12 +83,24 @@ static void run_case(const shape *sh, uint64_t seed, rw_pool *pool) {
         memcpy(g_new[i], g_ref[i], ns[i] * sizeof(float));
         memcpy(g_pool[i], g_ref[i], ns[i] * sizeof(float));
     }
-    train_attn_seg a = {.q = q, .k = k, .v = v, .dout = dout, .lse = lse,
-                        .H = H, .Hkv = Hkv, .D = D, .T = T, .S = S, .pos0 = sh->pos0,
-                        .n_valid = sh->n_valid, .window = sh->window, .causal = sh->causal,
+    train_attn_seg a = {.q = q,
+                        .k = k,
+                        .v = v,
+                        .dout = dout,
+                        .lse = lse,
+                        .H = H,
+                        .Hkv = Hkv,
+                        .D = D,
+                        .T = T,
+                        .S = S,
+                        .pos0 = sh->pos0,
+                        .n_valid = sh->n_valid,
+                        .window = sh->window,
+                        .causal = sh->causal,
                         .scale = scale};
     const int nth = pool ? rw_pool_threads(pool) : 1;
-    size_t nf = train_attn_bwd_scratch_floats(&a, nth), nr = train_attn_bwd_scratch_floats_ref(&a, 1);
+    size_t nf = train_attn_bwd_scratch_floats(&a, nth),
+           nr = train_attn_bwd_scratch_floats_ref(&a, 1);
     float *scr = rw_malloc((nf > nr ? nf : nr) * sizeof(float));
     assert_non_null(scr);
     a.dq = g_ref[0], a.dk = g_ref[1], a.dv = g_ref[2];
@@ -100,7 +113,9 @@ static void run_case(const shape *sh, uint64_t seed, rw_pool *pool) {
     for (int i = 0; i < 3; i++) {
         double e = rel_err(g_new[i], g_ref[i], ns[i]);
         if (e > 1e-4)
-            fprintf(stderr, "T=%lld S=%lld H=%lld/%lld D=%lld pos0=%lld nv=%lld win=%lld causal=%d: %s rel err %.3g\n",
+            fprintf(stderr,
+                    "T=%lld S=%lld H=%lld/%lld D=%lld pos0=%lld nv=%lld win=%lld causal=%d: %s rel "
+                    "err %.3g\n",
                     (long long)T, (long long)S, (long long)H, (long long)Hkv, (long long)D,
                     (long long)sh->pos0, (long long)sh->n_valid, (long long)sh->window,
                     (int)sh->causal, names[i], e);
