@@ -42,6 +42,7 @@
 #include <unistd.h>
 
 #include "bench_util.h"
+#include "core/timer.h"
 #include "core/alloc.h"
 #include "core/arena.h"
 #include "core/pool.h"
@@ -56,12 +57,6 @@
 #include "train/packed.h"
 
 enum { BATCH = 4, SEQ = 256, RANK = 16 };
-
-static double now_s(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
 
 /* ---- the child: one configuration ------------------------------------------------------ */
 
@@ -139,7 +134,7 @@ static int run_child(const char *model, int threads, bool ckpt, int steps, child
     float *grads = train_lora_grads(l), *params = train_lora_params(l);
     /* step 0 sizes the arena (doubling until a step fits) and is not timed */
     for (int s = 0; s <= steps; s++) {
-        double t0 = now_s();
+        double t0 = rw_now_s();
         bool retry;
         do {
             retry = false;
@@ -169,7 +164,7 @@ static int run_child(const char *model, int threads, bool ckpt, int steps, child
         train_clip_grad_norm(grads, np, 1.0);
         train_adamw_step(&opt, params, grads, 1e-4f);
         train_lora_zero_grad(l);
-        samples[s] = now_s() - t0;
+        samples[s] = rw_now_s() - t0;
     }
     bench_stats st;
     bench_stats_from(samples + 1, steps, &st);

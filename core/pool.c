@@ -37,6 +37,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/timer.h"
 
 enum {
     SPIN_NS = 30000,    /* pause-spin budget per wait, wall time */
@@ -73,12 +74,6 @@ static inline void cpu_relax(void) {
 #endif
 }
 
-static uint64_t now_ns(void) {
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* Spin/yield phase of a wait. Returns 1 when done(p, arg) became true, 0 when the budget
  * is spent and the caller should sleep on its condvar. */
 typedef int (*wait_pred)(rw_pool *p, unsigned arg);
@@ -89,7 +84,7 @@ static int spin_then_yield(rw_pool *p, wait_pred done, unsigned arg) {
         if (done(p, arg)) return 1;
         cpu_relax();
         if (i % SPIN_CHECK == 0) {
-            uint64_t t = now_ns();
+            uint64_t t = rw_now_ns();
             if (t0 == 0)
                 t0 = t;
             else if (t - t0 > SPIN_NS)

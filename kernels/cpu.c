@@ -61,12 +61,17 @@ const kern_cpu_features *kern_cpu_get(void) {
     return &g_features;
 }
 
-kern_level kern_cpu_level(void) {
+kern_level kern_cpu_hw_level(void) {
     const kern_cpu_features *f = kern_cpu_get();
     kern_level hw = KERN_LEVEL_SCALAR;
     if (f->avx2 && f->fma && f->f16c) hw = KERN_LEVEL_AVX2;
     if (hw == KERN_LEVEL_AVX2 && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl)
         hw = KERN_LEVEL_AVX512;
+    return hw;
+}
+
+kern_level kern_cpu_level(void) {
+    kern_level hw = kern_cpu_hw_level();
     const char *env = getenv("RW_KERNELS");
     kern_level cap = KERN_LEVEL_AVX512;
     if (env && strcmp(env, "scalar") == 0) cap = KERN_LEVEL_SCALAR;

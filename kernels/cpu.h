@@ -23,6 +23,8 @@ typedef enum kern_level {
 
 /* Detected features, before the RW_KERNELS ceiling. Thread-safe after the first call. */
 const kern_cpu_features *kern_cpu_get(void);
+/* Highest level the hardware supports, before the RW_KERNELS ceiling. */
+kern_level kern_cpu_hw_level(void);
 /* Highest level allowed by hardware and RW_KERNELS. */
 kern_level kern_cpu_level(void);
 const char *kern_level_name(kern_level l);

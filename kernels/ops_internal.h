@@ -68,4 +68,8 @@ size_t kern_topk_f32_heap(float *vals, int32_t *idx, const float *x, size_t n, s
 /* Resolves zero strides in a to the contiguous defaults (attention.h). */
 void kern_attn_resolve(kern_attn_args *r, const kern_attn_args *a);
 
+/* Programmer-error checks of rope's arguments (even n_rot <= D, stride >= H*D, known mode),
+ * shared by the reference and every SIMD variant. */
+void kern_rope_check(size_t stride, size_t H, size_t D, const kern_rope_cfg *cfg);
+
 #endif

@@ -174,7 +174,7 @@ void kern_rope_cos_sin(float *cs, float *sn, const double *f, size_t n, int32_t 
     }
 }
 
-static void rope_check(size_t stride, size_t H, size_t D, const kern_rope_cfg *cfg) {
+void kern_rope_check(size_t stride, size_t H, size_t D, const kern_rope_cfg *cfg) {
     RW_ASSERT(cfg->n_rot % 2 == 0 && cfg->n_rot <= D, "rope: n_rot %zu must be even and <= D %zu",
               cfg->n_rot, D);
     RW_ASSERT(stride >= H * D, "rope: stride %zu < H*D %zu", stride, H * D);
@@ -184,7 +184,7 @@ static void rope_check(size_t stride, size_t H, size_t D, const kern_rope_cfg *c
 
 void kern_rope_f32_ref(float *y, const float *x, size_t stride, const int32_t *pos, size_t T,
                        size_t H, size_t D, const kern_rope_cfg *cfg, bool inverse) {
-    rope_check(stride, H, D, cfg);
+    kern_rope_check(stride, H, D, cfg);
     size_t half = cfg->n_rot / 2;
     /* The pair offset: (2i, 2i+1) for NORMAL, (i, i+half) for NEOX. */
     for (size_t t = 0; t < T; t++) {

@@ -241,9 +241,7 @@ static void SFX(kern_log_softmax_f32)(float *y, float *lse, const float *x, cons
 static void SFX(kern_rope_f32)(float *y, const float *x, size_t stride, const int32_t *pos,
                                size_t T, size_t H, size_t D, const kern_rope_cfg *cfg,
                                bool inverse) {
-    RW_ASSERT(cfg->n_rot % 2 == 0 && cfg->n_rot <= D, "rope: n_rot %zu must be even and <= D %zu",
-              cfg->n_rot, D);
-    RW_ASSERT(stride >= H * D, "rope: stride %zu < H*D %zu", stride, H * D);
+    kern_rope_check(stride, H, D, cfg);
     size_t half = cfg->n_rot / 2;
     float cs[KERN_ROPE_CHUNK], sn[KERN_ROPE_CHUNK];
     double f[KERN_ROPE_CHUNK]; /* inverse frequencies of the chunk, shared by all tokens */

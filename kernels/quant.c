@@ -81,27 +81,17 @@ static void fill_avx512(kern_type_traits *t) {
 
 static void init_tables(void) {
     g_level = kern_cpu_level();
-    const kern_cpu_features *f = kern_cpu_get();
-    kern_level hw = KERN_LEVEL_SCALAR;
-    if (f->avx2 && f->fma && f->f16c) hw = KERN_LEVEL_AVX2;
-    if (hw == KERN_LEVEL_AVX2 && f->avx512f && f->avx512bw && f->avx512dq && f->avx512vl &&
-        f->avx512vnni)
-        hw = KERN_LEVEL_AVX512;
-    if (g_level > hw) g_level = hw; /* our AVX-512 kernels also need VNNI */
+    kern_level hw = kern_cpu_hw_level();
+    if (hw == KERN_LEVEL_AVX512 && !kern_cpu_get()->avx512vnni)
+        hw = KERN_LEVEL_AVX2; /* our AVX-512 quant kernels also need VNNI */
+    if (g_level > hw) g_level = hw;
     for (int l = 0; l < 3; l++)
         fill_ref(g_tables[l]);
     if (hw >= KERN_LEVEL_AVX2) {
         fill_avx2(g_tables[KERN_LEVEL_AVX2]);
         fill_avx2(g_tables[KERN_LEVEL_AVX512]);
     }
-    if (hw >= KERN_LEVEL_AVX512) {
-        fill_avx512(g_tables[KERN_LEVEL_AVX512]);
-    } else if (hw >= KERN_LEVEL_AVX2) {
-        memcpy(g_tables[KERN_LEVEL_AVX512], g_tables[KERN_LEVEL_AVX2], sizeof g_tables[0]);
-    } else {
-        memcpy(g_tables[KERN_LEVEL_AVX2], g_tables[KERN_LEVEL_SCALAR], sizeof g_tables[0]);
-        memcpy(g_tables[KERN_LEVEL_AVX512], g_tables[KERN_LEVEL_SCALAR], sizeof g_tables[0]);
-    }
+    if (hw >= KERN_LEVEL_AVX512) fill_avx512(g_tables[KERN_LEVEL_AVX512]);
 }
 
 kern_level kern_level_cached(void) {
