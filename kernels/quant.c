@@ -18,11 +18,11 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 #define SET(tab, T, nm, bs, sz, vdt, t, a)                                                         \
     tab[T] = (kern_type_traits) {                                                                  \
         T, nm, bs, sz, vdt, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref,               \
-            kern_vec_dot_##t##_##a##_ref                                                           \
+            kern_vec_dot_##t##_##a##_ref, NULL                                                     \
     }
 #define SET_ACT(tab, T, nm, bs, sz, t)                                                             \
     tab[T] = (kern_type_traits) {                                                                  \
-        T, nm, bs, sz, T, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref, NULL            \
+        T, nm, bs, sz, T, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref, NULL, NULL      \
     }
 
 static void fill_ref(kern_type_traits *t) {
@@ -108,6 +108,16 @@ const kern_type_traits *kern_type_get_level(rw_dtype type, kern_level level) {
 
 const kern_type_traits *kern_type_get(rw_dtype type) {
     return kern_type_get_level(type, kern_level_cached());
+}
+
+void kern_vec_dot_rows(const kern_type_traits *t, int64_t n, float *s, const void *w,
+                       size_t w_stride, int64_t nrows, const void *a) {
+    if (t->vec_dot_rows) {
+        t->vec_dot_rows(n, s, w, w_stride, nrows, a);
+        return;
+    }
+    for (int64_t r = 0; r < nrows; r++)
+        t->vec_dot(n, &s[r], (const char *)w + (size_t)r * w_stride, a);
 }
 
 size_t kern_row_bytes(rw_dtype type, int64_t n) {

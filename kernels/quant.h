@@ -116,6 +116,12 @@ typedef void (*kern_to_float_fn)(const void *src, float *dst, int64_t n);
 typedef void (*kern_from_float_fn)(const float *src, void *dst, int64_t n);
 /* *s = dot(w[0..n), a[0..n)): w in the weight type, a in its vec_dot_type. */
 typedef void (*kern_vec_dot_fn)(int64_t n, float *s, const void *w, const void *a);
+/* s[r] = dot(w + r * w_stride, a) for r in [0, nrows): several weight rows against one
+ * activation row, so SIMD kernels load and widen the activations once for a group of rows.
+ * Each s[r] equals vec_dot's result within the float-accumulation tolerance (block sums
+ * are exact integers at every level). */
+typedef void (*kern_vec_dot_rows_fn)(int64_t n, float *s, const void *w, size_t w_stride,
+                                     int64_t nrows, const void *a);
 
 typedef struct kern_type_traits {
     rw_dtype type;
@@ -126,6 +132,7 @@ typedef struct kern_type_traits {
     kern_to_float_fn to_float;
     kern_from_float_fn from_float_ref;
     kern_vec_dot_fn vec_dot;
+    kern_vec_dot_rows_fn vec_dot_rows; /* NULL: callers loop over vec_dot (kern_vec_dot_rows) */
 } kern_type_traits;
 
 /* Traits at the level kern_cpu_level() selects; NULL for a type kernels/ does not support
@@ -136,6 +143,10 @@ const kern_type_traits *kern_type_get(rw_dtype type);
 /* Traits with the kernels of one level (capped by what the hardware has); tests use this
  * to compare each level with KERN_LEVEL_SCALAR, which is the specification. */
 const kern_type_traits *kern_type_get_level(rw_dtype type, kern_level level);
+
+/* t->vec_dot_rows when the level has one, else vec_dot row by row. */
+void kern_vec_dot_rows(const kern_type_traits *t, int64_t n, float *s, const void *w,
+                       size_t w_stride, int64_t nrows, const void *a);
 
 /* Bytes of one row of n elements of type (n must be a multiple of the block size). */
 size_t kern_row_bytes(rw_dtype type, int64_t n);

@@ -473,6 +473,57 @@ static void test_vec_dot_levels_exact(void **state) {
     }
 }
 
+/* vec_dot_rows (several weight rows, one activation row) against the scalar vec_dot of
+ * each row, at every level, for group sizes around the SIMD kernels' row blocking and row
+ * strides that are not multiples of a vector. */
+static void test_vec_dot_rows_levels(void **state) {
+    (void)state;
+    rw_rng r;
+    rw_rng_seed(&r, 11);
+    const int nblocks[] = {1, 2, 3, 8, 33};
+    const int nrows[] = {1, 2, 3, 4, 5, 7, 8, 9, 17};
+    for (int ti = 0; ti < N_WTYPES; ti++) {
+        rw_dtype wt = k_weight_types[ti];
+        const kern_type_traits *t = kern_type_get(wt);
+        const kern_type_traits *at = kern_type_get(act_type(wt));
+        for (size_t k = 0; k < sizeof nblocks / sizeof nblocks[0]; k++) {
+            const int64_t n = nblocks[k] * (t->block_size == 1 ? 32 : t->block_size);
+            const size_t rb = kern_row_bytes(wt, n), stride = rb + 4; /* rows not vector-aligned */
+            float *x = malloc((size_t)n * 4), *af = malloc((size_t)n * 4);
+            uint8_t *w = malloc(stride * 17 + 4), *a = malloc(kern_row_bytes(at->type, n) + 4);
+            for (int row = 0; row < 17; row++) {
+                gen(&r, x, n, row % 3);
+                kern_quantize(wt, x, w + 4 + stride * (size_t)row, 1, n);
+            }
+            gen(&r, af, n, 0);
+            kern_quantize(at->type, af, a + 4, 1, n);
+            for (size_t q = 0; q < sizeof nrows / sizeof nrows[0]; q++) {
+                const int nr = nrows[q];
+                for (int lvl = 0; lvl <= KERN_LEVEL_AVX512; lvl++) {
+                    float s[17];
+                    kern_vec_dot_rows(kern_type_get_level(wt, (kern_level)lvl), n, s, w + 4,
+                                      stride, nr, a + 4);
+                    for (int row = 0; row < nr; row++) {
+                        const uint8_t *wr = w + 4 + stride * (size_t)row;
+                        float ref;
+                        kern_type_get_level(wt, KERN_LEVEL_SCALAR)->vec_dot(n, &ref, wr, a + 4);
+                        double mag;
+                        (void)dot_dequant(wt, wr, a + 4, n, &mag);
+                        if (!(fabs((double)s[row] - (double)ref) <= 1e-5 * mag + 1e-30))
+                            fail_msg("%s level %d n %lld rows %d row %d: %.9g vs ref %.9g",
+                                     t->name, lvl, (long long)n, nr, row, (double)s[row],
+                                     (double)ref);
+                    }
+                }
+            }
+            free(x);
+            free(af);
+            free(w);
+            free(a);
+        }
+    }
+}
+
 static void test_float_dots_and_dequant_levels(void **state) {
     (void)state;
     rw_rng r;
@@ -549,6 +600,7 @@ int main(void) {
         cmocka_unit_test(test_roundtrip_bounds),
         cmocka_unit_test(test_vec_dot_vs_dequant),
         cmocka_unit_test(test_vec_dot_levels_exact),
+        cmocka_unit_test(test_vec_dot_rows_levels),
         cmocka_unit_test(test_float_dots_and_dequant_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
