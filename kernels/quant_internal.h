@@ -76,7 +76,7 @@ KERN_DECLARE_DOT(q6_k, q8_k, avx512)
 /* vec_dot_rows (kern_vec_dot_rows_fn) for the K-quants: groups of rows per pass over the
  * activations (kernels/quant_rows_kquant_avx2.c, kernels/quant_rows_kquant_avx512.c). */
 #define KERN_DECLARE_DOT_ROWS(w, a, v)                                                             \
-    void kern_vec_dot_rows_##w##_##a##_##v(int64_t n, float *s, const void *wp, size_t w_stride,  \
+    void kern_vec_dot_rows_##w##_##a##_##v(int64_t n, float *s, const void *wp, size_t w_stride,   \
                                            int64_t nrows, const void *ap);
 KERN_DECLARE_DOT_ROWS(q4_k, q8_k, avx2)
 KERN_DECLARE_DOT_ROWS(q6_k, q8_k, avx2)
