@@ -33,6 +33,24 @@ enum { KQ_GROUP = 4 };
 #endif
 #define KQ_INLINE static inline __attribute__((always_inline))
 
+/* Rows interleaved in a group defeat the hardware stream prefetchers (each row is a short
+ * stream: streamed from memory, 4 interleaved rows ran at half the speed of one row), so
+ * while a group runs, the rows KQ_PF_GROUPS groups ahead are prefetched into L2 block by
+ * block, as many bytes as the group reads. The last groups prefetch their own rows (no
+ * address past the matrix is formed). */
+enum { KQ_PF_GROUPS = 2 };
+#define KQ_PREFETCH(p, bytes)                                                                      \
+    do {                                                                                           \
+        for (size_t o_ = 0; o_ < (bytes); o_ += 64)                                                \
+            _mm_prefetch((const char *)(p) + o_, _MM_HINT_T1);                                     \
+    } while (0)
+
+static inline const uint8_t *next_group(const uint8_t *w, size_t stride, int64_t r, int64_t nrows) {
+    return w +
+           (size_t)(r + KQ_GROUP * (KQ_PF_GROUPS + 1) <= nrows ? r + KQ_GROUP * KQ_PF_GROUPS : r) *
+               stride;
+}
+
 /* ---- Q4_K ---- */
 
 /* The 8 6-bit scales (bytes 0-7) and mins (bytes 8-15) of scales[12] (layout as in
@@ -123,7 +141,7 @@ static inline float hsum128(__m128 h) {
 }
 
 KQ_INLINE void q4k_rows(const int R, int64_t nb, float *s, const uint8_t *w, size_t stride,
-                        const kern_block_q8_k *a) {
+                        const kern_block_q8_k *a, const uint8_t *pf) {
     __m512i sidx[4];
     for (int v = 0; v < 4; v++)
         sidx[v] = _mm512_loadu_si512((const void *)k_q4k_sidx[v]);
@@ -138,10 +156,13 @@ KQ_INLINE void q4k_rows(const int R, int64_t nb, float *s, const uint8_t *w, siz
         q4k_act_load(&a[i], &x);
         KQ_UNROLL for (int r = 0; r < R; r++) {
             const kern_block_q4_k *b = (const kern_block_q4_k *)(w + (size_t)r * stride) + i;
+            KQ_PREFETCH(pf + (size_t)r * stride + (size_t)i * sizeof *b, sizeof *b);
             q4k_block(b, &x, sidx, &acc[r], &accm[r]);
         }
     }
-    KQ_UNROLL for (int r = 0; r < R; r++) s[r] = _mm512_reduce_add_ps(acc[r]) - hsum128(accm[r]);
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        s[r] = _mm512_reduce_add_ps(acc[r]) - hsum128(accm[r]);
+    }
 }
 
 void kern_vec_dot_rows_q4_k_q8_k_avx512(int64_t n, float *s, const void *w, size_t w_stride,
@@ -150,16 +171,17 @@ void kern_vec_dot_rows_q4_k_q8_k_avx512(int64_t n, float *s, const void *w, size
     const uint8_t *wp = w;
     int64_t r = 0;
     for (; r + KQ_GROUP <= nrows; r += KQ_GROUP)
-        q4k_rows(KQ_GROUP, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q4k_rows(KQ_GROUP, nb, s + r, wp + (size_t)r * w_stride, w_stride, a,
+                 next_group(wp, w_stride, r, nrows));
     switch (nrows - r) {
     case 3:
-        q4k_rows(3, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q4k_rows(3, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
         break;
     case 2:
-        q4k_rows(2, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q4k_rows(2, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
         break;
     case 1:
-        q4k_rows(1, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q4k_rows(1, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
         break;
     default:
         break;
@@ -230,20 +252,25 @@ KQ_INLINE void q6k_block(const kern_block_q6_k *b, const q6k_act *x, const q6k_c
 }
 
 KQ_INLINE void q6k_rows(const int R, int64_t nb, float *s, const uint8_t *w, size_t stride,
-                        const kern_block_q8_k *a) {
+                        const kern_block_q8_k *a, const uint8_t *pf) {
     q6k_consts c;
     q6k_consts_init(&c);
     __m512 acc[KQ_GROUP];
-    KQ_UNROLL for (int r = 0; r < R; r++) acc[r] = _mm512_setzero_ps();
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        acc[r] = _mm512_setzero_ps();
+    }
     for (int64_t i = 0; i < nb; i++) {
         q6k_act x;
         q6k_act_load(&a[i], &x);
         KQ_UNROLL for (int r = 0; r < R; r++) {
             const kern_block_q6_k *b = (const kern_block_q6_k *)(w + (size_t)r * stride) + i;
+            KQ_PREFETCH(pf + (size_t)r * stride + (size_t)i * sizeof *b, sizeof *b);
             q6k_block(b, &x, &c, &acc[r]);
         }
     }
-    KQ_UNROLL for (int r = 0; r < R; r++) s[r] = _mm512_reduce_add_ps(acc[r]);
+    KQ_UNROLL for (int r = 0; r < R; r++) {
+        s[r] = _mm512_reduce_add_ps(acc[r]);
+    }
 }
 
 void kern_vec_dot_rows_q6_k_q8_k_avx512(int64_t n, float *s, const void *w, size_t w_stride,
@@ -252,16 +279,17 @@ void kern_vec_dot_rows_q6_k_q8_k_avx512(int64_t n, float *s, const void *w, size
     const uint8_t *wp = w;
     int64_t r = 0;
     for (; r + KQ_GROUP <= nrows; r += KQ_GROUP)
-        q6k_rows(KQ_GROUP, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q6k_rows(KQ_GROUP, nb, s + r, wp + (size_t)r * w_stride, w_stride, a,
+                 next_group(wp, w_stride, r, nrows));
     switch (nrows - r) {
     case 3:
-        q6k_rows(3, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q6k_rows(3, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
         break;
     case 2:
-        q6k_rows(2, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q6k_rows(2, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
         break;
     case 1:
-        q6k_rows(1, nb, s + r, wp + (size_t)r * w_stride, w_stride, a);
+        q6k_rows(1, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
         break;
     default:
         break;
