@@ -13,7 +13,7 @@
  * stay in registers across rows, so a group saves little (same speed in cache), while one
  * row at a time is a single sequential stream the hardware prefetchers follow (measured
  * on Zen 4, streamed from memory: 4 interleaved rows with software prefetch were 1.3x
- * slower, without it 4x).
+ * slower, without it 4-10x).
  * Integer sums per block are exact (bounds as in the AVX-512 file, halved lane counts);
  * the f32 accumulator vector is reduced once at the end of the row.
  * Block layouts: kernels/quant.h. */

@@ -3,7 +3,8 @@
  *
  * Rows go in groups of 4 (then a group of the 1-3 left): for each 256-element block the
  * activation vectors, the Q8_K scale and the bsums terms are loaded and arranged once and
- * used by every row of the group, and the rows' dependency chains are independent.
+ * used by every row of the group, and the rows' dependency chains are independent; the
+ * rows two groups ahead are prefetched (see KQ_PREFETCH).
  * Per block and row the work is vector-only:
  *   Q4_K  two 64-byte loads of qs; low/high nibbles meet activations rearranged to match
  *         ([a 0-31 | a 64-95] etc.); vpmaddubsw then vpdpwssd by the 6-bit scales as int16
@@ -34,7 +35,7 @@ enum { KQ_GROUP = 4 };
 #define KQ_INLINE static inline __attribute__((always_inline))
 
 /* Rows interleaved in a group defeat the hardware stream prefetchers (each row is a short
- * stream: streamed from memory, 4 interleaved rows ran at half the speed of one row), so
+ * stream: streamed from memory, 4 interleaved rows ran 4-10x slower than one row), so
  * while a group runs, the rows KQ_PF_GROUPS groups ahead are prefetched into L2 block by
  * block, as many bytes as the group reads. The last groups prefetch their own rows (no
  * address past the matrix is formed). */
