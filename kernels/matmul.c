@@ -88,7 +88,7 @@ void kern_quantize_activations(rw_dtype wtype, const float *X, void *dst, int64_
     const kern_type_traits *at = kern_type_get(t->vec_dot_type);
     size_t rb = act_row_bytes(t, K);
     for (int64_t m = 0; m < M; m++)
-        at->from_float_ref(X + m * K, (char *)dst + (size_t)m * rb, K);
+        at->from_float(X + m * K, (char *)dst + (size_t)m * rb, K);
 }
 
 /* ---- matvec ---- */

@@ -86,4 +86,9 @@ void kern_dequant_row_q5_0_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q5_1_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q5_k_avx2(const void *src, float *dst, int64_t n);
 
+/* Activation quantizers (quant_act_avx2.c): bit-identical to the _ref ones. */
+void kern_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n);
+void kern_quantize_row_q8_1_avx2(const float *src, void *dst, int64_t n);
+void kern_quantize_row_q8_k_avx2(const float *src, void *dst, int64_t n);
+
 #endif
