@@ -18,7 +18,7 @@
 
 #include "core/alloc.h"
 #include "core/assert.h"
-#include "train/io_util.h"
+#include "data/file.h"
 
 #define CKPT_FORMAT_PREFIX "rag-workbench.checkpoint/"
 #define CKPT_VERSION "2"
@@ -142,11 +142,15 @@ out:
 rw_status train_ckpt_write(const char *path, const train_ckpt *c, rw_err *err) {
     RW_ASSERT(c->n_params == 0 || (c->params && c->adam_m && c->adam_v), "checkpoint arrays");
     h5_quiet();
-    char tmp[4200];
-    train_io_tmp_path(path, tmp, sizeof tmp);
-    rw_status st = write_h5(tmp, c, err);
+    /* data/'s atomic file names and creates the temp file; HDF5 then rewrites it by name
+     * and the user block goes in through a second descriptor. The commit's fsync covers
+     * both (fsync is per file, not per descriptor). */
+    data_atomic_file af;
+    rw_status st = data_atomic_open(&af, path, err);
+    if (st) return st;
+    const char *tmp = af.tmp;
     int fd = -1;
-    if (st) goto fail;
+    if ((st = write_h5(tmp, c, err))) goto fail;
     fd = open(tmp, O_RDWR);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0) {
@@ -170,11 +174,10 @@ rw_status train_ckpt_write(const char *path, const train_ckpt *c, rw_err *err) {
         goto fail;
     }
     close(fd);
-    fd = -1;
-    return train_io_commit(tmp, path, err);
+    return data_atomic_commit(&af, err);
 fail:
     if (fd >= 0) close(fd);
-    unlink(tmp);
+    data_atomic_abort(&af);
     return st;
 }
 
