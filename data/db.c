@@ -81,18 +81,6 @@ char *data_col_dup(sqlite3_stmt *st, int col, int *oom) {
     return r;
 }
 
-void *data_grow(void *v, size_t *cap, size_t elem, size_t first) {
-    size_t nc, bytes;
-    if (*cap == 0)
-        nc = first;
-    else if (!rw_size_mul(*cap, 2, &nc))
-        return NULL;
-    if (!rw_size_mul(nc, elem, &bytes)) return NULL;
-    void *nv = rw_realloc(v, bytes);
-    if (nv) *cap = nc;
-    return nv;
-}
-
 rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
                          data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
                          rw_err *err) {

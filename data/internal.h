@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "data/db.h"
+#include "data/strbuf.h" /* data_grow for the stores' row buffers */
 
 struct data_db {
     sqlite3 *h;
@@ -47,10 +48,6 @@ int data_bind_text(sqlite3_stmt *st, int i, const char *s);
  * *oom is set). */
 char *data_col_dup(sqlite3_stmt *st, int col, int *oom);
 
-/* Array growth for the stores' row buffers: returns v reallocated to hold twice *cap
- * elements (first when *cap is 0) and updates *cap; NULL on overflow or out of memory, with
- * v and *cap unchanged (v still owned by the caller). */
-void *data_grow(void *v, size_t *cap, size_t elem, size_t first);
 
 /* Reads one row into *row (elem bytes); on failure owns nothing and fills err. */
 typedef rw_status (*data_row_read_fn)(sqlite3_stmt *st, void *row, rw_err *err);
