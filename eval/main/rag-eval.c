@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/timer.h"
+#include "data/json_alloc.h"
 #include "eval/compare.h"
 #include "eval/gate.h"
 #include "eval/json.h"
@@ -341,6 +342,7 @@ static int cmd_report(const args *a) {
 }
 
 int main(int argc, char **argv) {
+    data_json_alloc_init(); /* Jansson through rw_malloc (data/json_alloc.h) */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_SUCCESS;
