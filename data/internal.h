@@ -61,6 +61,12 @@ rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_re
                          data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
                          rw_err *err);
 
+/* Steps st (prepared, its key bound) once: a row is read by read (elem bytes, at most 1024)
+ * into *row, written only on success; no row is RW_E_NOTFOUND "<what> '<id>' not found"; a
+ * failed step is data_sql_fail(db, err, "read <what>"). Always finalizes st. */
+rw_status data_read_one(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
+                        const char *what, const char *id, void *row, rw_err *err);
+
 /* Test hook: when $RW_DATA_CRASH_AT equals name, the process ends at once with _exit(86)
  * (no rollback, no atexit): used by tests to kill a writer between two statements of one
  * transaction. */

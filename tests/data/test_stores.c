@@ -139,6 +139,18 @@ static void test_migrate_v1_to_v2(void **state) {
     assert_int_equal(fs.retrieved, 1);
     assert_int_equal(fs.events[DATA_FB_CLICK], 1);
     data_adapter a;
+    /* Unknown ids: RW_E_NOTFOUND naming the id, the out-parameter untouched. */
+    memset(&a, 0x5a, sizeof a);
+    data_adapter a_mark = a;
+    assert_int_equal(data_registry_get(db, "nope", &a, &err), RW_E_NOTFOUND);
+    assert_string_equal(err.msg, "adapter 'nope' not found");
+    assert_memory_equal(&a, &a_mark, sizeof a);
+    data_source src;
+    memset(&src, 0x5a, sizeof src);
+    data_source src_mark = src;
+    assert_int_equal(data_source_get(db, "nope", &src, &err), RW_E_NOTFOUND);
+    assert_string_equal(err.msg, "source 'nope' not found");
+    assert_memory_equal(&src, &src_mark, sizeof src);
     assert_int_equal(data_registry_get(db, "e1", &a, &err), RW_OK);
     assert_int_equal(a.status, DATA_AD_PRODUCTION);
     assert_true(a.in_production);
