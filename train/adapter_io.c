@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/file.h"
 #include "infer/gguf.h"
 #include "kernels/convert.h"
 #include "train/io_util.h"
@@ -438,7 +439,7 @@ rw_status train_adapter_write_peft(const train_adapter *a, const char *dir, cons
     if (!cfg_txt || !p_cfg || !p_st) goto nomem;
     const char *meta[] = {"format", "pt"};
     if ((st = train_st_write(p_st, t, 2 * a->n, meta, 1, err))) goto out;
-    st = train_io_write_file(p_cfg, cfg_txt, strlen(cfg_txt), err);
+    st = data_file_write_atomic(p_cfg, cfg_txt, strlen(cfg_txt), err);
     goto out;
 nomem:
     st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory writing PEFT files", dir);
@@ -496,7 +497,7 @@ rw_status train_adapter_read_peft(const char *dir, const char *arch, int64_t n_h
     train_adapter a;
     memset(&a, 0, sizeof a);
     if (!p_cfg || !p_st) goto nomem;
-    if ((st = train_io_read_file(p_cfg, 1 << 20, &cfg_txt, &cfg_len, err))) goto fail;
+    if ((st = data_file_read(p_cfg, 1 << 20, &cfg_txt, &cfg_len, err))) goto fail;
     json_error_t je;
     cfg = json_loadb(cfg_txt, cfg_len, 0, &je);
     if (!cfg || !json_is_object(cfg)) {
@@ -538,7 +539,7 @@ rw_status train_adapter_read_peft(const char *dir, const char *arch, int64_t n_h
         }
     }
     bool rslora = json_is_true(json_object_get(cfg, "use_rslora"));
-    if ((st = train_io_read_file(p_st, (size_t)1 << 34, &st_buf, &st_len, err))) goto fail;
+    if ((st = data_file_read(p_st, (size_t)1 << 34, &st_buf, &st_len, err))) goto fail;
     if ((st = train_st_parse(st_buf, st_len, p_st, &sf, err))) goto fail;
     a.pairs = rw_calloc(sf.n / 2 + 1, sizeof *a.pairs);
     if (!a.pairs) goto nomem;
