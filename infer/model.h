@@ -134,6 +134,10 @@ uint64_t infer_model_weight_bytes(const infer_model *m);
 size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int64_t S, int n_threads,
                                bool f32_act);
 
+/* Step-arena bytes that infer_linear_forward(l, x{n_in, M}) allocates without a tape
+ * (output, matmul scratch, adapter intermediates). */
+size_t infer_linear_arena_bytes(const infer_linear *l, int64_t M, int nth, bool f32act);
+
 /* y{n_out,T} = W x + b + sum_i s_i B_i (A_i x) for x{n_in,T}. */
 rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor *x);
 

@@ -14,6 +14,7 @@
 #include "core/arena.h"
 #include "infer/generate.h"
 #include "infer/gguf.h"
+#include "infer/gguf_model.h"
 #include "infer/lora.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
@@ -98,6 +99,86 @@ static void test_session_matches_full_forward(void **state) {
     infer_session_destroy(s);
     free(ref);
     infer_model_destroy(m);
+}
+
+/* infer_continuation_logprob (output projection only at the positions that predict a
+ * continuation token, in row blocks) against the sum over per-step decoding: prefill the
+ * prompt, then log-softmax of the session's logits at each step (computed here in double)
+ * and decode the token. Covers chunked prefill (n_batch 7), several logits blocks in one
+ * chunk (150 positions > 128 rows), a one-token prompt and a one-token continuation. */
+static void test_continuation_matches_stepwise(void **state) {
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/cont.gguf", rw_test_tmpdir());
+    infer_gguf_model_spec spec;
+    assert_int_equal(infer_gguf_model_preset(INFER_GGUF_ARCH_LLAMA, "tiny", &spec, NULL), RW_OK);
+    spec.n_layer = 2;
+    spec.n_embd = 64;
+    spec.n_head = 4;
+    spec.n_head_kv = 2;
+    spec.n_ff = 128;
+    spec.n_ctx = 512;
+    spec.seed = 5;
+    for (int ty = 0; ty < 2; ty++) {
+        spec.type = ty ? RW_DTYPE_F16 : RW_DTYPE_F32;
+        assert_int_equal(infer_gguf_model_new(&spec, NULL, path, NULL, NULL), RW_OK);
+        infer_model *m = NULL;
+        assert_int_equal(infer_model_load(path, &m, NULL), RW_OK);
+        const int V = (int)m->hp.n_vocab;
+        rw_rng r;
+        rw_rng_seed(&r, 11 + (uint64_t)ty);
+        int32_t ids[300];
+        for (int i = 0; i < 300; i++)
+            ids[i] = (int32_t)rw_rng_below(&r, (uint64_t)V);
+        const struct {
+            int n_batch, n_prompt, n_cont;
+        } cases[] = {{512, 9, 150}, {7, 12, 20}, {7, 1, 9}, {4, 6, 1}, {64, 100, 140}, {3, 1, 1}};
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+            infer_session_cfg cfg;
+            infer_session_cfg_default(&cfg);
+            cfg.n_batch = cases[c].n_batch;
+            cfg.n_ctx = 300;
+            cfg.n_threads = 2;
+            infer_session *s = NULL;
+            assert_int_equal(infer_session_create(m, &cfg, &s, NULL), RW_OK);
+            const int np = cases[c].n_prompt, nc = cases[c].n_cont;
+            const int32_t *cont = ids + np;
+            double want = 0;
+            float *last = malloc(sizeof(float) * (size_t)V);
+            infer_session_reset(s);
+            assert_int_equal(infer_session_prefill(s, ids, np, NULL), RW_OK);
+            for (int i = 0; i < nc; i++) {
+                if (i > 0) assert_int_equal(infer_session_decode(s, cont[i - 1], NULL), RW_OK);
+                want += naive_logsoftmax(s->logits, V, cont[i]);
+            }
+            memcpy(last, s->logits, sizeof(float) * (size_t)V);
+            double got = 0;
+            assert_int_equal(infer_continuation_logprob(s, ids, np, cont, nc, &got, NULL), RW_OK);
+            const double tol = (ty ? 2e-5 : 5e-6) * nc * (1 + fabs(want) / nc);
+            if (fabs(got - want) > tol)
+                fprintf(stderr, "case %zu type %d: got %.9f want %.9f\n", c, ty, got, want);
+            assert_true(fabs(got - want) <= tol);
+            /* the session then holds prompt + cont[..nc-2]; logits of the last position */
+            assert_int_equal(s->kv.n_past, np + nc - 1);
+            rw_assert_allclose(s->logits, last, (size_t)V, 1e-4, 1e-4);
+            free(last);
+            infer_session_destroy(s);
+        }
+        /* a continuation token outside the vocabulary (the last one, never fed) is refused */
+        infer_session_cfg cfg;
+        infer_session_cfg_default(&cfg);
+        cfg.n_ctx = 64;
+        infer_session *s = NULL;
+        assert_int_equal(infer_session_create(m, &cfg, &s, NULL), RW_OK);
+        int32_t bad[3] = {1, 2, V};
+        double x;
+        rw_err e;
+        assert_int_equal(infer_continuation_logprob(s, ids, 2, bad, 3, &x, &e), RW_E_RANGE);
+        assert_non_null(strstr(e.msg, "vocabulary"));
+        assert_int_equal(infer_continuation_logprob(s, ids, 40, ids, 30, &x, &e), RW_E_RANGE);
+        infer_session_destroy(s);
+        infer_model_destroy(m);
+    }
 }
 
 /* Draws many samples and compares frequencies with the naive filtered distribution. */
@@ -423,6 +504,7 @@ static void test_cli_lora(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_matches_full_forward),
+        cmocka_unit_test(test_continuation_matches_stepwise),
         cmocka_unit_test(test_sampler),
         cmocka_unit_test(test_cli_json),
         cmocka_unit_test(test_cli_score),
