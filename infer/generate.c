@@ -237,7 +237,9 @@ rw_status infer_sampler_init(infer_sampler *s, const infer_sampler_cfg *cfg, int
     rw_rng_seed(&s->rng, cfg->seed);
     s->idx = rw_alloc_array((size_t)n_vocab, sizeof(int32_t));
     s->p = rw_alloc_array((size_t)n_vocab, sizeof(float));
-    if (!s->idx || !s->p) {
+    s->idx2 = rw_alloc_array((size_t)n_vocab, sizeof(int32_t));
+    s->keys = rw_alloc_array((size_t)n_vocab, 2 * sizeof(uint32_t));
+    if (!s->idx || !s->p || !s->idx2 || !s->keys) {
         infer_sampler_deinit(s);
         return rw_err_set(err, RW_E_NOMEM, "sampler buffers");
     }
@@ -247,29 +249,127 @@ rw_status infer_sampler_init(infer_sampler *s, const infer_sampler_cfg *cfg, int
 void infer_sampler_deinit(infer_sampler *s) {
     rw_free(s->idx);
     rw_free(s->p);
-    s->idx = NULL;
+    rw_free(s->idx2);
+    rw_free(s->keys);
+    s->idx = s->idx2 = NULL;
     s->p = NULL;
+    s->keys = NULL;
+}
+
+/* Candidates in descending logit order (ties by lower id, NaN skipped: kern_topk_f32's
+ * order), produced lazily: s->idx[0..n) is always the sorted top n and s->p[i] the
+ * unnormalised probability exp((logit - max) / temp) of idx[i] (float). With top-k off the
+ * sampler usually needs a short prefix (the top-p mass, the min-p cut, the draw): the top
+ * 64 come from kern_topk_f32 (one SIMD-skipping pass); when more are needed, every
+ * candidate is ordered by a stable LSD radix sort on the logits' order-preserving keys
+ * (O(V), three 11-bit passes) instead of a comparison sort of the vocabulary. */
+typedef struct cand_list {
+    infer_sampler *s;
+    const float *logits;
+    size_t n;     /* sorted prefix length */
+    size_t total; /* candidates that exist (non-NaN logits, or top-k) */
+    double mx;    /* the largest logit */
+} cand_list;
+
+enum { CAND_FIRST = 64 };
+
+static void cand_fill(cand_list *c, size_t from) {
+    const infer_sampler *s = c->s;
+    for (size_t i = from; i < c->n; i++)
+        s->p[i] = (float)exp(((double)c->logits[s->idx[i]] - c->mx) / (double)s->cfg.temp);
+}
+
+/* Key whose ascending order is descending logit order (-0 folded onto +0 so that equal
+ * logits tie, as in a float comparison). */
+static uint32_t desc_key(float v) {
+    uint32_t u;
+    if (v == 0.0f) v = 0.0f;
+    memcpy(&u, &v, sizeof(u));
+    const uint32_t asc = (u & 0x80000000u) ? ~u : (u | 0x80000000u);
+    return ~asc;
+}
+
+/* Every non-NaN logit into s->idx (descending, ties by lower id): stable radix sort of
+ * (key, id) pairs built in id order. */
+static size_t radix_sort_desc(infer_sampler *s, const float *logits) {
+    const size_t V = (size_t)s->n_vocab;
+    uint32_t *ka = s->keys, *kb = s->keys + V;
+    int32_t *ia = s->idx, *ib = s->idx2;
+    size_t n = 0;
+    for (size_t j = 0; j < V; j++)
+        if (!isnan(logits[j])) {
+            ka[n] = desc_key(logits[j]);
+            ia[n++] = (int32_t)j;
+        }
+    static const unsigned shift[3] = {0, 11, 22};
+    for (int pass = 0; pass < 3; pass++) {
+        size_t cnt[2048] = {0};
+        for (size_t i = 0; i < n; i++)
+            cnt[(ka[i] >> shift[pass]) & 2047u]++;
+        size_t sum = 0;
+        for (size_t b = 0; b < 2048; b++) {
+            size_t c = cnt[b];
+            cnt[b] = sum;
+            sum += c;
+        }
+        for (size_t i = 0; i < n; i++) {
+            size_t d = cnt[(ka[i] >> shift[pass]) & 2047u]++;
+            kb[d] = ka[i];
+            ib[d] = ia[i];
+        }
+        uint32_t *tk = ka;
+        ka = kb;
+        kb = tk;
+        int32_t *ti = ia;
+        ia = ib;
+        ib = ti;
+    }
+    if (ia != s->idx) memcpy(s->idx, ia, n * sizeof(int32_t)); /* odd pass count */
+    return n;
+}
+
+/* True when candidate i exists (sorting further as needed). */
+static bool cand_has(cand_list *c, size_t i) {
+    if (i < c->n) return true;
+    if (i >= c->total) return false;
+    const size_t old = c->n;
+    c->n = radix_sort_desc(c->s, c->logits);
+    cand_fill(c, old);
+    return i < c->n;
 }
 
 int32_t infer_sample(infer_sampler *s, const float *logits) {
     const infer_sampler_cfg *c = &s->cfg;
     const int64_t V = s->n_vocab;
     if (c->temp <= 0.0f) return (int32_t)kern_argmax_f32(logits, (size_t)V);
-    /* candidates in descending logit order */
-    const size_t k = c->top_k > 0 && c->top_k < V ? (size_t)c->top_k : (size_t)V;
-    const size_t n = kern_topk_f32(NULL, s->idx, logits, (size_t)V, k);
-    if (n == 0) return 0;
-    const double mx = (double)logits[s->idx[0]];
+    cand_list cl = {.s = s, .logits = logits};
     double z = 0;
-    for (size_t i = 0; i < n; i++) {
-        double e = exp(((double)logits[s->idx[i]] - mx) / (double)c->temp);
-        s->p[i] = (float)e;
-        z += e;
+    if (c->top_k > 0 && c->top_k < V) {
+        /* top-k: the k candidates sorted at once (a k-heap, already partial) */
+        cl.n = cl.total = kern_topk_f32(NULL, s->idx, logits, (size_t)V, (size_t)c->top_k);
+        if (cl.n == 0) return 0;
+        cl.mx = (double)logits[s->idx[0]];
+        cand_fill(&cl, 0);
+        for (size_t i = 0; i < cl.n; i++)
+            z += exp(((double)logits[s->idx[i]] - cl.mx) / (double)c->temp);
+    } else {
+        cl.n = kern_topk_f32(NULL, s->idx, logits, (size_t)V,
+                             V < CAND_FIRST ? (size_t)V : CAND_FIRST);
+        if (cl.n == 0) return 0;
+        cl.mx = (double)logits[s->idx[0]];
+        cand_fill(&cl, 0);
+        /* the normaliser over every candidate, in vocabulary order (a full sort would sum in
+         * rank order: the same up to the rounding of the double sum) */
+        for (int64_t j = 0; j < V; j++)
+            if (!isnan(logits[j])) {
+                z += exp(((double)logits[j] - cl.mx) / (double)c->temp);
+                cl.total++;
+            }
     }
-    size_t keep = n;
+    size_t keep = cl.total;
     if (c->top_p < 1.0f) {
         double cum = 0;
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; cand_has(&cl, i); i++) {
             cum += (double)s->p[i] / z;
             if (cum >= (double)c->top_p) {
                 keep = i + 1;
@@ -280,17 +380,24 @@ int32_t infer_sample(infer_sampler *s, const float *logits) {
     if (c->min_p > 0.0f) {
         const double thr = (double)c->min_p * (double)s->p[0];
         size_t kk = 1;
-        while (kk < keep && (double)s->p[kk] >= thr)
+        while (kk < keep && cand_has(&cl, kk) && (double)s->p[kk] >= thr)
             kk++;
         keep = kk;
     }
     double zk = 0;
-    for (size_t i = 0; i < keep; i++)
-        zk += (double)s->p[i];
+    if (keep <= cl.n) {
+        for (size_t i = 0; i < keep; i++)
+            zk += (double)s->p[i];
+    } else { /* nothing filtered: every candidate, in vocabulary order */
+        for (int64_t j = 0; j < V; j++)
+            if (!isnan(logits[j]))
+                zk += (double)(float)exp(((double)logits[j] - cl.mx) / (double)c->temp);
+    }
     double u = rw_rng_uniform(&s->rng) * zk, cum = 0;
-    for (size_t i = 0; i < keep; i++) {
+    for (size_t i = 0; i < keep && cand_has(&cl, i); i++) {
         cum += (double)s->p[i];
         if (u < cum) return s->idx[i];
     }
-    return s->idx[keep - 1];
+    cand_has(&cl, keep - 1);
+    return s->idx[(keep < cl.n ? keep : cl.n) - 1];
 }

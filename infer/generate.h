@@ -83,8 +83,10 @@ typedef struct infer_sampler {
     infer_sampler_cfg cfg;
     rw_rng rng;
     int64_t n_vocab;
-    int32_t *idx; /* owned [n_vocab] */
-    float *p;     /* owned [n_vocab] */
+    int32_t *idx;   /* owned [n_vocab]: candidates in descending logit order */
+    float *p;       /* owned [n_vocab] */
+    int32_t *idx2;  /* owned [n_vocab]: radix sort ping-pong */
+    uint32_t *keys; /* owned [2 * n_vocab]: radix sort keys */
 } infer_sampler;
 
 void infer_sampler_cfg_default(infer_sampler_cfg *cfg); /* greedy, top_p 1, seed 42 */
