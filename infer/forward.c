@@ -382,9 +382,13 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
         float *vb = kv->v + (size_t)il * (size_t)kv->n_ctx * (size_t)kvd;
         memcpy(kb + p0 * kvd, k->data, (size_t)(T * kvd) * sizeof(float));
         memcpy(vb + p0 * kvd, v->data, (size_t)(T * kvd) * sizeof(float));
-        kk = cache_view(ctx, kb, kvd, p0 + T);
-        vv = cache_view(ctx, vb, kvd, p0 + T);
-        ac.pos0 = p0;
+        /* A local (sliding-window) layer's queries p0..p0+T-1 see no key before
+         * p0 - window + 1: the view starts there, so decode reads window keys, not the
+         * whole cache (key j of the view is position s0 + j; pos0 shifts with it). */
+        const int64_t s0 = local && p0 >= hp->n_swa ? p0 - hp->n_swa + 1 : 0;
+        kk = cache_view(ctx, kb + s0 * kvd, kvd, p0 + T - s0);
+        vv = cache_view(ctx, vb + s0 * kvd, kvd, p0 + T - s0);
+        ac.pos0 = p0 - s0;
     }
     rw_tensor *a = infer_linear_forward(ctx, &L->o, attention(ctx, q, kk, vv, &ac));
     if (L->post_attn_norm) a = infer_op_rmsnorm(ctx, a, L->post_attn_norm, hp->norm_eps);
