@@ -363,6 +363,56 @@ static void test_gemma3_window_cache(void **s) {
     free(ref);
 }
 
+/* infer_decoder_layer_packed: three sequences back to back (positions restarting at 0)
+ * give, row for row, the logits of each sequence's own forward (infer_decoder_forward, no
+ * cache). Inference context (no tape), so long sequences take the batched-GEMM attention
+ * and short ones the kernel; qwen3 (q/k norms, NEOX rope) and llama with rope factors. */
+static void check_packed(const variant *v) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s-packed.gguf", rw_test_tmpdir(), v->arch);
+    tiny t;
+    build(v, path, &t);
+    infer_model *m = NULL;
+    assert_int_equal(infer_model_load(path, &m, NULL), RW_OK);
+    assert_true(infer_decoder_packed_supported(m));
+    enum { NS = 3, TT = 9 + 3 + 17 };
+    const int32_t lens[NS] = {9, 3, 17};
+    int32_t ids[TT], pos[TT];
+    for (int i = 0, o = 0; i < NS; o += lens[i], i++)
+        for (int j = 0; j < lens[i]; j++) {
+            ids[o + j] = (o * 5 + j * 3 + 1) % v->V;
+            pos[o + j] = j;
+        }
+    rw_arena ar;
+    assert_int_equal(rw_arena_init(&ar, 32u << 20, NULL), RW_OK);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &ar, NULL, NULL);
+    rw_tensor *x = infer_op_embed(&ctx, m->tok_embd, ids, TT);
+    for (int64_t il = 0; il < m->hp.n_layer; il++)
+        x = infer_decoder_layer_packed(&ctx, m, il, x, pos, lens, NS);
+    rw_tensor *lg = infer_linear_forward(&ctx, &m->output,
+                                         infer_op_rmsnorm(&ctx, x, m->out_norm, m->hp.norm_eps));
+    assert_non_null(lg);
+    for (int i = 0, o = 0; i < NS; o += lens[i], i++) {
+        rw_tensor *one = infer_decoder_forward(&ctx, m, NULL, ids + o, lens[i], true);
+        assert_non_null(one);
+        rw_assert_allclose((float *)lg->data + o * v->V, one->data, (size_t)(lens[i] * v->V), 1e-5,
+                           1e-5);
+    }
+    rw_arena_deinit(&ar);
+    infer_model_destroy(m);
+    for (int i = 0; i < t.n; i++)
+        free(t.w[i].d);
+}
+
+static void test_decoder_packed(void **s) {
+    (void)s;
+    variant q = {"qwen3", 32, 4, 1, 16, 48, 40, 2, 16, true, false, true, false, true, 1e6f, 0};
+    check_packed(&q);
+    variant l = {"llama", 32, 4, 4, 8, 48, 40, 2, 6, false, false, false, true, false, 5e5f, 0};
+    check_packed(&l);
+}
+
 /* ---- nomic-bert: fused QKV (with bias), rope NEOX, SwiGLU, post-LayerNorm, mean pooling ---- */
 
 static void ln(double *y, const double *x, const float *w, const float *b, int C, double eps) {
@@ -516,6 +566,7 @@ int main(void) {
         cmocka_unit_test(test_llama3_rope_freqs_partial),
         cmocka_unit_test(test_gemma3),
         cmocka_unit_test(test_gemma3_window_cache),
+        cmocka_unit_test(test_decoder_packed),
         cmocka_unit_test(test_nomic_bert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
