@@ -191,8 +191,9 @@ static rw_tensor *old_packed_layer(infer_ctx *ctx, const infer_model *m, int64_t
     if (L->post_attn_norm) a = infer_op_rmsnorm(ctx, a, L->post_attn_norm, hp->norm_eps);
     rw_tensor *h = infer_op_add(ctx, x, a);
     rw_tensor *mm = infer_op_rmsnorm(ctx, h, L->ffn_norm, hp->norm_eps);
-    rw_tensor *g = infer_op_swiglu(ctx, infer_linear_forward(ctx, &L->gate, mm),
-                                   infer_linear_forward(ctx, &L->up, mm));
+    rw_tensor *gate = infer_linear_forward(ctx, &L->gate, mm); /* gate first: tape order */
+    rw_tensor *up = infer_linear_forward(ctx, &L->up, mm);
+    rw_tensor *g = infer_op_swiglu(ctx, gate, up);
     rw_tensor *f = infer_linear_forward(ctx, &L->down, g);
     if (L->post_ffn_norm) f = infer_op_rmsnorm(ctx, f, L->post_ffn_norm, hp->norm_eps);
     return infer_op_add(ctx, h, f);
