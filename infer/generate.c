@@ -198,8 +198,8 @@ rw_status infer_continuation_logprob(infer_session *s, const int32_t *prompt, in
         for (int64_t r0 = 0; h && r0 < T; r0 += R) {
             const int64_t nr = T - r0 < R ? T - r0 : R;
             const size_t mark = infer_mark(&ctx);
-            rw_tensor *x = infer_op_rmsnorm(&ctx, infer_rows(&ctx, h, r0, nr), m->out_norm,
-                                            m->hp.norm_eps);
+            rw_tensor *x =
+                infer_op_rmsnorm(&ctx, infer_rows(&ctx, h, r0, nr), m->out_norm, m->hp.norm_eps);
             rw_tensor *lg = infer_linear_forward(&ctx, &m->output, x);
             if (!lg) break;
             const float *rows = lg->data;
@@ -238,8 +238,9 @@ rw_status infer_sampler_init(infer_sampler *s, const infer_sampler_cfg *cfg, int
     s->idx = rw_alloc_array((size_t)n_vocab, sizeof(int32_t));
     s->p = rw_alloc_array((size_t)n_vocab, sizeof(float));
     s->idx2 = rw_alloc_array((size_t)n_vocab, sizeof(int32_t));
+    s->e = rw_alloc_array((size_t)n_vocab, sizeof(float));
     s->keys = rw_alloc_array((size_t)n_vocab, 2 * sizeof(uint32_t));
-    if (!s->idx || !s->p || !s->idx2 || !s->keys) {
+    if (!s->idx || !s->p || !s->idx2 || !s->keys || !s->e) {
         infer_sampler_deinit(s);
         return rw_err_set(err, RW_E_NOMEM, "sampler buffers");
     }
@@ -251,6 +252,8 @@ void infer_sampler_deinit(infer_sampler *s) {
     rw_free(s->p);
     rw_free(s->idx2);
     rw_free(s->keys);
+    rw_free(s->e);
+    s->e = NULL;
     s->idx = s->idx2 = NULL;
     s->p = NULL;
     s->keys = NULL;
@@ -266,15 +269,21 @@ void infer_sampler_deinit(infer_sampler *s) {
 typedef struct cand_list {
     infer_sampler *s;
     const float *logits;
-    size_t n;     /* sorted prefix length */
-    size_t total; /* candidates that exist (non-NaN logits, or top-k) */
-    double mx;    /* the largest logit */
+    size_t n;        /* sorted prefix length */
+    size_t total;    /* candidates that exist (non-NaN logits, or top-k) */
+    double mx;       /* the largest logit */
+    const float *ef; /* per vocabulary id exp((logit - max) / temp) as f32, or NULL */
 } cand_list;
 
 enum { CAND_FIRST = 64 };
 
 static void cand_fill(cand_list *c, size_t from) {
     const infer_sampler *s = c->s;
+    if (c->ef) {
+        for (size_t i = from; i < c->n; i++)
+            s->p[i] = c->ef[s->idx[i]];
+        return;
+    }
     for (size_t i = from; i < c->n; i++)
         s->p[i] = (float)exp(((double)c->logits[s->idx[i]] - c->mx) / (double)s->cfg.temp);
 }
@@ -343,7 +352,7 @@ int32_t infer_sample(infer_sampler *s, const float *logits) {
     const int64_t V = s->n_vocab;
     if (c->temp <= 0.0f) return (int32_t)kern_argmax_f32(logits, (size_t)V);
     cand_list cl = {.s = s, .logits = logits};
-    double z = 0;
+    double z = 0, zf = 0; /* zf: the f32 exponentials' sum (every candidate kept) */
     if (c->top_k > 0 && c->top_k < V) {
         /* top-k: the k candidates sorted at once (a k-heap, already partial) */
         cl.n = cl.total = kern_topk_f32(NULL, s->idx, logits, (size_t)V, (size_t)c->top_k);
@@ -353,18 +362,23 @@ int32_t infer_sample(infer_sampler *s, const float *logits) {
         for (size_t i = 0; i < cl.n; i++)
             z += exp(((double)logits[s->idx[i]] - cl.mx) / (double)c->temp);
     } else {
-        cl.n = kern_topk_f32(NULL, s->idx, logits, (size_t)V,
-                             V < CAND_FIRST ? (size_t)V : CAND_FIRST);
+        cl.n =
+            kern_topk_f32(NULL, s->idx, logits, (size_t)V, V < CAND_FIRST ? (size_t)V : CAND_FIRST);
         if (cl.n == 0) return 0;
         cl.mx = (double)logits[s->idx[0]];
-        cand_fill(&cl, 0);
         /* the normaliser over every candidate, in vocabulary order (a full sort would sum in
-         * rank order: the same up to the rounding of the double sum) */
+         * rank order: the same up to the rounding of the double sum); each exponential is
+         * kept (f32, as p holds it) for the candidates ordered later */
         for (int64_t j = 0; j < V; j++)
             if (!isnan(logits[j])) {
-                z += exp(((double)logits[j] - cl.mx) / (double)c->temp);
+                const double e = exp(((double)logits[j] - cl.mx) / (double)c->temp);
+                s->e[j] = (float)e;
+                z += e;
+                zf += (double)s->e[j];
                 cl.total++;
             }
+        cl.ef = s->e;
+        cand_fill(&cl, 0);
     }
     size_t keep = cl.total;
     if (c->top_p < 1.0f) {
@@ -389,9 +403,7 @@ int32_t infer_sample(infer_sampler *s, const float *logits) {
         for (size_t i = 0; i < keep; i++)
             zk += (double)s->p[i];
     } else { /* nothing filtered: every candidate, in vocabulary order */
-        for (int64_t j = 0; j < V; j++)
-            if (!isnan(logits[j]))
-                zk += (double)(float)exp(((double)logits[j] - cl.mx) / (double)c->temp);
+        zk = zf;
     }
     double u = rw_rng_uniform(&s->rng) * zk, cum = 0;
     for (size_t i = 0; i < keep && cand_has(&cl, i); i++) {

@@ -87,6 +87,7 @@ typedef struct infer_sampler {
     float *p;       /* owned [n_vocab] */
     int32_t *idx2;  /* owned [n_vocab]: radix sort ping-pong */
     uint32_t *keys; /* owned [2 * n_vocab]: radix sort keys */
+    float *e;       /* owned [n_vocab]: exp((logit - max) / temp) per id (top-k off) */
 } infer_sampler;
 
 void infer_sampler_cfg_default(infer_sampler_cfg *cfg); /* greedy, top_p 1, seed 42 */

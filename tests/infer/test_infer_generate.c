@@ -352,8 +352,8 @@ static void test_sampler_matches_full_sort(void **state) {
                                     fprintf(stderr,
                                             "V %lld spread %d temp %g k %d p %g min_p %g draw "
                                             "%d: got %d want %d\n",
-                                            (long long)V, spread, c.temp, c.top_k, c.top_p,
-                                            c.min_p, d, got, want);
+                                            (long long)V, spread, c.temp, c.top_k, c.top_p, c.min_p,
+                                            d, got, want);
                                 assert_int_equal(got, want);
                                 n_draws++;
                                 /* draws that needed more than the first 64 candidates */

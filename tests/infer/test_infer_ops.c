@@ -307,7 +307,9 @@ static void test_rope_freq_factors(void **state) {
         int64_t H, D, n_rot;
         bool neox;
         float scale;
-    } cs[] = {{3, 128, 128, false, 1.0f}, {2, 320, 288, true, 0.5f}, {4, 64, 32, false, 0.25f},
+    } cs[] = {{3, 128, 128, false, 1.0f},
+              {2, 320, 288, true, 0.5f},
+              {4, 64, 32, false, 0.25f},
               {1, 400, 400, true, 1.0f}};
     const int32_t pos[5] = {0, 1, 777, 31000, 131071};
     const int64_t T = 5;
