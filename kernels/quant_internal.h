@@ -82,6 +82,8 @@ KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx2)
 KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx2)
 KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx512)
 KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx512)
+/* Bit-identical to kern_quantize_row_q8_0_ref (activations for the Q8_0/Q4_0/Q5_0 dots). */
+void kern_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n);
 
 /* Dequantize (to_float) SIMD variants: same results as _ref bit for bit (each element is
  * one product of the same f32 operands). */

@@ -23,6 +23,7 @@
 #include "kernels/quant_internal.h"
 
 #include <immintrin.h>
+#include <string.h>
 
 /* Block pairs prepared at once (192 bytes each for Q4_0: 24 KiB of stack for rows up to
  * 8192 elements); longer rows are done in column chunks. */
@@ -135,8 +136,11 @@ static inline __m512 q8_0_pair(const uint8_t *b, __m512i av, __m512 da, __m512 a
     /* sum (a + 128) w - sum 128 w */
     __m512i dot = _mm512_sub_epi32(_mm512_dpbusd_epi32(_mm512_setzero_si512(), av, q),
                                    _mm512_dpbusd_epi32(_mm512_setzero_si512(), bias, q));
-    __m512 dw = _mm512_cvtph_ps(
-        _mm512_castsi512_si256(_mm512_permutexvar_epi16(dsel, _mm512_loadu_si512((const void *)b))));
+    int16_t d0, d1;
+    memcpy(&d0, b, 2);
+    memcpy(&d1, b + 34, 2);
+    (void)dsel;
+    __m512 dw = _mm512_cvtph_ps(_mm256_set_m128i(_mm_set1_epi16(d1), _mm_set1_epi16(d0)));
     return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc);
 }
 
