@@ -69,6 +69,8 @@ static void fill_avx2(kern_type_traits *t) {
     D(RW_DTYPE_Q5_K, q5_k, q8_k);
     D(RW_DTYPE_Q6_K, q6_k, q8_k);
 #undef D
+    t[RW_DTYPE_Q8_0].vec_dot_rows = kern_vec_dot_rows_q8_0_q8_0_avx2;
+    t[RW_DTYPE_Q4_0].vec_dot_rows = kern_vec_dot_rows_q4_0_q8_0_avx2;
 }
 
 static void fill_avx512(kern_type_traits *t) {
@@ -81,6 +83,8 @@ static void fill_avx512(kern_type_traits *t) {
     D(RW_DTYPE_Q4_K, q4_k, q8_k);
     D(RW_DTYPE_Q6_K, q6_k, q8_k);
 #undef D
+    t[RW_DTYPE_Q8_0].vec_dot_rows = kern_vec_dot_rows_q8_0_q8_0_avx512;
+    t[RW_DTYPE_Q4_0].vec_dot_rows = kern_vec_dot_rows_q4_0_q8_0_avx512;
 }
 
 static void init_tables(void) {

@@ -5,6 +5,7 @@
 #ifndef RW_KERNELS_QUANT_INTERNAL_H
 #define RW_KERNELS_QUANT_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernels/cpu.h"
@@ -72,6 +73,15 @@ KERN_DECLARE_DOT(q4_0, q8_0, avx512)
 KERN_DECLARE_DOT(q8_0, q8_0, avx512)
 KERN_DECLARE_DOT(q4_k, q8_k, avx512)
 KERN_DECLARE_DOT(q6_k, q8_k, avx512)
+
+/* vec_dot_rows SIMD variants (kernels/quant_rows_avx2.c, quant_rows_avx512.c). */
+#define KERN_DECLARE_DOT_ROWS(w, a, v)                                                             \
+    void kern_vec_dot_rows_##w##_##a##_##v(int64_t n, float *s, const void *wp, size_t w_stride,  \
+                                           int64_t nrows, const void *ap);
+KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx2)
+KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx2)
+KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx512)
+KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx512)
 
 /* Dequantize (to_float) SIMD variants: same results as _ref bit for bit (each element is
  * one product of the same f32 operands). */
