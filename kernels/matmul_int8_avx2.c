@@ -198,7 +198,7 @@ static inline void store_rows(float *y, const __m256 f[2], int nr, bool accumula
     }
 }
 
-#define I8_RMAX 2
+#define I8_RMAX 3
 #define I8_VNNI 0
 #define I8_NAME(x) x##_maddubs
 #define I8_TARGET

@@ -32,6 +32,8 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
         const uint8_t *rec = pn + (size_t)b * rec_bytes;
         const size_t o = (size_t)b * 32;
         __m256i acc[I8_RMAX][2];
+        for (int i = R; i < I8_RMAX; i++) /* unused rows of a tail tile (quiets gcc) */
+            acc[i][0] = acc[i][1] = _mm256_setzero_si256();
         const __m256i c00 = _mm256_load_si256((const __m256i *)(const void *)(rec + 576)),
                       c01 = _mm256_load_si256((const __m256i *)(const void *)(rec + 608));
 #pragma GCC unroll 4
@@ -96,6 +98,8 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
             } else {
                 /* u8 activations (1..255) x s8 levels, G groups in int16 lanes */
                 __m256i p[I8_RMAX][2];
+                for (int i = 0; i < I8_RMAX; i++)
+                    p[i][0] = p[i][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
                 for (int g = g0; g < g0 + G; g++) {
                     const __m256i w0 =
@@ -107,8 +111,8 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
                         const __m256i av = bcast4(a[i] + o + 4 * (size_t)g);
                         const __m256i q0 = _mm256_maddubs_epi16(av, w0),
                                       q1 = _mm256_maddubs_epi16(av, w1);
-                        p[i][0] = g == g0 ? q0 : _mm256_add_epi16(p[i][0], q0);
-                        p[i][1] = g == g0 ? q1 : _mm256_add_epi16(p[i][1], q1);
+                        p[i][0] = _mm256_add_epi16(p[i][0], q0);
+                        p[i][1] = _mm256_add_epi16(p[i][1], q1);
                     }
                 }
 #pragma GCC unroll 4
