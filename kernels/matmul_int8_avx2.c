@@ -70,10 +70,9 @@ void kern_int8_pack_panel_avx2(rw_dtype t, const void *W, size_t row_bytes, int 
     for (int64_t sb = 0; sb < nsb; sb++) {
         for (int r = 0; r < nr; r++) {
             float rs0[8], rx1[8];
-            kern_i8_block_levels(t,
-                                 (const char *)W + (size_t)r * row_bytes +
-                                     (size_t)sb * tt->type_size,
-                                 lv + 32 * r, rs0, rx1);
+            kern_i8_block_levels(
+                t, (const char *)W + (size_t)r * row_bytes + (size_t)sb * tt->type_size,
+                lv + 32 * r, rs0, rx1);
             for (int j = 0; j < nsub; j++) {
                 s0[j][r] = rs0[j];
                 x1[j][r] = rx1[j];
@@ -88,7 +87,8 @@ void kern_int8_pack_panel_avx2(rw_dtype t, const void *W, size_t row_bytes, int 
             for (int h = 0; h < 2; h++) {
                 __m256i v[8];
                 for (int k = 0; k < 8; k++)
-                    v[k] = _mm256_load_si256((const __m256i *)(const void *)(tj + 32 * (8 * h + k)));
+                    v[k] =
+                        _mm256_load_si256((const __m256i *)(const void *)(tj + 32 * (8 * h + k)));
                 transpose8x8_epi32(v);
                 __m256i sum0 = _mm256_setzero_si256(), sum1 = sum0;
                 for (int g = 0; g < 8; g++) {
@@ -101,8 +101,9 @@ void kern_int8_pack_panel_avx2(rw_dtype t, const void *W, size_t row_bytes, int 
                         sum0 = _mm256_add_epi32(sum0, s4);
                 }
                 /* c = -128 sum (|sum| <= 4096) */
-                _mm256_store_si256((__m256i *)(void *)(rec + 576 + 32 * h),
-                                   _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum0, 7)));
+                _mm256_store_si256(
+                    (__m256i *)(void *)(rec + 576 + 32 * h),
+                    _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum0, 7)));
                 if (kind == KERN_I8_HALVES)
                     _mm256_store_si256(
                         (__m256i *)(void *)(rec + 704 + 32 * h),
@@ -156,7 +157,8 @@ void kern_int8_quantize_act_avx2(const float *x, uint8_t *au, float *da, float *
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
         sa[b] = da[b] * (float)_mm_cvtsi128_si32(s4);
         /* int32 -> int8 (no saturation: |q| <= 127), back in element order, then +128 */
-        __m256i p = _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
+        __m256i p =
+            _mm256_packs_epi16(_mm256_packs_epi32(q[0], q[1]), _mm256_packs_epi32(q[2], q[3]));
         p = _mm256_permutevar8x32_epi32(p, order);
         _mm256_storeu_si256((__m256i *)(void *)(au + 32 * b),
                             _mm256_xor_si256(p, _mm256_set1_epi8((char)0x80)));
@@ -169,6 +171,15 @@ void kern_int8_quantize_act_avx2(const float *x, uint8_t *au, float *da, float *
  * the activation rows of a tile stay in L1 while the batch passes; the f32 accumulators
  * go through accbuf (M x 16 floats) between chunks, which changes no rounding. */
 enum { KCHUNK_BLOCKS = 32 };
+
+/* Aligned loads from a panel record. */
+static inline __m256i load_i(const uint8_t *p) {
+    return _mm256_load_si256((const __m256i *)(const void *)p);
+}
+
+static inline __m256 load_f(const uint8_t *p) {
+    return _mm256_load_ps((const float *)(const void *)p);
+}
 
 static inline __m256i bcast4(const uint8_t *p) {
     int32_t v;

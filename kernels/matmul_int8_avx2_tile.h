@@ -5,7 +5,7 @@
  *   I8_RMAX     activation rows per tile
  *   I8_VNNI     0: AVX2 vpmaddubsw + vpmaddwd, 1: 256-bit vpdpbusd
  *   I8_DPBUSD   (I8_VNNI only) the vpdpbusd intrinsic of the instance's encoding
- * and have bcast4, load_rows, store_rows (matmul_int8_avx2.c) in scope.
+ * and have bcast4, load_i, load_f, store_rows (matmul_int8_avx2.c) in scope.
  *
  * Tile: 16 weight rows (two ymm of 8 int32/f32 lanes, h = 0: rows 0-7, h = 1: rows 8-15)
  * x I8_RMAX activation rows, over K chunks of KCHUNK_BLOCKS blocks like the AVX-512
@@ -16,11 +16,10 @@
 
 /* R (1..I8_RMAX) activation rows against nb blocks of one panel, accumulating into f; t is
  * a constant after inlining. */
-static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dtype t, const uint8_t *pn, int64_t nb,
-                                         const uint8_t *const a[I8_RMAX],
-                                         const float *const d[I8_RMAX],
-                                         const float *const s[I8_RMAX], int R,
-                                         __m256 f[I8_RMAX][2]) {
+static inline __attribute__((always_inline)) I8_TARGET void
+I8_NAME(tile)(rw_dtype t, const uint8_t *pn, int64_t nb, const uint8_t *const a[I8_RMAX],
+              const float *const d[I8_RMAX], const float *const s[I8_RMAX], int R,
+              __m256 f[I8_RMAX][2]) {
     const kern_i8_kind kind = kern_i8_kind_of(t);
     const size_t rec_bytes = kern_i8_record_bytes(kind);
 #if !I8_VNNI
@@ -34,8 +33,7 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
         __m256i acc[I8_RMAX][2];
         for (int i = R; i < I8_RMAX; i++) /* unused rows of a tail tile (quiets gcc) */
             acc[i][0] = acc[i][1] = _mm256_setzero_si256();
-        const __m256i c00 = _mm256_load_si256((const __m256i *)(const void *)(rec + 576)),
-                      c01 = _mm256_load_si256((const __m256i *)(const void *)(rec + 608));
+        const __m256i c00 = load_i(rec + 576), c01 = load_i(rec + 608);
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
 #if !I8_VNNI
@@ -51,10 +49,8 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
         for (int g0 = 0; g0 < 8;) {
             if (kind == KERN_I8_HALVES && g0 == 4) {
                 /* first half done: acc = fma(i0, s0 * da, acc), then restart from c1 */
-                const __m256 s00 = _mm256_load_ps((const float *)(const void *)(rec + 512)),
-                             s01 = _mm256_load_ps((const float *)(const void *)(rec + 544));
-                const __m256i c10 = _mm256_load_si256((const __m256i *)(const void *)(rec + 704)),
-                              c11 = _mm256_load_si256((const __m256i *)(const void *)(rec + 736));
+                const __m256 s00 = load_f(rec + 512), s01 = load_f(rec + 544);
+                const __m256i c10 = load_i(rec + 704), c11 = load_i(rec + 736);
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
                     const __m256 dd = _mm256_set1_ps(d[i][b]);
@@ -68,9 +64,7 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
             }
 #if I8_VNNI
             {
-                const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)(rec + 64 * g0)),
-                              w1 = _mm256_load_si256(
-                                  (const __m256i *)(const void *)(rec + 64 * g0 + 32));
+                const __m256i w0 = load_i(rec + 64 * g0), w1 = load_i(rec + 64 * g0 + 32);
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
                     const __m256i av = bcast4(a[i] + o + 4 * (size_t)g0);
@@ -82,9 +76,7 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
 #else
             if (t == RW_DTYPE_Q8_0) {
                 /* sign trick: |w| (u8 0..128) x sign(q, w) (s8 -127..127) */
-                const __m256i w0 = _mm256_load_si256((const __m256i *)(const void *)(rec + 64 * g0)),
-                              w1 = _mm256_load_si256(
-                                  (const __m256i *)(const void *)(rec + 64 * g0 + 32));
+                const __m256i w0 = load_i(rec + 64 * g0), w1 = load_i(rec + 64 * g0 + 32);
                 const __m256i u0 = _mm256_abs_epi8(w0), u1 = _mm256_abs_epi8(w1);
 #pragma GCC unroll 4
                 for (int i = 0; i < R; i++) {
@@ -102,10 +94,7 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
                     p[i][0] = p[i][1] = _mm256_setzero_si256();
 #pragma GCC unroll 8
                 for (int g = g0; g < g0 + G; g++) {
-                    const __m256i w0 =
-                                      _mm256_load_si256((const __m256i *)(const void *)(rec + 64 * g)),
-                                  w1 = _mm256_load_si256(
-                                      (const __m256i *)(const void *)(rec + 64 * g + 32));
+                    const __m256i w0 = load_i(rec + 64 * g), w1 = load_i(rec + 64 * g + 32);
 #pragma GCC unroll 4
                     for (int i = 0; i < R; i++) {
                         const __m256i av = bcast4(a[i] + o + 4 * (size_t)g);
@@ -124,35 +113,30 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(tile)(rw_dty
             }
 #endif
         }
-        /* float steps of matmul_internal.h, per output lane */
-        const __m256 s00 = _mm256_load_ps((const float *)(const void *)(rec + 512)),
-                     s01 = _mm256_load_ps((const float *)(const void *)(rec + 544));
-        const __m256 s0 = kind == KERN_I8_HALVES
-                              ? _mm256_load_ps((const float *)(const void *)(rec + 640))
-                              : s00,
-                     s1 = kind == KERN_I8_HALVES
-                              ? _mm256_load_ps((const float *)(const void *)(rec + 672))
-                              : s01;
+        /* float steps of matmul_internal.h, per output lane (HALVES: i1 with x1 * da) */
+        const __m256 s00 = load_f(rec + 512), s01 = load_f(rec + 544);
+        const __m256 s0 = kind == KERN_I8_HALVES ? load_f(rec + 640) : s00,
+                     s1 = kind == KERN_I8_HALVES ? load_f(rec + 672) : s01;
 #pragma GCC unroll 4
         for (int i = 0; i < R; i++) {
             const __m256 dd = _mm256_set1_ps(d[i][b]);
-            f[i][0] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][0]), _mm256_mul_ps(s0, dd), f[i][0]);
-            f[i][1] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][1]), _mm256_mul_ps(s1, dd), f[i][1]);
+            f[i][0] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][0]), _mm256_mul_ps(s0, dd), f[i][0]);
+            f[i][1] =
+                _mm256_fmadd_ps(_mm256_cvtepi32_ps(acc[i][1]), _mm256_mul_ps(s1, dd), f[i][1]);
             if (kind == KERN_I8_MIN) {
                 const __m256 sb = _mm256_set1_ps(s[i][b]);
-                f[i][0] = _mm256_fnmadd_ps(
-                    _mm256_load_ps((const float *)(const void *)(rec + 640)), sb, f[i][0]);
-                f[i][1] = _mm256_fnmadd_ps(
-                    _mm256_load_ps((const float *)(const void *)(rec + 672)), sb, f[i][1]);
+                f[i][0] = _mm256_fnmadd_ps(load_f(rec + 640), sb, f[i][0]);
+                f[i][1] = _mm256_fnmadd_ps(load_f(rec + 672), sb, f[i][1]);
             }
         }
     }
 }
 
-static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(panel_gemm)(rw_dtype t, const void *panel, int64_t K,
-                                               const uint8_t *au, const float *da,
-                                               const float *sa, int64_t M, float *Y, int64_t ldy,
-                                               int nr, bool accumulate, float *accbuf) {
+static inline __attribute__((always_inline)) I8_TARGET void
+I8_NAME(panel_gemm)(rw_dtype t, const void *panel, int64_t K, const uint8_t *au, const float *da,
+                    const float *sa, int64_t M, float *Y, int64_t ldy, int nr, bool accumulate,
+                    float *accbuf) {
     const int64_t nb = K / 32;
     const size_t rec_bytes = kern_i8_record_bytes(kern_i8_kind_of(t));
     for (int64_t b0 = 0; b0 < nb; b0 += KCHUNK_BLOCKS) {
@@ -194,9 +178,9 @@ static inline __attribute__((always_inline)) I8_TARGET void I8_NAME(panel_gemm)(
 
 /* One out-of-line function per weight type, so each tile is specialized (t constant). */
 static I8_TARGET void I8_NAME(panel_gemm_type)(rw_dtype t, const void *panel, int64_t K,
-                                             const uint8_t *au, const float *da, const float *sa,
-                                             int64_t M, float *Y, int64_t ldy, int nr,
-                                             bool accumulate, float *accbuf) {
+                                               const uint8_t *au, const float *da, const float *sa,
+                                               int64_t M, float *Y, int64_t ldy, int nr,
+                                               bool accumulate, float *accbuf) {
     if (t == RW_DTYPE_Q8_0)
         I8_NAME(panel_gemm)(RW_DTYPE_Q8_0, panel, K, au, da, sa, M, Y, ldy, nr, accumulate, accbuf);
     else if (t == RW_DTYPE_Q4_0)

@@ -139,7 +139,8 @@ static void edge_block(rw_rng *r, rw_dtype t, void *blk, int pat) {
         kern_block_q4_k *q = blk;
         q->d = d;
         q->dmin = k_edge_d[(uint32_t)rw_rng_u64(r) % (uint32_t)nd];
-        if ((uint32_t)rw_rng_u64(r) % 2) memset(q->scales, 0xFF, sizeof q->scales); /* sc = m = 63 */
+        if ((uint32_t)rw_rng_u64(r) % 2)
+            memset(q->scales, 0xFF, sizeof q->scales); /* sc = m = 63 */
     } else {
         kern_block_q6_k *q = blk;
         q->d = d;
@@ -154,13 +155,27 @@ static void edge_row(rw_rng *r, float *x, int64_t K, int64_t m) {
     for (int64_t k = 0; k < K; k++) {
         float v;
         switch (m % 7) {
-        case 0: v = 1.f; break;
-        case 1: v = -1.f; break;
-        case 2: v = (k * 7 + m) % 3 ? 1.f : -1.f; break;
-        case 3: v = k % 32 == 5 ? -127.f : (float)(k % 251 - 125) + 0.5f; break;
-        case 4: v = 0.f; break;
-        case 5: v = (float)(rw_rng_normal(r) * 1e4); break;
-        default: v = (float)rw_rng_normal(r); break;
+        case 0:
+            v = 1.f;
+            break;
+        case 1:
+            v = -1.f;
+            break;
+        case 2:
+            v = (k * 7 + m) % 3 ? 1.f : -1.f;
+            break;
+        case 3:
+            v = k % 32 == 5 ? -127.f : (float)(k % 251 - 125) + 0.5f;
+            break;
+        case 4:
+            v = 0.f;
+            break;
+        case 5:
+            v = (float)(rw_rng_normal(r) * 1e4);
+            break;
+        default:
+            v = (float)rw_rng_normal(r);
+            break;
         }
         x[k] = v;
     }
