@@ -13,18 +13,13 @@
 #include "kernels/quant_internal.h"
 
 #include <immintrin.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <string.h>
 
 #include "core/assert.h"
 #include "kernels/convert.h"
-
-static inline float hmax_ps(__m256 v) {
-    /* max is commutative on the non-NaN values that reach here */
-    __m128 m = _mm_max_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    m = _mm_max_ps(m, _mm_movehl_ps(m, m));
-    m = _mm_max_ss(m, _mm_movehdup_ps(m));
-    return _mm_cvtss_f32(m);
-}
+#include "kernels/ops_vec_avx2.h"
 
 static inline __m256 abs_ps(__m256 x) {
     return _mm256_andnot_ps(_mm256_set1_ps(-0.f), x);
@@ -35,7 +30,7 @@ static inline float amax_ps(const float *x, int n) {
     __m256 m = _mm256_setzero_ps();
     for (int j = 0; j < n; j += 8)
         m = _mm256_max_ps(abs_ps(_mm256_loadu_ps(x + j)), m);
-    return hmax_ps(m);
+    return vhmax(m); /* m >= 0, never NaN */
 }
 
 /* round_q8(v) for 8 lanes, as int32. */
@@ -70,27 +65,31 @@ static inline int q8_block(const float *x, float id, int8_t *qs) {
     return _mm_cvtsi128_si32(h);
 }
 
-void kern_quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
-    RW_ASSERT(n % KERN_QK == 0, "n=%lld", (long long)n);
-    kern_block_q8_0 *y = dst;
-    for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
+/* Q8_0 (s == NULL) or Q8_1 (s: the f16 d * sum q of each block): one 34/36-byte block per
+ * 32 values, d first, qs at qs_off. */
+static void quantize_q8_x(const float *x, uint8_t *y, int64_t n, size_t block_bytes,
+                          size_t qs_off, bool with_sum) {
+    for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK, y += block_bytes) {
         const float d = amax_ps(x, KERN_QK) / 127;
         const float id = d != 0.f ? 1.0f / d : 0.0f;
-        y[i].d = kern_f32_to_f16(d);
-        (void)q8_block(x, id, y[i].qs);
+        const uint16_t dh = kern_f32_to_f16(d);
+        memcpy(y, &dh, 2);
+        const int sum = q8_block(x, id, (int8_t *)(y + qs_off));
+        if (with_sum) {
+            const uint16_t sh = kern_f32_to_f16((float)sum * d);
+            memcpy(y + 2, &sh, 2);
+        }
     }
+}
+
+void kern_quantize_row_q8_0_avx2(const float *x, void *dst, int64_t n) {
+    RW_ASSERT(n % KERN_QK == 0, "n=%lld", (long long)n);
+    quantize_q8_x(x, dst, n, sizeof(kern_block_q8_0), offsetof(kern_block_q8_0, qs), false);
 }
 
 void kern_quantize_row_q8_1_avx2(const float *x, void *dst, int64_t n) {
     RW_ASSERT(n % KERN_QK == 0, "n=%lld", (long long)n);
-    kern_block_q8_1 *y = dst;
-    for (int64_t i = 0; i < n / KERN_QK; i++, x += KERN_QK) {
-        const float d = amax_ps(x, KERN_QK) / 127;
-        const float id = d != 0.f ? 1.0f / d : 0.0f;
-        y[i].d = kern_f32_to_f16(d);
-        const int sum = q8_block(x, id, y[i].qs);
-        y[i].s = kern_f32_to_f16((float)sum * d);
-    }
+    quantize_q8_x(x, dst, n, sizeof(kern_block_q8_1), offsetof(kern_block_q8_1, qs), true);
 }
 
 void kern_quantize_row_q8_k_avx2(const float *x, void *dst, int64_t n) {
