@@ -506,9 +506,15 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *a = attention(ctx, q, k, v, &ac);
     rw_tensor *h = infer_op_add(ctx, x, infer_linear_forward(ctx, &L->o, a));
     h = infer_op_layernorm(ctx, h, L->attn_norm, L->attn_norm_b, hp->norm_eps);
-    rw_tensor *f = L->gate.w ? infer_op_swiglu(ctx, infer_linear_forward(ctx, &L->gate, h),
-                                               infer_linear_forward(ctx, &L->up, h))
-                             : infer_op_gelu(ctx, infer_linear_forward(ctx, &L->up, h), false);
+    rw_tensor *f;
+    if (L->gate.w) { /* gate before up in two statements: argument order is unspecified in C,
+                      * and it would set the tape order (and so gradient rounding) */
+        rw_tensor *g = infer_linear_forward(ctx, &L->gate, h);
+        rw_tensor *u = infer_linear_forward(ctx, &L->up, h);
+        f = infer_op_swiglu(ctx, g, u);
+    } else {
+        f = infer_op_gelu(ctx, infer_linear_forward(ctx, &L->up, h), false);
+    }
     rw_tensor *o = infer_op_add(ctx, h, infer_linear_forward(ctx, &L->down, f));
     return infer_op_layernorm(ctx, o, L->ffn_norm, L->ffn_norm_b, hp->norm_eps);
 }
@@ -567,10 +573,9 @@ rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int3
     return x;
 }
 
-rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
-                               const int32_t *lens, int64_t n_seq, int pooling, bool normalize) {
-    rw_tensor *x = infer_encoder_hidden(ctx, m, ids, lens, n_seq);
-    if (!x) return NULL;
+rw_tensor *infer_encoder_pool(infer_ctx *ctx, const infer_model *m, rw_tensor *x,
+                              const int32_t *lens, int64_t n_seq, int pooling, bool normalize) {
+    if (!x || !infer_ctx_ok(ctx)) return NULL;
     infer_pooling p = pooling < 0 ? m->hp.pooling : (infer_pooling)pooling;
     rw_tensor *y;
     if (p == INFER_POOL_MEAN || p == INFER_POOL_NONE) {
@@ -586,4 +591,10 @@ rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32
         y = infer_op_gather_rows(ctx, x, rows, n_seq);
     }
     return normalize ? infer_op_l2_normalize(ctx, y) : y;
+}
+
+rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
+                               const int32_t *lens, int64_t n_seq, int pooling, bool normalize) {
+    rw_tensor *x = infer_encoder_hidden(ctx, m, ids, lens, n_seq);
+    return infer_encoder_pool(ctx, m, x, lens, n_seq, pooling, normalize);
 }

@@ -195,8 +195,14 @@ rw_tensor *infer_encoder_input(infer_ctx *ctx, const infer_model *m, const int32
 rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                 const int32_t *lens, int64_t n_seq);
 /* Pooled sentence embeddings {C, n_seq}; pooling < 0 uses the model's; normalize divides
- * each by its L2 norm. */
+ * each by its L2 norm. infer_encoder_hidden then infer_encoder_pool. */
 rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                const int32_t *lens, int64_t n_seq, int pooling, bool normalize);
+/* The pooling tail of infer_encoder_embed over token states x{C, sum lens} (NULL passes
+ * through): mean (also for INFER_POOL_NONE), CLS (first token) or last token of each
+ * sequence, then the optional L2 normalisation -> {C, n_seq}. Shared with train's
+ * checkpointed encoder. */
+rw_tensor *infer_encoder_pool(infer_ctx *ctx, const infer_model *m, rw_tensor *x,
+                              const int32_t *lens, int64_t n_seq, int pooling, bool normalize);
 
 #endif
