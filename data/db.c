@@ -8,6 +8,7 @@
  * serialised by the write lock, and the loser sees the new version and does nothing. */
 #include "data/db.h"
 
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include <unistd.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "data/internal.h"
 
 enum { DATA_BUSY_TIMEOUT_MS = 30000 };
@@ -81,18 +83,6 @@ char *data_col_dup(sqlite3_stmt *st, int col, int *oom) {
     return r;
 }
 
-void *data_grow(void *v, size_t *cap, size_t elem, size_t first) {
-    size_t nc, bytes;
-    if (*cap == 0)
-        nc = first;
-    else if (!rw_size_mul(*cap, 2, &nc))
-        return NULL;
-    if (!rw_size_mul(nc, elem, &bytes)) return NULL;
-    void *nv = rw_realloc(v, bytes);
-    if (nv) *cap = nc;
-    return nv;
-}
-
 rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
                          data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
                          rw_err *err) {
@@ -125,6 +115,26 @@ fail:
     sqlite3_finalize(st);
     for (size_t i = 0; i < len; i++) deinit(v + i * elem);
     rw_free(v);
+    return s;
+}
+
+rw_status data_read_one(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
+                        const char *what, const char *id, void *row, rw_err *err) {
+    _Alignas(max_align_t) unsigned char tmp[1024]; /* the row until it is whole */
+    RW_ASSERT(elem <= sizeof tmp, "data_read_one: %zu-byte rows", elem);
+    rw_status s;
+    int rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        s = read(st, tmp, err);
+        if (s == RW_OK) memcpy(row, tmp, elem);
+    } else if (rc == SQLITE_DONE) {
+        s = rw_err_set(err, RW_E_NOTFOUND, "%s '%s' not found", what, id ? id : "(null)");
+    } else {
+        char op[64];
+        snprintf(op, sizeof op, "read %s", what);
+        s = data_sql_fail(db, err, op);
+    }
+    sqlite3_finalize(st);
     return s;
 }
 

@@ -2,7 +2,8 @@
  *
  * Invariants: every path through data_atomic_* ends with the temp file renamed or removed;
  * errno is read right after the call that failed. Reference: POSIX rename(2) (atomic
- * replacement within one file system), fsync(2). */
+ * replacement within one file system), fsync(2): the file is fsynced before the rename and
+ * its folder after it, so the new name itself survives a crash. */
 #include "data/file.h"
 
 #include <errno.h>
@@ -105,6 +106,25 @@ fail:
     return st;
 }
 
+/* fsync of the folder holding the file named by path, which is cut in place to the folder's
+ * name (no allocation: this runs after the rename, when a failure can no longer leave the
+ * old file). EINVAL: the file system cannot sync folders, which is not an error. */
+static rw_status fsync_dir_of(char *path, rw_err *err) {
+    char *slash = strrchr(path, '/');
+    const char *dir = ".";
+    if (slash) {
+        slash[slash == path ? 1 : 0] = '\0';
+        dir = path;
+    }
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return rw_err_set(err, RW_E_IO, "%s: cannot open folder: %s", dir, strerror(errno));
+    rw_status st = RW_OK;
+    if (fsync(fd) != 0 && errno != EINVAL)
+        st = rw_err_set(err, RW_E_IO, "%s: fsync of folder failed: %s", dir, strerror(errno));
+    close(fd);
+    return st;
+}
+
 static void release(data_atomic_file *af) {
     rw_free(af->path);
     rw_free(af->tmp);
@@ -124,7 +144,10 @@ rw_status data_atomic_commit(data_atomic_file *af, rw_err *err) {
     } else if (rename(af->tmp, af->path) != 0) {
         st = rw_err_set(err, RW_E_IO, "%s: cannot replace: %s", af->path, strerror(errno));
     }
-    if (st != RW_OK) unlink(af->tmp);
+    if (st != RW_OK)
+        unlink(af->tmp);
+    else
+        st = fsync_dir_of(af->tmp, err); /* af->tmp is spent; the destination is replaced */
     release(af);
     return st;
 }

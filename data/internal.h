@@ -8,6 +8,7 @@
 
 #include "core/status.h"
 #include "data/db.h"
+#include "data/strbuf.h" /* data_grow for the stores' row buffers */
 
 struct data_db {
     sqlite3 *h;
@@ -47,10 +48,6 @@ int data_bind_text(sqlite3_stmt *st, int i, const char *s);
  * *oom is set). */
 char *data_col_dup(sqlite3_stmt *st, int col, int *oom);
 
-/* Array growth for the stores' row buffers: returns v reallocated to hold twice *cap
- * elements (first when *cap is 0) and updates *cap; NULL on overflow or out of memory, with
- * v and *cap unchanged (v still owned by the caller). */
-void *data_grow(void *v, size_t *cap, size_t elem, size_t first);
 
 /* Reads one row into *row (elem bytes); on failure owns nothing and fills err. */
 typedef rw_status (*data_row_read_fn)(sqlite3_stmt *st, void *row, rw_err *err);
@@ -63,6 +60,12 @@ typedef void (*data_row_deinit_fn)(void *row);
 rw_status data_read_rows(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
                          data_row_deinit_fn deinit, const char *what, void **out, size_t *n,
                          rw_err *err);
+
+/* Steps st (prepared, its key bound) once: a row is read by read (elem bytes, at most 1024)
+ * into *row, written only on success; no row is RW_E_NOTFOUND "<what> '<id>' not found"; a
+ * failed step is data_sql_fail(db, err, "read <what>"). Always finalizes st. */
+rw_status data_read_one(data_db *db, sqlite3_stmt *st, size_t elem, data_row_read_fn read,
+                        const char *what, const char *id, void *row, rw_err *err);
 
 /* Test hook: when $RW_DATA_CRASH_AT equals name, the process ends at once with _exit(86)
  * (no rollback, no atexit): used by tests to kill a writer between two statements of one

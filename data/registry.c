@@ -522,27 +522,16 @@ void data_adapter_deinit(data_adapter *a) {
     memset(a, 0, sizeof *a);
 }
 
+static rw_status read_adapter_v(sqlite3_stmt *st, void *row, rw_err *err) {
+    return read_adapter_row(st, row, err);
+}
+
 rw_status data_registry_get(data_db *db, const char *id, data_adapter *out, rw_err *err) {
     sqlite3_stmt *st = NULL;
     rw_status s = data_prepare(db, "SELECT " AD_COLS " FROM adapters a WHERE a.id = ?1", &st, err);
     if (s != RW_OK) return s;
     data_bind_text(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        data_adapter tmp;
-        s = read_adapter_row(st, &tmp, err);
-        if (s == RW_OK) *out = tmp;
-    } else if (rc == SQLITE_DONE) {
-        s = rw_err_set(err, RW_E_NOTFOUND, "adapter '%s' not found", id ? id : "(null)");
-    } else {
-        s = data_sql_fail(db, err, "read adapter");
-    }
-    sqlite3_finalize(st);
-    return s;
-}
-
-static rw_status read_adapter_v(sqlite3_stmt *st, void *row, rw_err *err) {
-    return read_adapter_row(st, row, err);
+    return data_read_one(db, st, sizeof *out, read_adapter_v, "adapter", id, out, err);
 }
 static void adapter_deinit_v(void *row) { data_adapter_deinit(row); }
 

@@ -139,23 +139,14 @@ static rw_status read_row(sqlite3_stmt *st, data_source *o, rw_err *err) {
     return RW_OK;
 }
 
+static rw_status read_row_v(sqlite3_stmt *st, void *row, rw_err *err) { return read_row(st, row, err); }
+
 rw_status data_source_get(data_db *db, const char *id, data_source *out, rw_err *err) {
     sqlite3_stmt *st = NULL;
     rw_status s = data_prepare(db, "SELECT " SOURCE_COLS " FROM sources WHERE id = ?1", &st, err);
     if (s != RW_OK) return s;
     data_bind_text(st, 1, id);
-    int rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        data_source tmp;
-        s = read_row(st, &tmp, err);
-        if (s == RW_OK) *out = tmp;
-    } else if (rc == SQLITE_DONE) {
-        s = rw_err_set(err, RW_E_NOTFOUND, "source '%s' not found", id ? id : "(null)");
-    } else {
-        s = data_sql_fail(db, err, "read source");
-    }
-    sqlite3_finalize(st);
-    return s;
+    return data_read_one(db, st, sizeof *out, read_row_v, "source", id, out, err);
 }
 
 void data_source_deinit(data_source *s) {
@@ -169,7 +160,6 @@ void data_source_deinit(data_source *s) {
     memset(s, 0, sizeof *s);
 }
 
-static rw_status read_row_v(sqlite3_stmt *st, void *row, rw_err *err) { return read_row(st, row, err); }
 static void deinit_v(void *row) { data_source_deinit(row); }
 
 rw_status data_source_list(data_db *db, data_source **out, size_t *n, rw_err *err) {

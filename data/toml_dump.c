@@ -16,85 +16,49 @@
 
 #include "core/alloc.h"
 #include "core/assert.h"
+#include "data/strbuf.h"
 #include "data/toml_internal.h"
 
-typedef struct outbuf {
-    char *d;
-    size_t n, cap;
-    bool oom;
-} outbuf;
-
-static void out(outbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->cap - b->n <= n) {
-        size_t need, cap = b->cap ? b->cap : 256;
-        if (!rw_size_add(b->n, n + 1, &need)) {
-            b->oom = true;
-            return;
-        }
-        while (cap < need) {
-            if (!rw_size_mul(cap, 2, &cap)) {
-                b->oom = true;
-                return;
-            }
-        }
-        char *d = rw_realloc(b->d, cap);
-        if (!d) {
-            b->oom = true;
-            return;
-        }
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->n, s, n);
-    b->n += n;
-    b->d[b->n] = '\0';
-}
-
-static void outs(outbuf *b, const char *s) {
-    out(b, s, strlen(s));
-}
-
-static void out_string(outbuf *b, const char *s) {
-    outs(b, "\"");
+static void out_string(data_strbuf *b, const char *s) {
+    data_strbuf_puts(b, "\"");
     for (; *s; s++) {
         unsigned char c = (unsigned char)*s;
         char esc[8];
         switch (c) {
         case '"':
-            outs(b, "\\\"");
+            data_strbuf_puts(b, "\\\"");
             break;
         case '\\':
-            outs(b, "\\\\");
+            data_strbuf_puts(b, "\\\\");
             break;
         case '\b':
-            outs(b, "\\b");
+            data_strbuf_puts(b, "\\b");
             break;
         case '\t':
-            outs(b, "\\t");
+            data_strbuf_puts(b, "\\t");
             break;
         case '\n':
-            outs(b, "\\n");
+            data_strbuf_puts(b, "\\n");
             break;
         case '\f':
-            outs(b, "\\f");
+            data_strbuf_puts(b, "\\f");
             break;
         case '\r':
-            outs(b, "\\r");
+            data_strbuf_puts(b, "\\r");
             break;
         default:
             if (c < 0x20 || c == 0x7F) {
                 snprintf(esc, sizeof esc, "\\u%04X", c);
-                outs(b, esc);
+                data_strbuf_puts(b, esc);
             } else {
-                out(b, (const char *)&c, 1);
+                data_strbuf_put(b, (const char *)&c, 1);
             }
         }
     }
-    outs(b, "\"");
+    data_strbuf_puts(b, "\"");
 }
 
-static void out_key(outbuf *b, const char *k) {
+static void out_key(data_strbuf *b, const char *k) {
     bool bare = *k != '\0';
     for (const char *s = k; *s && bare; s++) {
         char c = *s;
@@ -102,27 +66,27 @@ static void out_key(outbuf *b, const char *k) {
                c == '_' || c == '-';
     }
     if (bare)
-        outs(b, k);
+        data_strbuf_puts(b, k);
     else
         out_string(b, k);
 }
 
-static void out_float(outbuf *b, double v) {
+static void out_float(data_strbuf *b, double v) {
     char buf[40];
     if (isnan(v)) {
-        outs(b, "nan");
+        data_strbuf_puts(b, "nan");
         return;
     }
     if (isinf(v)) {
-        outs(b, v < 0 ? "-inf" : "inf");
+        data_strbuf_puts(b, v < 0 ? "-inf" : "inf");
         return;
     }
     for (int prec = 1; prec <= 17; prec++) {
         snprintf(buf, sizeof buf, "%.*g", prec, v);
         if (strtod(buf, NULL) == v) break;
     }
-    outs(b, buf);
-    if (!strpbrk(buf, ".e")) outs(b, ".0");
+    data_strbuf_puts(b, buf);
+    if (!strpbrk(buf, ".e")) data_strbuf_puts(b, ".0");
 }
 
 static int cmp_key(const void *a, const void *b) {
@@ -131,12 +95,12 @@ static int cmp_key(const void *a, const void *b) {
     return strcmp(x->key, y->key);
 }
 
-/* The table's children sorted by key (owned by the caller), or NULL (oom set) on failure. */
-static data_toml_node **sorted(outbuf *b, const data_toml_node *tbl) {
+/* The table's children sorted by key (owned by the caller), or NULL (failed set) on failure. */
+static data_toml_node **sorted(data_strbuf *b, const data_toml_node *tbl) {
     size_t n = tbl->u.v.n;
     data_toml_node **s = rw_alloc_array(n ? n : 1, sizeof *s);
     if (!s) {
-        b->oom = true;
+        b->failed = true;
         return NULL;
     }
     if (n) memcpy(s, tbl->u.v.items, n * sizeof *s);
@@ -144,27 +108,27 @@ static data_toml_node **sorted(outbuf *b, const data_toml_node *tbl) {
     return s;
 }
 
-static void out_value(outbuf *b, const data_toml_node *n);
+static void out_value(data_strbuf *b, const data_toml_node *n);
 
-static void out_inline_table(outbuf *b, const data_toml_node *t) {
+static void out_inline_table(data_strbuf *b, const data_toml_node *t) {
     if (t->u.v.n == 0) {
-        outs(b, "{}");
+        data_strbuf_puts(b, "{}");
         return;
     }
     data_toml_node **s = sorted(b, t);
     if (!s) return;
-    outs(b, "{ ");
+    data_strbuf_puts(b, "{ ");
     for (size_t i = 0; i < t->u.v.n; i++) {
-        if (i) outs(b, ", ");
+        if (i) data_strbuf_puts(b, ", ");
         out_key(b, s[i]->key);
-        outs(b, " = ");
+        data_strbuf_puts(b, " = ");
         out_value(b, s[i]);
     }
-    outs(b, " }");
+    data_strbuf_puts(b, " }");
     rw_free(s);
 }
 
-static void out_value(outbuf *b, const data_toml_node *n) {
+static void out_value(data_strbuf *b, const data_toml_node *n) {
     char buf[32];
     switch (n->kind) {
     case DATA_TOML_STRING:
@@ -172,21 +136,21 @@ static void out_value(outbuf *b, const data_toml_node *n) {
         break;
     case DATA_TOML_INT:
         snprintf(buf, sizeof buf, "%" PRId64, n->u.i);
-        outs(b, buf);
+        data_strbuf_puts(b, buf);
         break;
     case DATA_TOML_FLOAT:
         out_float(b, n->u.f);
         break;
     case DATA_TOML_BOOL:
-        outs(b, n->u.b ? "true" : "false");
+        data_strbuf_puts(b, n->u.b ? "true" : "false");
         break;
     case DATA_TOML_ARRAY:
-        outs(b, "[");
+        data_strbuf_puts(b, "[");
         for (size_t i = 0; i < n->u.v.n; i++) {
-            if (i) outs(b, ", ");
+            if (i) data_strbuf_puts(b, ", ");
             out_value(b, n->u.v.items[i]);
         }
-        outs(b, "]");
+        data_strbuf_puts(b, "]");
         break;
     case DATA_TOML_TABLE:
         out_inline_table(b, n);
@@ -202,49 +166,49 @@ static bool is_aot(const data_toml_node *n) {
 }
 
 /* Header path of a sub-table: prefix (already rendered) + "." + key. */
-static char *join_path(outbuf *b, const char *prefix, const char *key) {
-    outbuf p = {0};
+static char *join_path(data_strbuf *b, const char *prefix, const char *key) {
+    data_strbuf p = {0};
     if (*prefix) {
-        outs(&p, prefix);
-        outs(&p, ".");
+        data_strbuf_puts(&p, prefix);
+        data_strbuf_puts(&p, ".");
     }
     out_key(&p, key);
-    if (p.oom) {
-        rw_free(p.d);
-        b->oom = true;
+    if (p.failed) {
+        data_strbuf_deinit(&p);
+        b->failed = true;
         return NULL;
     }
-    return p.d;
+    return p.s;
 }
 
-static void out_table_body(outbuf *b, const data_toml_node *t, const char *path) {
+static void out_table_body(data_strbuf *b, const data_toml_node *t, const char *path) {
     data_toml_node **s = sorted(b, t);
     if (!s) return;
     size_t n = t->u.v.n;
     for (size_t i = 0; i < n; i++) {
         if (s[i]->kind == DATA_TOML_TABLE || is_aot(s[i])) continue;
         out_key(b, s[i]->key);
-        outs(b, " = ");
+        data_strbuf_puts(b, " = ");
         out_value(b, s[i]);
-        outs(b, "\n");
+        data_strbuf_puts(b, "\n");
     }
-    for (size_t i = 0; i < n && !b->oom; i++) {
+    for (size_t i = 0; i < n && !b->failed; i++) {
         bool tbl = s[i]->kind == DATA_TOML_TABLE;
         if (!tbl && !is_aot(s[i])) continue;
         char *sub = join_path(b, path, s[i]->key);
         if (!sub) break;
         if (tbl) {
-            if (b->n) outs(b, "\n");
-            outs(b, "[");
-            outs(b, sub);
-            outs(b, "]\n");
+            if (b->n) data_strbuf_puts(b, "\n");
+            data_strbuf_puts(b, "[");
+            data_strbuf_puts(b, sub);
+            data_strbuf_puts(b, "]\n");
             out_table_body(b, s[i], sub);
         } else {
             for (size_t k = 0; k < s[i]->u.v.n; k++) {
-                if (b->n) outs(b, "\n");
-                outs(b, "[[");
-                outs(b, sub);
-                outs(b, "]]\n");
+                if (b->n) data_strbuf_puts(b, "\n");
+                data_strbuf_puts(b, "[[");
+                data_strbuf_puts(b, sub);
+                data_strbuf_puts(b, "]]\n");
                 out_table_body(b, s[i]->u.v.items[k], sub);
             }
         }
@@ -255,14 +219,14 @@ static void out_table_body(outbuf *b, const data_toml_node *t, const char *path)
 
 rw_status data_toml_dump_str(const data_toml_doc *doc, char **outp, size_t *len, rw_err *err) {
     RW_ASSERT(doc != NULL && outp != NULL, "data_toml_dump_str: NULL argument");
-    outbuf b = {0};
-    outs(&b, "");
+    data_strbuf b = {0};
+    data_strbuf_puts(&b, "");
     out_table_body(&b, doc->root, "");
-    if (b.oom) {
-        rw_free(b.d);
+    if (b.failed) {
+        data_strbuf_deinit(&b);
         return rw_err_set(err, RW_E_NOMEM, "%s: out of memory while dumping", doc->filename);
     }
-    *outp = b.d;
+    *outp = b.s;
     if (len) *len = b.n;
     return RW_OK;
 }

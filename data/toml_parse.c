@@ -18,6 +18,7 @@
 #include "core/alloc.h"
 #include "core/assert.h"
 #include "data/file.h"
+#include "data/strbuf.h"
 #include "data/toml_internal.h"
 #include "data/utf8.h"
 
@@ -48,13 +49,9 @@ void toml_node_free(data_toml_node *n) {
 
 bool toml_node_append(data_toml_node *parent, data_toml_node *child) {
     if (parent->u.v.n == parent->u.v.cap) {
-        size_t cap = parent->u.v.cap ? parent->u.v.cap * 2 : 4;
-        data_toml_node **items = rw_alloc_array(cap, sizeof *items);
+        data_toml_node **items = data_grow(parent->u.v.items, &parent->u.v.cap, sizeof *items, 4);
         if (!items) return false;
-        if (parent->u.v.n) memcpy(items, parent->u.v.items, parent->u.v.n * sizeof *items);
-        rw_free(parent->u.v.items);
         parent->u.v.items = items;
-        parent->u.v.cap = cap;
     }
     parent->u.v.items[parent->u.v.n++] = child;
     child->parent = parent;
@@ -72,36 +69,6 @@ void toml_free_keys(char **keys, size_t n) {
     for (size_t i = 0; i < n; i++)
         rw_free(keys[i]);
     rw_free(keys);
-}
-
-/* ---- Growing byte buffer ------------------------------------------------------------- */
-
-typedef struct strbuf {
-    char *d;
-    size_t n, cap;
-} strbuf;
-
-static bool sb_put(strbuf *b, const char *s, size_t n) {
-    if (b->cap - b->n <= n) { /* keep room for the NUL */
-        size_t need;
-        if (!rw_size_add(b->n, n + 1, &need)) return false;
-        size_t cap = b->cap ? b->cap : 32;
-        while (cap < need) {
-            if (!rw_size_mul(cap, 2, &cap)) return false;
-        }
-        char *d = rw_realloc(b->d, cap);
-        if (!d) return false;
-        b->d = d;
-        b->cap = cap;
-    }
-    memcpy(b->d + b->n, s, n);
-    b->n += n;
-    b->d[b->n] = '\0';
-    return true;
-}
-
-static bool sb_putc(strbuf *b, char c) {
-    return sb_put(b, &c, 1);
 }
 
 /* ---- Parser state and errors --------------------------------------------------------- */
@@ -293,7 +260,7 @@ static int hexval(int c) {
 }
 
 /* One escape after the backslash at p->pos. */
-static rw_status parse_escape(toml_parser *p, strbuf *b) {
+static rw_status parse_escape(toml_parser *p, data_strbuf *b) {
     size_t at = p->pos;
     int c = peek(p, 1);
     char ch;
@@ -339,7 +306,7 @@ static rw_status parse_escape(toml_parser *p, strbuf *b) {
         if (cp == 0)
             return perr(p, at, RW_E_FORMAT, "U+0000 in a string is not supported in recipes");
         char u8[4];
-        if (!sb_put(b, u8, utf8_encode(cp, u8))) return nomem(p);
+        if (!data_strbuf_put(b, u8, utf8_encode(cp, u8))) return nomem(p);
         p->pos += 2 + nd;
         return RW_OK;
     }
@@ -349,7 +316,7 @@ static rw_status parse_escape(toml_parser *p, strbuf *b) {
                     describe(p, at + 1, buf, sizeof buf));
     }
     }
-    if (!sb_putc(b, ch)) return nomem(p);
+    if (!data_strbuf_putc(b, ch)) return nomem(p);
     p->pos += 2;
     return RW_OK;
 }
@@ -361,9 +328,9 @@ static rw_status parse_string(toml_parser *p, bool allow_multi, char **out) {
     char q = p->s[p->pos];
     bool basic = q == '"';
     bool multi = allow_multi && peek(p, 1) == q && peek(p, 2) == q;
-    strbuf b = {0};
+    data_strbuf b = {0};
     rw_status st = RW_OK;
-    if (!sb_put(&b, "", 0)) return nomem(p);
+    if (!data_strbuf_put(&b, "", 0)) return nomem(p);
     p->pos += multi ? 3 : 1;
     if (multi && at_newline(p)) eat_newline(p); /* a newline right after the opener is trimmed */
     for (;;) {
@@ -383,12 +350,12 @@ static rw_status parse_string(toml_parser *p, bool allow_multi, char **out) {
             if (nq >= 3) { /* up to two quotes may sit just before the closing delimiter */
                 size_t extra = nq - 3 > 2 ? 2 : nq - 3;
                 for (size_t k = 0; k < extra; k++)
-                    if (!sb_putc(&b, q)) goto oom;
+                    if (!data_strbuf_putc(&b, q)) goto oom;
                 p->pos += extra + 3;
                 break;
             }
             for (size_t k = 0; k < nq; k++)
-                if (!sb_putc(&b, q)) goto oom;
+                if (!data_strbuf_putc(&b, q)) goto oom;
             p->pos += nq;
             continue;
         }
@@ -398,7 +365,7 @@ static rw_status parse_string(toml_parser *p, bool allow_multi, char **out) {
                 goto fail;
             }
             eat_newline(p); /* CRLF is normalised to LF so dumps do not depend on the platform */
-            if (!sb_putc(&b, '\n')) goto oom;
+            if (!data_strbuf_putc(&b, '\n')) goto oom;
             continue;
         }
         if (is_bad_control(c)) {
@@ -426,15 +393,15 @@ static rw_status parse_string(toml_parser *p, bool allow_multi, char **out) {
             if (st) goto fail;
             continue;
         }
-        if (!sb_putc(&b, (char)c)) goto oom;
+        if (!data_strbuf_putc(&b, (char)c)) goto oom;
         p->pos++;
     }
-    *out = b.d;
+    *out = b.s;
     return RW_OK;
 oom:
     st = nomem(p);
 fail:
-    rw_free(b.d);
+    data_strbuf_deinit(&b);
     return st;
 }
 

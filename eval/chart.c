@@ -12,39 +12,18 @@
 #include <cairo-svg.h>
 #include <cairo.h>
 
-#include "core/alloc.h"
+#include "data/strbuf.h"
 
 enum { CHART_W = 760, CHART_H = 300 };
 static const double ML = 56, MR = 16, MT = 34, MB = 58; /* margins, points */
 
-typedef struct membuf {
-    char *p;
-    size_t n, cap;
-    int failed;
-} membuf;
-
+/* Cairo's write callback: appends the SVG bytes to the chart's string builder. */
 static cairo_status_t write_mem(void *closure, const unsigned char *data, unsigned int len) {
-    membuf *b = closure;
-    if (b->failed) return CAIRO_STATUS_WRITE_ERROR;
-    if (b->n + len + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 8192;
-        while (nc < b->n + len + 1) nc *= 2;
-        char *np = rw_realloc(b->p, nc);
-        if (!np) {
-            b->failed = 1;
-            return CAIRO_STATUS_WRITE_ERROR;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->n, data, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-    return CAIRO_STATUS_SUCCESS;
+    return data_strbuf_put(closure, data, len) ? CAIRO_STATUS_SUCCESS : CAIRO_STATUS_WRITE_ERROR;
 }
 
 typedef struct chart {
-    membuf buf;
+    data_strbuf buf;
     cairo_surface_t *surf;
     cairo_t *cr;
     double y0, y1; /* data range of the y axis */
@@ -80,12 +59,12 @@ static rw_status chart_end(chart *c, const char *title, char **svg, rw_err *err)
     cairo_surface_finish(c->surf);
     cairo_status_t cs = cairo_surface_status(c->surf);
     cairo_surface_destroy(c->surf);
-    if (cs != CAIRO_STATUS_SUCCESS || c->buf.failed || !c->buf.p) {
-        rw_free(c->buf.p);
+    if (cs != CAIRO_STATUS_SUCCESS || c->buf.failed || !c->buf.s) {
+        data_strbuf_deinit(&c->buf);
         return rw_err_set(err, RW_E_NOMEM, "chart '%s': SVG rendering failed (%s)", title,
                           cairo_status_to_string(cs));
     }
-    *svg = c->buf.p;
+    *svg = c->buf.s;
     return RW_OK;
 }
 

@@ -11,7 +11,9 @@
  *            | '(' expr ')'
  * Invariants: a parsed rule is a flat node array (children by index); a bare `baseline` is
  * resolved to the rule's single metric at parse time; ci_* bodies contain no statistics
- * calls, so evaluating one on a bootstrap resample only needs resampled means. */
+ * calls, so evaluating one on a bootstrap resample only needs resampled means. A body whose
+ * interval the comparison already holds (M - baseline(M), M, baseline(M)) takes it from
+ * there instead of bootstrapping again. */
 #include "eval/gate.h"
 
 #include <ctype.h>
@@ -529,6 +531,26 @@ static const eval_metric_cmp *find_cmp(const eval_comparison *c, eval_metric m) 
     return NULL;
 }
 
+/* The comparison already holds the percentile bootstrap CI of three bodies, computed with
+ * the same options and resamples (eval/compare.c): M - baseline(M) (diff_lo/diff_hi), M
+ * (cand_lo/cand_hi) and baseline(M) (base_lo/base_hi). Any other body is bootstrapped. */
+static bool known_interval(const env *e, int body, double *lo, double *hi) {
+    const node *nd = &e->r->nodes[body];
+    const eval_metric_cmp *x = NULL;
+    if (nd->k == N_SUB) {
+        const node *l = &e->r->nodes[nd->a], *r = &e->r->nodes[nd->b];
+        if (l->k != N_CAND || r->k != N_BASE || !eval_metric_equal(l->m, r->m) || !(x = find_cmp(e->c, l->m)))
+            return false;
+        *lo = x->diff_lo;
+        *hi = x->diff_hi;
+        return true;
+    }
+    if ((nd->k != N_CAND && nd->k != N_BASE) || !(x = find_cmp(e->c, nd->m))) return false;
+    *lo = nd->k == N_CAND ? x->cand_lo : x->base_lo;
+    *hi = nd->k == N_CAND ? x->cand_hi : x->base_hi;
+    return true;
+}
+
 static double eval_node(env *e, int i) {
     const node *nd = &e->r->nodes[i];
     switch (nd->k) {
@@ -542,10 +564,12 @@ static double eval_node(env *e, int i) {
     case N_DIV: return eval_node(e, nd->a) / eval_node(e, nd->b);
     case N_CI_LOW:
     case N_CI_HIGH: {
-        ci_ctx c = {e, nd->a};
         double lo = (double)NAN, hi = (double)NAN;
-        rw_status st = eval_bootstrap_generic(e->c->base->n_queries, ci_body, &c, &e->c->opts, &lo, &hi, e->err);
-        if (st != RW_OK && e->st == RW_OK) e->st = st;
+        if (!known_interval(e, nd->a, &lo, &hi)) {
+            ci_ctx c = {e, nd->a};
+            rw_status st = eval_bootstrap_generic(e->c->base->n_queries, ci_body, &c, &e->c->opts, &lo, &hi, e->err);
+            if (st != RW_OK && e->st == RW_OK) e->st = st;
+        }
         return nd->k == N_CI_LOW ? lo : hi;
     }
     case N_PVAL: {

@@ -12,7 +12,9 @@
  *                     the bounds of the percentile bootstrap CI of expr: expr is evaluated
  *                     on every resample of the queries (same draws for baseline and
  *                     candidate, eval/stats.h), so ci_low(mrr@10 - baseline) is the lower
- *                     bound of the paired difference
+ *                     bound of the paired difference; for M - baseline(M), M and
+ *                     baseline(M) the comparison's own intervals (diff_lo/hi, cand_lo/hi,
+ *                     base_lo/hi: the same resamples) are used instead of a new bootstrap
  *   p_value(metric)   two-sided sign-flip p-value of the paired difference
  *   cohen_d(metric)   Cohen's d_z of the paired differences
  *   + - * / unary -, parentheses.

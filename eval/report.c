@@ -23,95 +23,48 @@
 
 #include "core/alloc.h"
 #include "data/file.h"
+#include "data/strbuf.h"
 #include "eval/internal.h"
 #include "eval/json.h"
 #include "eval/metrics.h"
 
-/* ---- string builder ---- */
-
-typedef struct sb {
-    char *p;
-    size_t n, cap;
-    int failed;
-} sb;
-
-static void sb_grow(sb *b, size_t extra) {
-    if (b->failed) return;
-    if (b->n + extra + 1 <= b->cap) return;
-    size_t nc = b->cap ? b->cap : 4096;
-    while (nc < b->n + extra + 1) nc *= 2;
-    char *np = rw_realloc(b->p, nc);
-    if (!np) {
-        b->failed = 1;
-        return;
-    }
-    b->p = np;
-    b->cap = nc;
-}
-
-static void sb_put(sb *b, const char *s, size_t len) {
-    sb_grow(b, len);
-    if (b->failed) return;
-    memcpy(b->p + b->n, s, len);
-    b->n += len;
-    b->p[b->n] = '\0';
-}
-
-static void sb_puts(sb *b, const char *s) { sb_put(b, s, strlen(s)); }
-
-static void sb_printf(sb *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_printf(sb *b, const char *fmt, ...) {
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(NULL, 0, fmt, ap);
-    va_end(ap);
-    if (n < 0) {
-        b->failed = 1;
-        return;
-    }
-    sb_grow(b, (size_t)n);
-    if (b->failed) return;
-    va_start(ap, fmt);
-    vsnprintf(b->p + b->n, (size_t)n + 1, fmt, ap);
-    va_end(ap);
-    b->n += (size_t)n;
-}
+/* ---- string building (data/strbuf.h) ---- */
 
 /* HTML-escaped text, at most max bytes of s (0 = all; an ellipsis marks a cut). */
-static void sb_html(sb *b, const char *s, size_t max) {
+static void sb_html(data_strbuf *b, const char *s, size_t max) {
     size_t len = strlen(s), lim = max && len > max ? max : len;
     for (size_t i = 0; i < lim; i++) {
         char c = s[i];
-        if (c == '<') sb_puts(b, "&lt;");
-        else if (c == '>') sb_puts(b, "&gt;");
-        else if (c == '&') sb_puts(b, "&amp;");
-        else if (c == '"') sb_puts(b, "&quot;");
-        else if (c == '\'') sb_puts(b, "&#39;");
-        else sb_put(b, &c, 1);
+        if (c == '<') data_strbuf_puts(b, "&lt;");
+        else if (c == '>') data_strbuf_puts(b, "&gt;");
+        else if (c == '&') data_strbuf_puts(b, "&amp;");
+        else if (c == '"') data_strbuf_puts(b, "&quot;");
+        else if (c == '\'') data_strbuf_puts(b, "&#39;");
+        else data_strbuf_put(b, &c, 1);
     }
-    if (lim < len) sb_puts(b, "&hellip;");
+    if (lim < len) data_strbuf_puts(b, "&hellip;");
 }
 
 /* Markdown table-cell text: pipes escaped, newlines flattened. */
-static void sb_md(sb *b, const char *s, size_t max) {
+static void sb_md(data_strbuf *b, const char *s, size_t max) {
     size_t len = strlen(s), lim = max && len > max ? max : len;
     for (size_t i = 0; i < lim; i++) {
         char c = s[i];
-        if (c == '|') sb_puts(b, "\\|");
-        else if (c == '\n' || c == '\r') sb_puts(b, " ");
-        else if (c == '<') sb_puts(b, "&lt;");
-        else sb_put(b, &c, 1);
+        if (c == '|') data_strbuf_puts(b, "\\|");
+        else if (c == '\n' || c == '\r') data_strbuf_puts(b, " ");
+        else if (c == '<') data_strbuf_puts(b, "&lt;");
+        else data_strbuf_put(b, &c, 1);
     }
-    if (lim < len) sb_puts(b, "...");
+    if (lim < len) data_strbuf_puts(b, "...");
 }
 
-static void sb_base64(sb *b, const char *s, size_t len) {
+static void sb_base64(data_strbuf *b, const char *s, size_t len) {
     static const char tbl[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
     const unsigned char *u = (const unsigned char *)s;
     for (size_t i = 0; i < len; i += 3) {
         unsigned v = (unsigned)u[i] << 16 | (i + 1 < len ? (unsigned)u[i + 1] << 8 : 0) | (i + 2 < len ? u[i + 2] : 0);
         char out[4] = {tbl[v >> 18 & 63], tbl[v >> 12 & 63], i + 1 < len ? tbl[v >> 6 & 63] : '=', i + 2 < len ? tbl[v & 63] : '='};
-        sb_put(b, out, 4);
+        data_strbuf_put(b, out, 4);
     }
 }
 
@@ -140,7 +93,7 @@ typedef struct report {
     /* training log */
     double *step, *train, *val;
     size_t n_log;
-    sb notes; /* "<li>...</li>" entries (already escaped) */
+    data_strbuf notes; /* "<li>...</li>" entries (already escaped) */
     char *svg_bars, *svg_winloss, *svg_loss;
 } report;
 
@@ -156,9 +109,9 @@ static void note(report *r, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
-    sb_puts(&r->notes, "<li>");
+    data_strbuf_puts(&r->notes, "<li>");
     sb_html(&r->notes, buf, 0);
-    sb_puts(&r->notes, "</li>\n");
+    data_strbuf_puts(&r->notes, "</li>\n");
 }
 
 static int path_in(const report *r, const char *name, char *buf, size_t cap) {
@@ -371,10 +324,10 @@ static void fmt_p(char *buf, size_t cap, double p) {
     else snprintf(buf, cap, "%.3f", p);
 }
 
-static void html_img(sb *h, const char *svg, const char *alt) {
-    sb_printf(h, "<img class=\"chart\" alt=\"%s\" src=\"data:image/svg+xml;base64,", alt);
+static void html_img(data_strbuf *h, const char *svg, const char *alt) {
+    data_strbuf_printf(h, "<img class=\"chart\" alt=\"%s\" src=\"data:image/svg+xml;base64,", alt);
     sb_base64(h, svg, strlen(svg));
-    sb_puts(h, "\">\n");
+    data_strbuf_puts(h, "\">\n");
 }
 
 static const char CSS[] =
@@ -403,29 +356,29 @@ static const char CSS[] =
     "@media(max-width:900px){.grid2{grid-template-columns:1fr}}"
     ".q{color:#3b3f48}.muted{color:#6b7280;font-size:12.5px}";
 
-static void html_query_table(sb *h, const rep_query *q, size_t n, const char *primary) {
-    sb_printf(h, "<table><tr><th>query</th><th>text</th><th>%s baseline &rarr; candidate</th><th>diff</th></tr>\n", primary);
+static void html_query_table(data_strbuf *h, const rep_query *q, size_t n, const char *primary) {
+    data_strbuf_printf(h, "<table><tr><th>query</th><th>text</th><th>%s baseline &rarr; candidate</th><th>diff</th></tr>\n", primary);
     for (size_t i = 0; i < n; i++) {
-        sb_puts(h, "<tr><td>");
+        data_strbuf_puts(h, "<tr><td>");
         sb_html(h, q[i].id, 40);
-        sb_puts(h, "</td><td class=\"q\">");
+        data_strbuf_puts(h, "</td><td class=\"q\">");
         sb_html(h, q[i].text && *q[i].text ? q[i].text : "(no text)", 160);
-        sb_printf(h, "</td><td class=\"num\">%.3f &rarr; %.3f</td><td class=\"num %s\">%+.3f</td></tr>\n", q[i].base,
+        data_strbuf_printf(h, "</td><td class=\"num\">%.3f &rarr; %.3f</td><td class=\"num %s\">%+.3f</td></tr>\n", q[i].base,
                   q[i].cand, q[i].diff > 0 ? "up" : "down", q[i].diff);
     }
-    sb_puts(h, "</table>\n");
+    data_strbuf_puts(h, "</table>\n");
 }
 
-static void md_query_table(sb *m, const rep_query *q, size_t n, const char *primary) {
-    sb_printf(m, "| query | text | %s baseline → candidate | diff |\n|---|---|---|---|\n", primary);
+static void md_query_table(data_strbuf *m, const rep_query *q, size_t n, const char *primary) {
+    data_strbuf_printf(m, "| query | text | %s baseline → candidate | diff |\n|---|---|---|---|\n", primary);
     for (size_t i = 0; i < n; i++) {
-        sb_puts(m, "| ");
+        data_strbuf_puts(m, "| ");
         sb_md(m, q[i].id, 40);
-        sb_puts(m, " | ");
+        data_strbuf_puts(m, " | ");
         sb_md(m, q[i].text && *q[i].text ? q[i].text : "(no text)", 160);
-        sb_printf(m, " | %.3f → %.3f | %+.3f |\n", q[i].base, q[i].cand, q[i].diff);
+        data_strbuf_printf(m, " | %.3f → %.3f | %+.3f |\n", q[i].base, q[i].cand, q[i].diff);
     }
-    sb_puts(m, "\n");
+    data_strbuf_puts(m, "\n");
 }
 
 /* Manifest: sources grouped by classification. */
@@ -487,75 +440,75 @@ static void manifest_summary(const report *r, char *buf, size_t cap) {
     if (n < cap) snprintf(buf + n, cap - n, ".");
 }
 
-static void build_html(report *r, sb *h, const rep_query *sorted, size_t n_win, size_t n_loss) {
+static void build_html(report *r, data_strbuf *h, const rep_query *sorted, size_t n_win, size_t n_loss) {
     const char *cls = !r->verdict ? "nogate" : !strcmp(r->verdict, "promote") ? "promote" : "reject";
-    sb_puts(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    data_strbuf_puts(h, "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
                "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n<title>rag-eval report</title>\n<style>");
-    sb_puts(h, CSS);
-    sb_puts(h, "</style></head><body><main>\n<h1>rag-eval report</h1>\n<div class=\"sub\">baseline <b>");
+    data_strbuf_puts(h, CSS);
+    data_strbuf_puts(h, "</style></head><body><main>\n<h1>rag-eval report</h1>\n<div class=\"sub\">baseline <b>");
     sb_html(h, r->base_name, 200);
-    sb_puts(h, "</b> vs candidate <b>");
+    data_strbuf_puts(h, "</b> vs candidate <b>");
     sb_html(h, r->cand_name, 200);
-    sb_printf(h, "</b> &middot; %zu queries &middot; qrels ", r->n_q);
+    data_strbuf_printf(h, "</b> &middot; %zu queries &middot; qrels ", r->n_q);
     sb_html(h, r->qrels, 200);
-    sb_puts(h, " &middot; ");
+    data_strbuf_puts(h, " &middot; ");
     sb_html(h, r->created, 40);
-    sb_puts(h, "</div>\n");
+    data_strbuf_puts(h, "</div>\n");
 
     /* decision */
-    sb_printf(h, "<section id=\"decision\" class=\"banner %s\"><div class=\"verdict\">%s</div>\n", cls,
+    data_strbuf_printf(h, "<section id=\"decision\" class=\"banner %s\"><div class=\"verdict\">%s</div>\n", cls,
               !r->verdict ? "NO GATE" : !strcmp(r->verdict, "promote") ? "PROMOTE" : "REJECT");
     json_t *checks = json_object_get(json_object_get(r->cmp, "decision"), "checks");
     if (r->verdict) {
         size_t nfail = 0, nchk = json_array_size(checks);
         for (size_t i = 0; i < nchk; i++) nfail += !json_is_true(json_object_get(json_array_get(checks, i), "pass"));
-        if (nfail) sb_printf(h, "<div><b>%zu of %zu checks failed.</b> ", nfail, nchk);
-        else sb_printf(h, "<div><b>All %zu checks hold.</b> ", nchk);
-        sb_puts(h, "Gate ");
+        if (nfail) data_strbuf_printf(h, "<div><b>%zu of %zu checks failed.</b> ", nfail, nchk);
+        else data_strbuf_printf(h, "<div><b>All %zu checks hold.</b> ", nchk);
+        data_strbuf_puts(h, "Gate ");
         sb_html(h, r->gate ? r->gate : "(in-memory)", 200);
-        sb_puts(h, "</div><ul class=\"checks\">\n");
+        data_strbuf_puts(h, "</div><ul class=\"checks\">\n");
         for (size_t i = 0; i < json_array_size(checks); i++) {
             json_t *c = json_array_get(checks, i);
             int pass = json_is_true(json_object_get(c, "pass"));
-            sb_printf(h, "<li>%s <code>", pass ? "&#10004;" : "&#10008;");
+            data_strbuf_printf(h, "<li>%s <code>", pass ? "&#10004;" : "&#10008;");
             sb_html(h, str(json_object_get(c, "rule"), "?"), 300);
-            sb_printf(h, "</code> %s<span class=\"detail\">", pass ? "holds" : "<b>fails</b>");
+            data_strbuf_printf(h, "</code> %s<span class=\"detail\">", pass ? "holds" : "<b>fails</b>");
             sb_html(h, str(json_object_get(c, "detail"), ""), 400);
-            sb_puts(h, "</span></li>\n");
+            data_strbuf_puts(h, "</span></li>\n");
         }
-        sb_puts(h, "</ul>");
+        data_strbuf_puts(h, "</ul>");
     } else {
-        sb_puts(h, "<div>No gate was given (rag-eval compare --gate recipe.toml decides promote / reject).</div>");
+        data_strbuf_puts(h, "<div>No gate was given (rag-eval compare --gate recipe.toml decides promote / reject).</div>");
     }
-    sb_puts(h, "</section>\n");
+    data_strbuf_puts(h, "</section>\n");
 
     /* key metric cards */
     size_t idx[8], n = headline(r, idx, 5);
-    sb_puts(h, "<section id=\"summary\"><h2>Key metrics</h2><div class=\"cards\">\n");
+    data_strbuf_puts(h, "<section id=\"summary\"><h2>Key metrics</h2><div class=\"cards\">\n");
     for (size_t i = 0; i < n; i++) {
         const rep_metric *x = &r->m[idx[i]];
         const char *dir = x->dlo > 0 ? "up" : x->dhi < 0 ? "down" : "flat";
         char p[32];
         fmt_p(p, sizeof p, x->p);
-        sb_printf(h,
+        data_strbuf_printf(h,
                   "<div class=\"card\"><div class=\"name\">%s</div><div class=\"vals\">%.4f &rarr; %.4f</div>"
                   "<div class=\"delta %s\">%+.4f &nbsp;[%+.4f, %+.4f]</div><div class=\"muted\">p = %s &middot; "
                   "%ld better / %ld worse</div></div>\n",
                   x->name, x->base, x->cand, dir, x->diff, x->dlo, x->dhi, p, x->wins, x->losses);
     }
-    sb_puts(h, "</div></section>\n");
+    data_strbuf_puts(h, "</div></section>\n");
 
     /* charts */
-    sb_puts(h, "<section id=\"charts\"><h2>Charts</h2>\n");
+    data_strbuf_puts(h, "<section id=\"charts\"><h2>Charts</h2>\n");
     html_img(h, r->svg_bars, "key metrics with confidence intervals");
     html_img(h, r->svg_winloss, "per-query win/loss histogram");
     if (r->svg_loss) html_img(h, r->svg_loss, "training and validation loss");
-    else sb_puts(h, "<p class=\"muted\">No training log (metrics.jsonl) in this run folder.</p>\n");
-    sb_puts(h, "</section>\n");
+    else data_strbuf_puts(h, "<p class=\"muted\">No training log (metrics.jsonl) in this run folder.</p>\n");
+    data_strbuf_puts(h, "</section>\n");
 
     /* per-metric table */
     json_t *stats = json_object_get(r->cmp, "stats");
-    sb_printf(h, "<section id=\"metrics\"><h2>All metrics</h2>\n<table><tr><th>metric</th><th>baseline [%.0f%% CI]</th>"
+    data_strbuf_printf(h, "<section id=\"metrics\"><h2>All metrics</h2>\n<table><tr><th>metric</th><th>baseline [%.0f%% CI]</th>"
                  "<th>candidate [CI]</th><th>difference [CI]</th><th>p</th><th>Cohen's d</th><th>better / worse / tied</th></tr>\n",
               100 * (isfinite(num(json_object_get(stats, "confidence"))) ? num(json_object_get(stats, "confidence")) : 0.95));
     for (size_t i = 0; i < r->n_m; i++) {
@@ -565,12 +518,12 @@ static void build_html(report *r, sb *h, const rep_query *sorted, size_t n_win, 
         fmt_ci(c, sizeof c, x->cand, x->clo, x->chi, 0);
         fmt_ci(d, sizeof d, x->diff, x->dlo, x->dhi, 1);
         fmt_p(p, sizeof p, x->p);
-        sb_printf(h, "<tr%s><td>%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num %s\">%s</td>"
+        data_strbuf_printf(h, "<tr%s><td>%s</td><td class=\"num\">%s</td><td class=\"num\">%s</td><td class=\"num %s\">%s</td>"
                      "<td class=\"num\">%s</td><td class=\"num\">%.3f</td><td class=\"num\">%ld / %ld / %ld</td></tr>\n",
                   i == r->primary_idx ? " class=\"primary\"" : "", x->name, b, c, x->dlo > 0 ? "up" : x->dhi < 0 ? "down" : "",
                   d, p, x->d, x->wins, x->losses, x->ties);
     }
-    sb_printf(h, "</table><p class=\"muted\">Percentile bootstrap CIs over queries (%lld resamples, seed %lld, paired for "
+    data_strbuf_printf(h, "</table><p class=\"muted\">Percentile bootstrap CIs over queries (%lld resamples, seed %lld, paired for "
                  "the difference); p: two-sided paired sign-flip randomisation test (%lld assignments); Cohen's d: mean / sd "
                  "of the per-query differences.</p></section>\n",
               (long long)json_integer_value(json_object_get(stats, "resamples")),
@@ -578,86 +531,86 @@ static void build_html(report *r, sb *h, const rep_query *sorted, size_t n_win, 
               (long long)json_integer_value(json_object_get(stats, "permutations")));
 
     /* wins and losses */
-    sb_printf(h, "<section id=\"queries\"><h2>Biggest per-query changes on %s</h2>\n<div class=\"grid2\"><div><h3>Wins</h3>\n", r->primary);
+    data_strbuf_printf(h, "<section id=\"queries\"><h2>Biggest per-query changes on %s</h2>\n<div class=\"grid2\"><div><h3>Wins</h3>\n", r->primary);
     if (n_win) html_query_table(h, sorted, n_win, r->primary);
-    else sb_puts(h, "<p class=\"muted\">No query improved.</p>");
-    sb_puts(h, "</div><div><h3>Losses</h3>\n");
+    else data_strbuf_puts(h, "<p class=\"muted\">No query improved.</p>");
+    data_strbuf_puts(h, "</div><div><h3>Losses</h3>\n");
     if (n_loss) {
         rep_query tmp[10];
         for (size_t i = 0; i < n_loss; i++) tmp[i] = sorted[r->n_q - 1 - i];
         html_query_table(h, tmp, n_loss, r->primary);
     } else {
-        sb_puts(h, "<p class=\"muted\">No query got worse.</p>");
+        data_strbuf_puts(h, "<p class=\"muted\">No query got worse.</p>");
     }
-    sb_puts(h, "</div></div></section>\n");
+    data_strbuf_puts(h, "</div></div></section>\n");
 
     /* data manifest */
-    sb_puts(h, "<section id=\"data\"><h2>Data</h2>\n");
+    data_strbuf_puts(h, "<section id=\"data\"><h2>Data</h2>\n");
     if (r->manifest) {
         cls_count cc[16];
         size_t nc = manifest_counts(r, cc, 16);
-        sb_puts(h, "<table><tr><th>classification</th><th>sources</th><th>items</th><th>withdrawn sources</th></tr>\n");
+        data_strbuf_puts(h, "<table><tr><th>classification</th><th>sources</th><th>items</th><th>withdrawn sources</th></tr>\n");
         for (size_t i = 0; i < nc; i++) {
-            sb_puts(h, "<tr><td>");
+            data_strbuf_puts(h, "<tr><td>");
             sb_html(h, cc[i].cls, 60);
-            sb_printf(h, "</td><td class=\"num\">%ld</td><td class=\"num\">%ld</td><td class=\"num\">%ld</td></tr>\n", cc[i].sources,
+            data_strbuf_printf(h, "</td><td class=\"num\">%ld</td><td class=\"num\">%ld</td><td class=\"num\">%ld</td></tr>\n", cc[i].sources,
                       cc[i].items, cc[i].withdrawn);
         }
-        sb_puts(h, "</table>\n");
+        data_strbuf_puts(h, "</table>\n");
         char sum[600];
         manifest_summary(r, sum, sizeof sum);
         if (sum[0]) {
-            sb_puts(h, "<p>");
+            data_strbuf_puts(h, "<p>");
             sb_html(h, sum, 0);
-            sb_puts(h, "</p>\n");
+            data_strbuf_puts(h, "</p>\n");
         }
     } else {
-        sb_puts(h, "<p class=\"muted\">No data manifest (manifest.json) in this run folder.</p>\n");
+        data_strbuf_puts(h, "<p class=\"muted\">No data manifest (manifest.json) in this run folder.</p>\n");
     }
-    sb_puts(h, "</section>\n");
+    data_strbuf_puts(h, "</section>\n");
 
     /* timings */
-    sb_puts(h, "<section id=\"timings\"><h2>Timings</h2><table><tr><th>stage</th><th>seconds</th></tr>\n");
+    data_strbuf_puts(h, "<section id=\"timings\"><h2>Timings</h2><table><tr><th>stage</th><th>seconds</th></tr>\n");
     json_t *tm = json_object_get(r->cmp, "timings");
     const char *k;
     json_t *v;
     json_object_foreach(tm, k, v) {
         char stage[64];
         stage_name(k, stage, sizeof stage);
-        sb_puts(h, "<tr><td>evaluation: ");
+        data_strbuf_puts(h, "<tr><td>evaluation: ");
         sb_html(h, stage, 60);
-        sb_printf(h, "</td><td class=\"num\">%.3f</td></tr>\n", num(v));
+        data_strbuf_printf(h, "</td><td class=\"num\">%.3f</td></tr>\n", num(v));
     }
     json_object_foreach(r->timings, k, v) {
         if (!json_is_number(v)) continue;
-        sb_puts(h, "<tr><td>");
+        data_strbuf_puts(h, "<tr><td>");
         sb_html(h, k, 60);
-        sb_printf(h, "</td><td class=\"num\">%.3f</td></tr>\n", num(v));
+        data_strbuf_printf(h, "</td><td class=\"num\">%.3f</td></tr>\n", num(v));
     }
-    sb_puts(h, "</table></section>\n");
+    data_strbuf_puts(h, "</table></section>\n");
     if (r->notes.n) {
-        sb_puts(h, "<section id=\"notes\"><h2>Notes</h2><ul>\n");
-        sb_puts(h, r->notes.p);
-        sb_puts(h, "</ul></section>\n");
+        data_strbuf_puts(h, "<section id=\"notes\"><h2>Notes</h2><ul>\n");
+        data_strbuf_puts(h, r->notes.s);
+        data_strbuf_puts(h, "</ul></section>\n");
     }
-    sb_puts(h, "<p class=\"muted\">Generated by rag-eval from comparison.json. Metric definitions: docs/eval.md.</p>\n</main></body></html>\n");
+    data_strbuf_puts(h, "<p class=\"muted\">Generated by rag-eval from comparison.json. Metric definitions: docs/eval.md.</p>\n</main></body></html>\n");
 }
 
-static void build_md(report *r, sb *m, const rep_query *sorted, size_t n_win, size_t n_loss) {
-    sb_puts(m, "# rag-eval report\n\n");
-    sb_printf(m, "Baseline `%s` vs candidate `%s`, %zu queries, qrels `%s`, %s.\n\n", r->base_name, r->cand_name, r->n_q,
+static void build_md(report *r, data_strbuf *m, const rep_query *sorted, size_t n_win, size_t n_loss) {
+    data_strbuf_puts(m, "# rag-eval report\n\n");
+    data_strbuf_printf(m, "Baseline `%s` vs candidate `%s`, %zu queries, qrels `%s`, %s.\n\n", r->base_name, r->cand_name, r->n_q,
               r->qrels, r->created);
-    sb_printf(m, "## Decision: %s\n\n", !r->verdict ? "no gate" : !strcmp(r->verdict, "promote") ? "PROMOTE" : "REJECT");
+    data_strbuf_printf(m, "## Decision: %s\n\n", !r->verdict ? "no gate" : !strcmp(r->verdict, "promote") ? "PROMOTE" : "REJECT");
     json_t *checks = json_object_get(json_object_get(r->cmp, "decision"), "checks");
     for (size_t i = 0; i < json_array_size(checks); i++) {
         json_t *c = json_array_get(checks, i);
-        sb_printf(m, "- %s `", json_is_true(json_object_get(c, "pass")) ? "pass" : "**FAIL**");
+        data_strbuf_printf(m, "- %s `", json_is_true(json_object_get(c, "pass")) ? "pass" : "**FAIL**");
         sb_md(m, str(json_object_get(c, "rule"), "?"), 300);
-        sb_puts(m, "` — ");
+        data_strbuf_puts(m, "` — ");
         sb_md(m, str(json_object_get(c, "detail"), ""), 400);
-        sb_puts(m, "\n");
+        data_strbuf_puts(m, "\n");
     }
-    sb_puts(m, "\n## Metrics\n\n| metric | baseline [CI] | candidate [CI] | difference [CI] | p | d | better/worse/tied |\n"
+    data_strbuf_puts(m, "\n## Metrics\n\n| metric | baseline [CI] | candidate [CI] | difference [CI] | p | d | better/worse/tied |\n"
                "|---|---|---|---|---|---|---|\n");
     for (size_t i = 0; i < r->n_m; i++) {
         const rep_metric *x = &r->m[i];
@@ -665,51 +618,51 @@ static void build_md(report *r, sb *m, const rep_query *sorted, size_t n_win, si
         fmt_ci(b, sizeof b, x->base, x->blo, x->bhi, 0);
         fmt_ci(c, sizeof c, x->cand, x->clo, x->chi, 0);
         fmt_ci(d, sizeof d, x->diff, x->dlo, x->dhi, 1);
-        sb_printf(m, "| %s%s%s | %s | %s | %s | %.4f | %.3f | %ld/%ld/%ld |\n", i == r->primary_idx ? "**" : "", x->name,
+        data_strbuf_printf(m, "| %s%s%s | %s | %s | %s | %.4f | %.3f | %ld/%ld/%ld |\n", i == r->primary_idx ? "**" : "", x->name,
                   i == r->primary_idx ? "**" : "", b, c, d, x->p, x->d, x->wins, x->losses, x->ties);
     }
-    sb_puts(m, "\n## Charts\n\n![key metrics](charts/metrics.svg)\n\n![per-query wins and losses](charts/winloss.svg)\n\n");
-    if (r->svg_loss) sb_puts(m, "![loss](charts/loss.svg)\n\n");
-    sb_printf(m, "## Biggest wins on %s\n\n", r->primary);
+    data_strbuf_puts(m, "\n## Charts\n\n![key metrics](charts/metrics.svg)\n\n![per-query wins and losses](charts/winloss.svg)\n\n");
+    if (r->svg_loss) data_strbuf_puts(m, "![loss](charts/loss.svg)\n\n");
+    data_strbuf_printf(m, "## Biggest wins on %s\n\n", r->primary);
     if (n_win) md_query_table(m, sorted, n_win, r->primary);
-    else sb_puts(m, "No query improved.\n\n");
-    sb_printf(m, "## Biggest losses on %s\n\n", r->primary);
+    else data_strbuf_puts(m, "No query improved.\n\n");
+    data_strbuf_printf(m, "## Biggest losses on %s\n\n", r->primary);
     if (n_loss) {
         rep_query tmp[10];
         for (size_t i = 0; i < n_loss; i++) tmp[i] = sorted[r->n_q - 1 - i];
         md_query_table(m, tmp, n_loss, r->primary);
     } else {
-        sb_puts(m, "No query got worse.\n\n");
+        data_strbuf_puts(m, "No query got worse.\n\n");
     }
-    sb_puts(m, "## Data\n\n");
+    data_strbuf_puts(m, "## Data\n\n");
     if (r->manifest) {
         cls_count cc[16];
         size_t nc = manifest_counts(r, cc, 16);
-        sb_puts(m, "| classification | sources | items | withdrawn |\n|---|---|---|---|\n");
+        data_strbuf_puts(m, "| classification | sources | items | withdrawn |\n|---|---|---|---|\n");
         for (size_t i = 0; i < nc; i++) {
-            sb_puts(m, "| ");
+            data_strbuf_puts(m, "| ");
             sb_md(m, cc[i].cls, 60);
-            sb_printf(m, " | %ld | %ld | %ld |\n", cc[i].sources, cc[i].items, cc[i].withdrawn);
+            data_strbuf_printf(m, " | %ld | %ld | %ld |\n", cc[i].sources, cc[i].items, cc[i].withdrawn);
         }
         char sum[600];
         manifest_summary(r, sum, sizeof sum);
-        sb_printf(m, "\n%s%s", sum, sum[0] ? "\n\n" : "");
+        data_strbuf_printf(m, "\n%s%s", sum, sum[0] ? "\n\n" : "");
     } else {
-        sb_puts(m, "No data manifest (manifest.json).\n\n");
+        data_strbuf_puts(m, "No data manifest (manifest.json).\n\n");
     }
-    sb_puts(m, "## Timings\n\n| stage | seconds |\n|---|---|\n");
+    data_strbuf_puts(m, "## Timings\n\n| stage | seconds |\n|---|---|\n");
     const char *k;
     json_t *v;
     json_object_foreach(json_object_get(r->cmp, "timings"), k, v) {
         char stage[64];
         stage_name(k, stage, sizeof stage);
-        sb_printf(m, "| evaluation: %s | %.3f |\n", stage, num(v));
+        data_strbuf_printf(m, "| evaluation: %s | %.3f |\n", stage, num(v));
     }
     json_object_foreach(r->timings, k, v) {
         if (!json_is_number(v)) continue;
-        sb_puts(m, "| ");
+        data_strbuf_puts(m, "| ");
         sb_md(m, k, 60);
-        sb_printf(m, " | %.3f |\n", num(v));
+        data_strbuf_printf(m, " | %.3f |\n", num(v));
     }
 }
 
@@ -735,7 +688,7 @@ static rw_status write_text(const report *r, const char *name, const char *text,
 
 rw_status eval_report_write(const char *run_dir, rw_err *err) {
     report r = {.run_dir = run_dir};
-    sb html = {0}, md = {0};
+    data_strbuf html = {0}, md = {0};
     rep_query *sorted = NULL;
     json_t *summary = NULL;
     rw_status st = load_comparison(&r, err);
@@ -775,16 +728,16 @@ rw_status eval_report_write(const char *run_dir, rw_err *err) {
     if ((st = write_text(&r, "charts/metrics.svg", r.svg_bars, strlen(r.svg_bars), err)) != RW_OK ||
         (st = write_text(&r, "charts/winloss.svg", r.svg_winloss, strlen(r.svg_winloss), err)) != RW_OK ||
         (r.svg_loss && (st = write_text(&r, "charts/loss.svg", r.svg_loss, strlen(r.svg_loss), err)) != RW_OK) ||
-        (st = write_text(&r, "report.md", md.p, md.n, err)) != RW_OK ||
+        (st = write_text(&r, "report.md", md.s, md.n, err)) != RW_OK ||
         (st = eval_json_write_file(mpath, summary, err)) != RW_OK ||
-        (st = write_text(&r, "report.html", html.p, html.n, err)) != RW_OK)
+        (st = write_text(&r, "report.html", html.s, html.n, err)) != RW_OK)
         goto fail;
 fail:
     json_decref(summary);
     rw_free(sorted);
-    rw_free(html.p);
-    rw_free(md.p);
-    rw_free(r.notes.p);
+    rw_free(html.s);
+    rw_free(md.s);
+    rw_free(r.notes.s);
     rw_free(r.svg_bars);
     rw_free(r.svg_winloss);
     rw_free(r.svg_loss);

@@ -12,6 +12,7 @@
 #include "core/alloc.h"
 #include "core/assert.h"
 #include "data/beir.h"
+#include "data/strbuf.h"
 #include "data/trec_run.h"
 #include "eval/internal.h"
 
@@ -53,20 +54,16 @@ struct eval_run {
     int finalized;
 };
 
+/* Room for need elements through data_grow (callers add one element at a time, so one
+ * doubling is enough), the new tail zeroed so per-query structs start empty. */
 static rw_status grow_array(void **p, size_t *cap, size_t need, size_t elem) {
     if (need <= *cap) return RW_OK;
-    size_t nc = *cap ? *cap : 8;
-    while (nc < need) {
-        if (!rw_size_mul(nc, 2, &nc)) return RW_E_RANGE;
-    }
-    size_t bytes;
-    if (!rw_size_mul(nc, elem, &bytes)) return RW_E_RANGE;
-    void *np = rw_realloc(*p, bytes);
+    size_t old = *cap;
+    void *np = data_grow(*p, cap, elem, 8);
     if (!np) return RW_E_NOMEM;
-    /* zero the new tail so per-query structs start empty */
-    memset((char *)np + *cap * elem, 0, (nc - *cap) * elem);
+    RW_ASSERT(need <= *cap, "grow_array: %zu elements needed, %zu after one doubling", need, *cap);
+    memset((char *)np + old * elem, 0, (*cap - old) * elem);
     *p = np;
-    *cap = nc;
     return RW_OK;
 }
 

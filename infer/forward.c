@@ -319,8 +319,15 @@ static rw_tensor *attention(infer_ctx *ctx, rw_tensor *q, rw_tensor *k, rw_tenso
     return infer_op_attention(ctx, q, k, v, cfg);
 }
 
-rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il, rw_tensor *x,
-                               const int32_t *pos, infer_kv_cache *kv) {
+bool infer_decoder_packed_supported(const infer_model *m) {
+    return !infer_arch_is_encoder(m->arch) && m->hp.n_swa <= 0;
+}
+
+/* One decoder block. kv: append to the cache and attend over it (infer_decoder_layer);
+ * lens (n_seq > 0, kv NULL): a packed batch, attention confined to each sequence. */
+static rw_tensor *decoder_block(infer_ctx *ctx, const infer_model *m, int64_t il, rw_tensor *x,
+                                const int32_t *pos, infer_kv_cache *kv, const int32_t *lens,
+                                int64_t n_seq) {
     if (!x || !infer_ctx_ok(ctx)) return NULL;
     const infer_hparams *hp = &m->hp;
     const infer_layer *L = &m->layers[il];
@@ -364,7 +371,9 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
                          .scale = hp->attn_scale,
                          .causal = true,
                          .pos0 = pos[0],
-                         .window = local ? hp->n_swa : 0};
+                         .window = local ? hp->n_swa : 0,
+                         .seq_lens = n_seq > 0 ? lens : NULL,
+                         .n_seq = n_seq > 0 ? n_seq : 0};
     rw_tensor *kk = k, *vv = v;
     if (kv) {
         const int64_t kvd = kv->kv_dim, p0 = kv->n_past;
@@ -382,9 +391,13 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
         float *vb = kv->v + (size_t)il * (size_t)kv->n_ctx * (size_t)kvd;
         memcpy(kb + p0 * kvd, k->data, (size_t)(T * kvd) * sizeof(float));
         memcpy(vb + p0 * kvd, v->data, (size_t)(T * kvd) * sizeof(float));
-        kk = cache_view(ctx, kb, kvd, p0 + T);
-        vv = cache_view(ctx, vb, kvd, p0 + T);
-        ac.pos0 = p0;
+        /* A local (sliding-window) layer's queries p0..p0+T-1 see no key before
+         * p0 - window + 1: the view starts there, so decode reads window keys, not the
+         * whole cache (key j of the view is position s0 + j; pos0 shifts with it). */
+        const int64_t s0 = local && p0 >= hp->n_swa ? p0 - hp->n_swa + 1 : 0;
+        kk = cache_view(ctx, kb + s0 * kvd, kvd, p0 + T - s0);
+        vv = cache_view(ctx, vb + s0 * kvd, kvd, p0 + T - s0);
+        ac.pos0 = p0 - s0;
     }
     rw_tensor *a = infer_linear_forward(ctx, &L->o, attention(ctx, q, kk, vv, &ac));
     if (L->post_attn_norm) a = infer_op_rmsnorm(ctx, a, L->post_attn_norm, hp->norm_eps);
@@ -402,6 +415,20 @@ rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *f = infer_linear_forward(ctx, &L->down, g);
     if (L->post_ffn_norm) f = infer_op_rmsnorm(ctx, f, L->post_ffn_norm, hp->norm_eps);
     return infer_op_add(ctx, h, f);
+}
+
+rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il, rw_tensor *x,
+                               const int32_t *pos, infer_kv_cache *kv) {
+    return decoder_block(ctx, m, il, x, pos, kv, NULL, 0);
+}
+
+rw_tensor *infer_decoder_layer_packed(infer_ctx *ctx, const infer_model *m, int64_t il,
+                                      rw_tensor *x, const int32_t *pos, const int32_t *lens,
+                                      int64_t n_seq) {
+    RW_ASSERT(infer_decoder_packed_supported(m) && n_seq > 0 && lens,
+              "packed decoder layer: %s model (window %lld), %lld sequences", m->arch_name,
+              (long long)m->hp.n_swa, (long long)n_seq);
+    return decoder_block(ctx, m, il, x, pos, NULL, lens, n_seq);
 }
 
 rw_tensor *infer_decoder_hidden(infer_ctx *ctx, const infer_model *m, infer_kv_cache *kv,
@@ -479,9 +506,15 @@ rw_tensor *infer_encoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
     rw_tensor *a = attention(ctx, q, k, v, &ac);
     rw_tensor *h = infer_op_add(ctx, x, infer_linear_forward(ctx, &L->o, a));
     h = infer_op_layernorm(ctx, h, L->attn_norm, L->attn_norm_b, hp->norm_eps);
-    rw_tensor *f = L->gate.w ? infer_op_swiglu(ctx, infer_linear_forward(ctx, &L->gate, h),
-                                               infer_linear_forward(ctx, &L->up, h))
-                             : infer_op_gelu(ctx, infer_linear_forward(ctx, &L->up, h), false);
+    rw_tensor *f;
+    if (L->gate.w) { /* gate before up in two statements: argument order is unspecified in C,
+                      * and it would set the tape order (and so gradient rounding) */
+        rw_tensor *g = infer_linear_forward(ctx, &L->gate, h);
+        rw_tensor *u = infer_linear_forward(ctx, &L->up, h);
+        f = infer_op_swiglu(ctx, g, u);
+    } else {
+        f = infer_op_gelu(ctx, infer_linear_forward(ctx, &L->up, h), false);
+    }
     rw_tensor *o = infer_op_add(ctx, h, infer_linear_forward(ctx, &L->down, f));
     return infer_op_layernorm(ctx, o, L->ffn_norm, L->ffn_norm_b, hp->norm_eps);
 }
@@ -540,10 +573,9 @@ rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int3
     return x;
 }
 
-rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
-                               const int32_t *lens, int64_t n_seq, int pooling, bool normalize) {
-    rw_tensor *x = infer_encoder_hidden(ctx, m, ids, lens, n_seq);
-    if (!x) return NULL;
+rw_tensor *infer_encoder_pool(infer_ctx *ctx, const infer_model *m, rw_tensor *x,
+                              const int32_t *lens, int64_t n_seq, int pooling, bool normalize) {
+    if (!x || !infer_ctx_ok(ctx)) return NULL;
     infer_pooling p = pooling < 0 ? m->hp.pooling : (infer_pooling)pooling;
     rw_tensor *y;
     if (p == INFER_POOL_MEAN || p == INFER_POOL_NONE) {
@@ -559,4 +591,10 @@ rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32
         y = infer_op_gather_rows(ctx, x, rows, n_seq);
     }
     return normalize ? infer_op_l2_normalize(ctx, y) : y;
+}
+
+rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
+                               const int32_t *lens, int64_t n_seq, int pooling, bool normalize) {
+    rw_tensor *x = infer_encoder_hidden(ctx, m, ids, lens, n_seq);
+    return infer_encoder_pool(ctx, m, x, lens, n_seq, pooling, normalize);
 }

@@ -57,7 +57,10 @@ static inline rw_status infer_session_decode(infer_session *s, int32_t id, rw_er
  * session is reset first). out[n_cand]. */
 rw_status infer_logprobs_after(infer_session *s, const int32_t *prompt, int64_t n_prompt,
                                const int32_t *cand, int64_t n_cand, float *out, rw_err *err);
-/* Sum of log p(cont[i] | prompt, cont[<i]) (one prefill of prompt + cont). */
+/* Sum of log p(cont[i] | prompt, cont[<i]) (session reset first). One pass over prompt and
+ * cont[0..n_cont-2]; the output projection runs only at the n_cont positions that predict a
+ * continuation token, in blocks of rows (bounded memory). Afterwards the session holds
+ * prompt + cont[0..n_cont-2] and s->logits the last of those positions' logits. */
 rw_status infer_continuation_logprob(infer_session *s, const int32_t *prompt, int64_t n_prompt,
                                      const int32_t *cont, int64_t n_cont, double *out, rw_err *err);
 
@@ -80,8 +83,11 @@ typedef struct infer_sampler {
     infer_sampler_cfg cfg;
     rw_rng rng;
     int64_t n_vocab;
-    int32_t *idx; /* owned [n_vocab] */
-    float *p;     /* owned [n_vocab] */
+    int32_t *idx;   /* owned [n_vocab]: candidates in descending logit order */
+    float *p;       /* owned [n_vocab] */
+    int32_t *idx2;  /* owned [n_vocab]: radix sort ping-pong */
+    uint32_t *keys; /* owned [2 * n_vocab]: radix sort keys */
+    float *e;       /* owned [n_vocab]: exp((logit - max) / temp) per id (top-k off) */
 } infer_sampler;
 
 void infer_sampler_cfg_default(infer_sampler_cfg *cfg); /* greedy, top_p 1, seed 42 */

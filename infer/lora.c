@@ -11,11 +11,12 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "core/assert.h"
 #include "kernels/blas.h"
 #include "kernels/quant.h"
 
 typedef struct lora_pair {
-    char base[96];
+    char base[INFER_LORA_BASE_MAX];
     rw_tensor *a, *b;
 } lora_pair;
 
@@ -53,7 +54,7 @@ float infer_lora_scale(const infer_lora *l, size_t i, float user_scale) {
     return l->alpha != 0.0f ? user_scale * l->alpha / (float)r : user_scale;
 }
 
-static rw_status need_str(infer_gguf *g, const char *key, const char *want, rw_err *err) {
+static rw_status need_str(const infer_gguf *g, const char *key, const char *want, rw_err *err) {
     infer_gguf_str s;
     rw_status st = infer_gguf_get_str(g, key, &s, err);
     if (st != RW_OK) return st;
@@ -70,6 +71,80 @@ static bool ends_with(const char *s, const char *suf, size_t *stem) {
     return true;
 }
 
+/* The other half of tensor `name` (stem chars, then ".lora_a" or ".lora_b"): its index, or -1. */
+static int64_t other_half(const infer_gguf *g, const char *name, size_t stem, bool is_a) {
+    char other[INFER_LORA_BASE_MAX + 8];
+    memcpy(other, name, stem);
+    memcpy(other + stem, is_a ? ".lora_b" : ".lora_a", sizeof ".lora_a");
+    return infer_gguf_find_tensor(g, other);
+}
+
+static rw_status check_gguf(const infer_gguf *g, rw_err *err) {
+    rw_status st;
+    if ((st = need_str(g, "general.type", "adapter", err)) != RW_OK) return st;
+    if ((st = need_str(g, "adapter.type", "lora", err)) != RW_OK) return st;
+    if (infer_gguf_find_key(g, "adapter.lora.alpha") >= 0) {
+        float alpha;
+        if ((st = infer_gguf_get_f32(g, "adapter.lora.alpha", &alpha, err)) != RW_OK) return st;
+        if (!isfinite(alpha)) /* scale = alpha / rank would poison every output with NaN/Inf */
+            return rw_err_set(err, RW_E_FORMAT, "adapter.lora.alpha = %g is not finite",
+                              (double)alpha);
+    }
+    const uint64_t nt = infer_gguf_n_tensors(g);
+    uint64_t n_pairs = 0;
+    for (uint64_t i = 0; i < nt; i++) {
+        const infer_gguf_tensor_info *t = infer_gguf_tensor_info_at(g, i);
+        size_t stem;
+        const bool is_a = ends_with(t->name, ".lora_a", &stem);
+        if (!is_a && !ends_with(t->name, ".lora_b", &stem))
+            return rw_err_set(err, RW_E_FORMAT,
+                              "tensor '%s': unexpected suffix (want .lora_a or .lora_b)", t->name);
+        if (stem >= INFER_LORA_BASE_MAX)
+            return rw_err_set(err, RW_E_FORMAT, "tensor '%s': name too long (base over %d bytes)",
+                              t->name, INFER_LORA_BASE_MAX - 1);
+        if (t->ne[2] != 1 || t->ne[3] != 1)
+            return rw_err_set(
+                err, RW_E_FORMAT, "tensor '%s': ne=[%lld, %lld, %lld, %lld] is not 2-D", t->name,
+                (long long)t->ne[0], (long long)t->ne[1], (long long)t->ne[2], (long long)t->ne[3]);
+        /* Tensor names are unique in a GGUF (the reader refuses duplicates), so a present
+         * other half makes the pair complete and listed once. */
+        const int64_t j = other_half(g, t->name, stem, is_a);
+        if (j < 0)
+            return rw_err_set(err, RW_E_FORMAT, "'%.*s': lora_%s is missing (both halves needed)",
+                              (int)stem, t->name, is_a ? "b" : "a");
+        if (!is_a) continue;
+        n_pairs++;
+        const infer_gguf_tensor_info *b = infer_gguf_tensor_info_at(g, (uint64_t)j);
+        if (t->ne[1] != b->ne[0] || t->ne[0] < 1 || b->ne[1] < 1)
+            return rw_err_set(err, RW_E_FORMAT,
+                              "'%.*s': lora_a ne=[%lld, %lld] and lora_b ne=[%lld, %lld] do not "
+                              "fit lora_a [n_in, r], lora_b [r, n_out]",
+                              (int)stem, t->name, (long long)t->ne[0], (long long)t->ne[1],
+                              (long long)b->ne[0], (long long)b->ne[1]);
+        if (t->ne[1] < 1) /* rank 0: scale alpha / rank divides by zero */
+            return rw_err_set(err, RW_E_FORMAT, "'%.*s': LoRA rank is 0 (lora_a ne[1] = 0)",
+                              (int)stem, t->name);
+    }
+    if (n_pairs == 0) return rw_err_set(err, RW_E_FORMAT, "adapter has no lora tensors");
+    return RW_OK;
+}
+
+rw_status infer_lora_check_gguf(const infer_gguf *g, const char *label, rw_err *err) {
+    rw_status st = check_gguf(g, err);
+    if (st != RW_OK) rw_err_prefix(err, "%s: ", label);
+    return st;
+}
+
+int64_t infer_lora_gguf_pair(const infer_gguf *g, uint64_t i, char *base) {
+    const infer_gguf_tensor_info *t = infer_gguf_tensor_info_at(g, i);
+    size_t stem;
+    if (!ends_with(t->name, ".lora_a", &stem)) return -1;
+    RW_ASSERT(stem < INFER_LORA_BASE_MAX, "'%s': not a checked adapter", t->name);
+    memcpy(base, t->name, stem);
+    base[stem] = 0;
+    return other_half(g, t->name, stem, true);
+}
+
 rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora **out,
                           rw_err *err) {
     infer_gguf *g = NULL;
@@ -80,15 +155,17 @@ rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora 
 
 rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_model *base,
                                infer_lora **out, rw_err *err) {
-    rw_status st;
+    rw_status st = infer_lora_check_gguf(g, path, err); /* its messages name the path */
+    if (st != RW_OK) {
+        infer_gguf_close(g);
+        return st;
+    }
     infer_lora *l = rw_calloc(1, sizeof(*l));
     if (!l) {
         infer_gguf_close(g);
         return rw_err_set(err, RW_E_NOMEM, "lora");
     }
     l->g = g;
-    if ((st = need_str(l->g, "general.type", "adapter", err)) != RW_OK) goto fail;
-    if ((st = need_str(l->g, "adapter.type", "lora", err)) != RW_OK) goto fail;
     infer_gguf_str arch;
     if ((st = infer_gguf_get_str(l->g, "general.architecture", &arch, err)) != RW_OK) goto fail;
     if (!infer_gguf_str_eq(arch, base->arch_name)) {
@@ -97,70 +174,33 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
                        (int)(arch.len > 40 ? 40 : arch.len), arch.ptr, base->arch_name);
         goto fail;
     }
-    l->alpha = 0.0f;
+    l->alpha = 0.0f; /* absent = no alpha scaling; present: checked finite above */
     if (infer_gguf_find_key(l->g, "adapter.lora.alpha") >= 0 &&
         (st = infer_gguf_get_f32(l->g, "adapter.lora.alpha", &l->alpha, err)) != RW_OK)
         goto fail;
-    if (!isfinite(l->alpha)) {
-        /* scale = alpha / rank would poison every output with NaN/Inf */
-        st = rw_err_set(err, RW_E_FORMAT, "adapter.lora.alpha = %g is not finite",
-                        (double)l->alpha);
-        goto fail;
-    }
     const size_t nt = (size_t)infer_gguf_n_tensors(l->g);
-    l->tensors = rw_calloc(nt ? nt : 1, sizeof(rw_tensor));
-    l->pairs = rw_calloc(nt ? nt : 1, sizeof(lora_pair));
+    l->tensors = rw_calloc(nt, sizeof(rw_tensor)); /* nt >= 2: checked above */
+    l->pairs = rw_calloc(nt, sizeof(lora_pair));
     if (!l->tensors || !l->pairs) {
         st = rw_err_set(err, RW_E_NOMEM, "lora tensors");
         goto fail;
     }
     for (size_t i = 0; i < nt; i++) {
         if ((st = infer_gguf_tensor_at(l->g, i, &l->tensors[i])) != RW_OK) goto fail;
-        rw_tensor *t = &l->tensors[i];
-        size_t stem;
-        bool is_a = ends_with(t->name, ".lora_a", &stem);
-        if (!is_a && !ends_with(t->name, ".lora_b", &stem)) {
-            st = rw_err_set(err, RW_E_FORMAT,
-                            "tensor '%s': unexpected suffix (want .lora_a or "
-                            ".lora_b)",
-                            t->name);
+        const kern_type_traits *tr = kern_type_get(l->tensors[i].type);
+        if (!tr || !tr->vec_dot) {
+            st = rw_err_set(err, RW_E_UNSUPPORTED, "tensor '%s': unsupported type %u",
+                            l->tensors[i].name, (unsigned)l->tensors[i].type);
             goto fail;
         }
-        if (stem >= sizeof(l->pairs[0].base)) {
-            st = rw_err_set(err, RW_E_FORMAT, "tensor '%s': name too long", t->name);
-            goto fail;
-        }
-        const kern_type_traits *tr = kern_type_get(t->type);
-        if (!tr || !tr->vec_dot || t->ne[2] != 1 || t->ne[3] != 1) {
-            st =
-                rw_err_set(err, RW_E_UNSUPPORTED, "tensor '%s': unsupported type or rank", t->name);
-            goto fail;
-        }
-        lora_pair *p = NULL;
-        for (size_t k = 0; k < l->n_pairs; k++)
-            if (strlen(l->pairs[k].base) == stem && !strncmp(l->pairs[k].base, t->name, stem))
-                p = &l->pairs[k];
-        if (!p) {
-            p = &l->pairs[l->n_pairs++];
-            memcpy(p->base, t->name, stem);
-            p->base[stem] = 0;
-        }
-        if ((is_a && p->a) || (!is_a && p->b)) {
-            st = rw_err_set(err, RW_E_FORMAT, "tensor '%s' appears twice", t->name);
-            goto fail;
-        }
-        if (is_a)
-            p->a = t;
-        else
-            p->b = t;
     }
-    for (size_t k = 0; k < l->n_pairs; k++) {
-        lora_pair *p = &l->pairs[k];
-        if (!p->a || !p->b) {
-            st = rw_err_set(err, RW_E_FORMAT, "'%s': lora_%s is missing (both halves needed)",
-                            p->base, p->a ? "b" : "a");
-            goto fail;
-        }
+    for (size_t i = 0; i < nt; i++) {
+        lora_pair *p = &l->pairs[l->n_pairs];
+        const int64_t ib = infer_lora_gguf_pair(l->g, i, p->base);
+        if (ib < 0) continue; /* a lora_b: reached from its lora_a */
+        p->a = &l->tensors[i];
+        p->b = &l->tensors[ib];
+        l->n_pairs++;
         infer_linear *lin = infer_model_linear((infer_model *)base, p->base);
         if (!lin) {
             st = rw_err_set(err, RW_E_NOTFOUND,
@@ -170,7 +210,7 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
             goto fail;
         }
         const rw_tensor *w = lin->w;
-        if (p->a->ne[0] != w->ne[0] || p->b->ne[1] != w->ne[1] || p->a->ne[1] != p->b->ne[0]) {
+        if (p->a->ne[0] != w->ne[0] || p->b->ne[1] != w->ne[1]) {
             st = rw_err_set(err, RW_E_FORMAT,
                             "'%s': lora_a ne=[%lld, %lld], lora_b ne=[%lld, %lld] do not fit the "
                             "base weight ne=[%lld, %lld] (want lora_a [n_in, r], lora_b [r, "
@@ -180,15 +220,6 @@ rw_status infer_lora_open_gguf(infer_gguf *g, const char *path, const infer_mode
                             (long long)w->ne[1]);
             goto fail;
         }
-        if (p->a->ne[1] < 1) {
-            /* rank 0: scale alpha / rank divides by zero */
-            st = rw_err_set(err, RW_E_FORMAT, "'%s': LoRA rank is 0 (lora_a ne[1] = 0)", p->base);
-            goto fail;
-        }
-    }
-    if (l->n_pairs == 0) {
-        st = rw_err_set(err, RW_E_FORMAT, "adapter has no lora tensors");
-        goto fail;
     }
     *out = l;
     return RW_OK;

@@ -20,10 +20,26 @@
 
 typedef struct infer_lora infer_lora;
 
+/* Longest adapted base tensor name + 1 (the NUL). */
+#define INFER_LORA_BASE_MAX 96
+
+/* The checks that need no base model (train/adapter_io.c reads adapters with them too):
+ * general.type = "adapter", adapter.type = "lora", adapter.lora.alpha finite when present,
+ * every tensor named <base>.lora_a or <base>.lora_b with strlen(<base>) <
+ * INFER_LORA_BASE_MAX and ne[2] = ne[3] = 1, both halves of every pair present (GGUF tensor
+ * names are unique, so each is listed once), lora_a ne = [n_in, r] and lora_b ne = [r, n_out]
+ * with n_in, n_out, r >= 1, and at least one pair. Tensor types are left to the caller.
+ * RW_E_FORMAT / RW_E_NOTFOUND naming the key or tensor, prefixed with "<label>: ". */
+rw_status infer_lora_check_gguf(const infer_gguf *g, const char *label, rw_err *err);
+/* For a checked adapter: when tensor i is <base>.lora_a, writes <base> into
+ * base[INFER_LORA_BASE_MAX] and returns the index of <base>.lora_b; otherwise -1. */
+int64_t infer_lora_gguf_pair(const infer_gguf *g, uint64_t i, char *base);
+
 /* Opens `path` and validates it against `base` (architecture, names, shapes, types). On a
  * mismatch: RW_E_FORMAT / RW_E_NOTFOUND with the key or tensor and both shapes. */
 rw_status infer_lora_load(const char *path, const infer_model *base, infer_lora **out, rw_err *err);
-/* The same over an open GGUF; takes ownership of g (closed on failure too). */
+/* The same over an open GGUF (infer_lora_check_gguf, then the tensor types and the fit to
+ * base); takes ownership of g (closed on failure too). */
 rw_status infer_lora_open_gguf(infer_gguf *g, const char *label, const infer_model *base,
                                infer_lora **out, rw_err *err);
 void infer_lora_destroy(infer_lora *l);

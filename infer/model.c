@@ -447,6 +447,19 @@ static size_t scratch_for(const rw_tensor *w, int64_t M, int nth, bool f32act) {
     return s;
 }
 
+size_t infer_linear_arena_bytes(const infer_linear *l, int64_t M, int nth, bool f32act) {
+    if (!l->w) return 0;
+    const int64_t N = l->w->ne[1];
+    /* output, matmul scratch, and per adapter: A x, B (A x), its scaled copy, the sum */
+    size_t n = (size_t)(N * M) * 4 + scratch_for(l->w, M, nth, f32act) + 256;
+    for (int i = 0; i < l->n_lora; i++)
+        n += (size_t)((l->lora[i].a->ne[1] + 3 * N) * M) * 4 +
+             max_size(scratch_for(l->lora[i].a, M, nth, f32act),
+                      scratch_for(l->lora[i].b, M, nth, f32act)) +
+             1024;
+    return n;
+}
+
 size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int64_t S, int nth, bool f32act) {
     const infer_hparams *hp = &m->hp;
     const int64_t C = hp->n_embd, HD = hp->n_head * hp->head_dim,

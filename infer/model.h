@@ -134,6 +134,10 @@ uint64_t infer_model_weight_bytes(const infer_model *m);
 size_t infer_model_arena_bytes(const infer_model *m, int64_t T, int64_t S, int n_threads,
                                bool f32_act);
 
+/* Step-arena bytes that infer_linear_forward(l, x{n_in, M}) allocates without a tape
+ * (output, matmul scratch, adapter intermediates). */
+size_t infer_linear_arena_bytes(const infer_linear *l, int64_t M, int nth, bool f32act);
+
 /* y{n_out,T} = W x + b + sum_i s_i B_i (A_i x) for x{n_in,T}. */
 rw_tensor *infer_linear_forward(infer_ctx *ctx, const infer_linear *l, rw_tensor *x);
 
@@ -157,6 +161,17 @@ static inline void infer_kv_clear(infer_kv_cache *kv) {
  * batch attends to itself causally from position pos[0]. */
 rw_tensor *infer_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il, rw_tensor *x,
                                const int32_t *pos, infer_kv_cache *kv);
+/* One block over a packed batch x{C, sum lens}: n_seq sequences back to back (lens[b] rows
+ * each, no padding), each attending causally only within itself, at positions pos[T]
+ * (normally restarting at 0 in every sequence). No KV cache. The same block as
+ * infer_decoder_layer (one definition) with infer_attn_cfg.seq_lens set, so a sequence's
+ * rows equal its own forward's up to the batched matmuls' summation order, and training
+ * runs every projection as one GEMM over the batch. Needs infer_decoder_packed_supported:
+ * decoders without sliding-window layers (packed attention takes no window). */
+rw_tensor *infer_decoder_layer_packed(infer_ctx *ctx, const infer_model *m, int64_t il,
+                                      rw_tensor *x, const int32_t *pos, const int32_t *lens,
+                                      int64_t n_seq);
+bool infer_decoder_packed_supported(const infer_model *m);
 /* ids[T] -> logits {V, T} (all_logits) or {V, 1} (last position only). With kv the tokens
  * continue the cached sequence (RW_E_RANGE when n_past + T > n_ctx) and n_past advances on
  * success. Returns NULL with ctx's error set on failure. */
@@ -180,8 +195,14 @@ rw_tensor *infer_encoder_input(infer_ctx *ctx, const infer_model *m, const int32
 rw_tensor *infer_encoder_hidden(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                 const int32_t *lens, int64_t n_seq);
 /* Pooled sentence embeddings {C, n_seq}; pooling < 0 uses the model's; normalize divides
- * each by its L2 norm. */
+ * each by its L2 norm. infer_encoder_hidden then infer_encoder_pool. */
 rw_tensor *infer_encoder_embed(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                const int32_t *lens, int64_t n_seq, int pooling, bool normalize);
+/* The pooling tail of infer_encoder_embed over token states x{C, sum lens} (NULL passes
+ * through): mean (also for INFER_POOL_NONE), CLS (first token) or last token of each
+ * sequence, then the optional L2 normalisation -> {C, n_seq}. Shared with train's
+ * checkpointed encoder. */
+rw_tensor *infer_encoder_pool(infer_ctx *ctx, const infer_model *m, rw_tensor *x,
+                              const int32_t *lens, int64_t n_seq, int pooling, bool normalize);
 
 #endif

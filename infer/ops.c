@@ -361,28 +361,74 @@ rw_tensor *infer_rows(infer_ctx *ctx, rw_tensor *x, int64_t t0, int64_t n) {
 
 /* ------------------------------------------------------------------ rope / attention */
 
-/* Rope with per-pair frequency factors: theta = pos * scale * base^(-2i/n_rot) / ff[i], in
- * double like the kernel (the kernel has no factor argument). */
-static void rope_ff(float *y, const float *x, size_t stride, const int32_t *pos, int64_t T,
-                    int64_t H, int64_t D, const kern_rope_cfg *cfg, const float *ff) {
+/* Rope with per-pair frequency factors (kern_rope_f32 has no factor argument).
+ * The per-pair inverse frequencies f_i = scale * base^(-2i/n_rot) / ff[i] are computed
+ * once per call (double), cos/sin once per token and chunk of pairs (double, rounded to
+ * f32 like the SIMD kernel), and every head of the token is rotated with f32
+ * multiply-adds over contiguous lanes (NEOX: halves; NORMAL: interleaved pairs through
+ * expanded cos/sin rows), which the compiler vectorises. */
+enum { ROPE_FF_CHUNK = 128 }; /* pairs per cos/sin chunk: bounds the stack tables */
+
+void infer_rope_ff_f32(float *y, const float *x, size_t stride, const int32_t *pos, int64_t T,
+                       int64_t H, int64_t D, const kern_rope_cfg *cfg, const float *ff,
+                       bool inverse) {
     const int64_t half = (int64_t)cfg->n_rot / 2;
-    for (int64_t t = 0; t < T; t++)
-        for (int64_t h = 0; h < H; h++) {
-            const float *xi = x + (size_t)t * stride + (size_t)(h * D);
-            float *yo = y + (size_t)t * stride + (size_t)(h * D);
-            for (int64_t i = 0; i < half; i++) {
-                double th = (double)pos[t] * (double)cfg->freq_scale *
-                            pow((double)cfg->freq_base, -2.0 * (double)i / (double)cfg->n_rot) /
-                            (double)ff[i];
-                int64_t a = cfg->mode == KERN_ROPE_NEOX ? i : 2 * i;
-                int64_t b = cfg->mode == KERN_ROPE_NEOX ? i + half : 2 * i + 1;
-                double xa = (double)xi[a], xb = (double)xi[b], c = cos(th), s = sin(th);
-                yo[a] = (float)(xa * c - xb * s);
-                yo[b] = (float)(xa * s + xb * c);
+    RW_ASSERT(cfg->n_rot % 2 == 0 && (int64_t)cfg->n_rot <= D && stride >= (size_t)(H * D) &&
+                  (cfg->mode == KERN_ROPE_NORMAL || cfg->mode == KERN_ROPE_NEOX),
+              "rope: n_rot %zu, head_dim %lld, stride %zu, mode %d", cfg->n_rot, (long long)D,
+              stride, (int)cfg->mode);
+    const bool neox = cfg->mode == KERN_ROPE_NEOX;
+    double f[ROPE_FF_CHUNK];
+    float cs[2 * ROPE_FF_CHUNK], sn[2 * ROPE_FF_CHUNK];
+    for (int64_t i0 = 0; i0 < half; i0 += ROPE_FF_CHUNK) {
+        const int64_t nc = half - i0 < ROPE_FF_CHUNK ? half - i0 : ROPE_FF_CHUNK;
+        for (int64_t i = 0; i < nc; i++)
+            f[i] = (double)cfg->freq_scale *
+                   pow((double)cfg->freq_base, -2.0 * (double)(i0 + i) / (double)cfg->n_rot) /
+                   (double)ff[i0 + i];
+        for (int64_t t = 0; t < T; t++) {
+            for (int64_t i = 0; i < nc; i++) {
+                const double th = (double)pos[t] * f[i];
+                const float c = (float)cos(th), sv = (float)(inverse ? -sin(th) : sin(th));
+                if (neox) {
+                    cs[i] = c;
+                    sn[i] = sv;
+                } else { /* lanes 2i, 2i+1: y = x*cos + swap(x)*(-sin, +sin) */
+                    cs[2 * i] = cs[2 * i + 1] = c;
+                    sn[2 * i] = -sv;
+                    sn[2 * i + 1] = sv;
+                }
             }
-            for (int64_t d = (int64_t)cfg->n_rot; d < D; d++)
-                yo[d] = xi[d];
+            for (int64_t h = 0; h < H; h++) {
+                const float *xh = x + (size_t)t * stride + (size_t)(h * D);
+                float *yh = y + (size_t)t * stride + (size_t)(h * D);
+                if (neox) {
+                    const float *xa = xh + i0, *xb = xh + i0 + half;
+                    float *ya = yh + i0, *yb = yh + i0 + half;
+                    for (int64_t i = 0; i < nc; i++) {
+                        const float a = xa[i], b = xb[i];
+                        ya[i] = a * cs[i] - b * sn[i];
+                        yb[i] = a * sn[i] + b * cs[i];
+                    }
+                } else {
+                    const float *xs = xh + 2 * i0;
+                    float *ys = yh + 2 * i0;
+                    for (int64_t j = 0; j < 2 * nc; j += 2) {
+                        const float a = xs[j], b = xs[j + 1];
+                        ys[j] = a * cs[j] + b * sn[j];
+                        ys[j + 1] = b * cs[j + 1] + a * sn[j + 1];
+                    }
+                }
+            }
         }
+    }
+    if (y != x)
+        for (int64_t t = 0; t < T; t++)
+            for (int64_t h = 0; h < H; h++)
+                if ((int64_t)cfg->n_rot < D)
+                    memcpy(y + (size_t)t * stride + (size_t)(h * D) + cfg->n_rot,
+                           x + (size_t)t * stride + (size_t)(h * D) + cfg->n_rot,
+                           (size_t)(D - (int64_t)cfg->n_rot) * sizeof(float));
 }
 
 rw_tensor *infer_op_rope(infer_ctx *ctx, rw_tensor *x, int64_t n_head, int64_t head_dim,
@@ -398,7 +444,8 @@ rw_tensor *infer_op_rope(infer_ctx *ctx, rw_tensor *x, int64_t n_head, int64_t h
         RW_ASSERT(freq_factors->type == RW_DTYPE_F32 &&
                       freq_factors->ne[0] >= (int64_t)cfg->n_rot / 2,
                   "rope: freq factors must be f32 {n_rot/2}");
-        rope_ff(F(y), F(x), (size_t)x->ne[0], pos, T, n_head, head_dim, cfg, F(freq_factors));
+        infer_rope_ff_f32(F(y), F(x), (size_t)x->ne[0], pos, T, n_head, head_dim, cfg,
+                          F(freq_factors), false);
     } else {
         kern_rope_f32(F(y), F(x), (size_t)x->ne[0], pos, (size_t)T, (size_t)n_head,
                       (size_t)head_dim, cfg, false);

@@ -97,6 +97,14 @@ rw_tensor *infer_op_reshape_2d(infer_ctx *ctx, rw_tensor *x, int64_t c, int64_t 
 rw_tensor *infer_op_rope(infer_ctx *ctx, rw_tensor *x, int64_t n_head, int64_t head_dim,
                          const int32_t *pos, const kern_rope_cfg *cfg, rw_tensor *freq_factors);
 
+/* The rotation of infer_op_rope with frequency factors on raw buffers: pair i of token t
+ * turns by theta = pos[t] * freq_scale * freq_base^(-2i/n_rot) / ff[i] (by -theta when
+ * inverse: rope's backward). Layout as kern_rope_f32 (head h of token t at t*stride + h*D;
+ * y may be x). Angles and cos/sin in double, rotation in f32 (the SIMD kernel's precision). */
+void infer_rope_ff_f32(float *y, const float *x, size_t stride, const int32_t *pos, int64_t T,
+                       int64_t H, int64_t D, const kern_rope_cfg *cfg, const float *ff,
+                       bool inverse);
+
 typedef struct infer_attn_cfg {
     int64_t n_head, n_head_kv, head_dim;
     float scale;     /* usually 1/sqrt(head_dim) */

@@ -40,16 +40,37 @@ enum { KERN_MATMUL_SGEMM_MIN_M = 48 };
  *   q4_K  2.19/0.61  3.71/1.22  2.82/2.54  3.66/8.80  8.47/17.94 10.50/40.14
  *   q6_K  6.99/0.77  3.41/1.52  6.83/3.77  7.91/10.90 9.53/23.51 11.51/47.08
  * and at M = 128 int8 runs 2-5x faster than dequantize + sgemm (bench-kernels). */
+/* Without AVX-512 VNNI (AVX2 level, RW_KERNELS=avx2, or AVX-512 CPUs without VNNI) the
+ * int8 path runs the 256-bit kernel (matmul_int8_avx2.c: vpmaddubsw, or AVX-VNNI vpdpbusd
+ * where present), from M >= KERN_MATMUL_INT8_MIN_M_AVX2 for all four types. Measured with
+ * RW_KERNELS=avx2 on the 2-core EPYC (Zen 4, no AVX-VNNI, so the vpmaddubsw form; 4096x4096,
+ * 1 thread, thread CPU time to discount the other jobs on the machine, min of 7, ms):
+ *   M         1          2          4          8          16          32    (int8 / dot)
+ *   q8_0  3.66/0.78  4.06/1.83  4.94/3.11  6.39/6.15  8.66/11.81 12.91/20.99
+ *   q4_0  3.03/0.85  3.25/1.62  3.86/3.58  4.53/6.86  6.30/13.41  9.19/26.21
+ *   q4_K  3.84/0.88  4.02/1.82  4.57/3.83  5.67/7.35  7.04/14.36 10.17/28.41
+ *   q6_K  4.19/0.85  4.71/1.90  5.23/3.86  6.09/7.81  7.58/13.78 10.79/27.10
+ * (q8_0 breaks even at 8; the others win from between 4 and 8), and at M = 128 int8 takes
+ * 28-42 ms against 56-57 ms for dequantize + sgemm (docs/kernels.md). AVX-VNNI would move the
+ * crossover down, not up, so the same threshold serves it. */
 /* Weight rows per vec_dot_rows call in the small-batch path. */
 enum { KERN_DOT_ROWS = 4 };
-enum { KERN_MATMUL_INT8_MIN_M = 4, KERN_MATMUL_INT8_MIN_M_KQUANT = 8 };
+enum {
+    KERN_MATMUL_INT8_MIN_M = 4,
+    KERN_MATMUL_INT8_MIN_M_KQUANT = 8,
+    KERN_MATMUL_INT8_MIN_M_AVX2 = 8
+};
 
 static bool use_int8(rw_dtype wtype, int64_t M) {
-    int64_t min_m = (wtype == RW_DTYPE_Q4_K || wtype == RW_DTYPE_Q6_K)
-                        ? KERN_MATMUL_INT8_MIN_M_KQUANT
-                        : KERN_MATMUL_INT8_MIN_M;
-    return M >= min_m && kern_matmul_int8_supported(wtype) &&
-           kern_level_cached() >= KERN_LEVEL_AVX512;
+    if (!kern_matmul_int8_supported(wtype)) return false;
+    const kern_level level = kern_level_cached();
+    if (level >= KERN_LEVEL_AVX512 && kern_cpu_get()->avx512vnni) {
+        int64_t min_m = (wtype == RW_DTYPE_Q4_K || wtype == RW_DTYPE_Q6_K)
+                            ? KERN_MATMUL_INT8_MIN_M_KQUANT
+                            : KERN_MATMUL_INT8_MIN_M;
+        return M >= min_m;
+    }
+    return level >= KERN_LEVEL_AVX2 && M >= KERN_MATMUL_INT8_MIN_M_AVX2;
 }
 
 static const kern_type_traits *traits(rw_dtype t) {
@@ -88,7 +109,7 @@ void kern_quantize_activations(rw_dtype wtype, const float *X, void *dst, int64_
     const kern_type_traits *at = kern_type_get(t->vec_dot_type);
     size_t rb = act_row_bytes(t, K);
     for (int64_t m = 0; m < M; m++)
-        at->from_float_ref(X + m * K, (char *)dst + (size_t)m * rb, K);
+        at->from_float(X + m * K, (char *)dst + (size_t)m * rb, K);
 }
 
 /* ---- matvec ---- */
@@ -215,7 +236,7 @@ static void mm_sgemm_worker(void *p, int ith, int nth) {
 void kern_matmul(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K, const float *X,
                  int64_t M, float *Y, bool accumulate, void *scratch) {
     const kern_type_traits *t = traits(wtype);
-    if (use_int8(wtype, M)) {
+    if (use_int8(wtype, M)) { /* kern_matmul_int8 caps the level at kern_level_cached() */
         kern_matmul_int8(pool, KERN_LEVEL_AVX512, wtype, W, N, K, X, M, Y, accumulate, scratch);
         return;
     }

@@ -17,9 +17,10 @@
  * Kernels never allocate: callers pass `scratch` of at least the *_scratch_bytes size,
  * aligned to 64 bytes (rw_aligned_alloc). Strategy for matmul, chosen by measurement
  * (tables in matmul.c, docs/kernels.md): with AVX-512 VNNI, Q8_0/Q4_0 weights from M >= 4
- * and Q4_K/Q6_K from M >= 8 use the int8 panel path (kern_matmul_int8); otherwise
- * batches M < 48 quantize X once and use the SIMD vec_dot, and M >= 48 dequantizes tiles
- * of W into scratch and calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
+ * and Q4_K/Q6_K from M >= 8 use the int8 panel path (kern_matmul_int8), and at the AVX2
+ * level (or AVX-512 without VNNI) all four from M >= 8; otherwise batches M < 48 quantize
+ * X once and use the SIMD vec_dot, and M >= 48 dequantizes tiles of W into scratch and
+ * calls sgemm. matmul_dx always uses dequantized tiles and sgemm.
  */
 #ifndef RW_KERNELS_MATMUL_H
 #define RW_KERNELS_MATMUL_H
@@ -58,11 +59,14 @@ size_t kern_matmul_dx_scratch_bytes(rw_dtype wtype, int64_t N, int64_t K, int64_
 void kern_matmul_dx(rw_pool *pool, rw_dtype wtype, const void *W, int64_t N, int64_t K,
                     const float *dY, int64_t M, float *dX, bool accumulate, void *scratch);
 
-/* The integer path kern_matmul uses for Q8_0/Q4_0 weights at batch sizes where it wins
- * (activations quantized to Q8_0 once, weights repacked into 16-row int8 panels,
- * AVX-512 VNNI vpdpbusd; layout in matmul_internal.h). `level` caps the kernels used
- * (KERN_LEVEL_SCALAR: the scalar reference; avx2 also runs the reference); every level
- * gives bit-identical results. Exposed so tests can hold the levels equal. */
+/* The integer path kern_matmul uses for Q8_0/Q4_0/Q4_K/Q6_K weights at batch sizes where
+ * it wins (activations quantized to Q8_0 once, weights repacked into 16-row int8 panels;
+ * layout in matmul_internal.h). `level` caps the kernels used (and is itself capped at
+ * kern_cpu_level()): KERN_LEVEL_SCALAR the scalar reference; KERN_LEVEL_AVX2 the 256-bit
+ * kernel (AVX2 vpmaddubsw/vpmaddwd, or AVX-VNNI vpdpbusd when the CPU has it);
+ * KERN_LEVEL_AVX512 the AVX-512 VNNI vpdpbusd kernel, or the 256-bit one on AVX-512 CPUs
+ * without VNNI. Every level gives bit-identical results. Exposed so tests can hold the
+ * levels equal. */
 bool kern_matmul_int8_supported(rw_dtype wtype);
 size_t kern_matmul_int8_scratch_bytes(int64_t K, int64_t M, int n_threads);
 void kern_matmul_int8(rw_pool *pool, kern_level level, rw_dtype wtype, const void *W, int64_t N,

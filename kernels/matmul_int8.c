@@ -1,7 +1,10 @@
 /* Integer matmul path for Q8_0/Q4_0/Q4_K/Q6_K weights: Y[M x N] = X[M x K] . W^T with activations
  * quantized to Q8_0 and int8 x int8 -> int32 block dot products (layout and exactness
  * rules in matmul_internal.h). This file holds the scalar reference kernels and the
- * driver; matmul_int8_avx512.c the VNNI kernels, bit-identical to these.
+ * driver; matmul_int8_avx512.c the AVX-512 VNNI kernels and matmul_int8_avx2.c the 256-bit
+ * ones (AVX2 vpmaddubsw, or AVX-VNNI vpdpbusd when the CPU has it), all bit-identical to
+ * these. The driver runs the AVX-512 kernels only where the CPU has AVX-512 VNNI, and
+ * otherwise the 256-bit ones at any level >= AVX2.
  *
  * Driver: a first pool job quantizes the M activation rows (split by rows); a second
  * gives each thread a contiguous range of 16-row panels; the thread packs one panel into
@@ -199,8 +202,12 @@ size_t kern_matmul_int8_scratch_bytes(int64_t K, int64_t M, int n_threads) {
     return act + (size_t)n_threads * per_thread;
 }
 
+/* Which kernels a level runs (kern_matmul_int8). */
+typedef enum i8_impl { I8_REF, I8_AVX2, I8_AVX512 } i8_impl;
+
 typedef struct i8_ctx {
-    kern_level level;
+    i8_impl impl;
+    kern_i8_dot dot; /* I8_AVX2 */
     rw_dtype wtype;
     const void *W;
     int64_t N, K, M;
@@ -224,8 +231,10 @@ static void quant_worker(void *p, int ith, int nth) {
         const float *x = c->X + m * (size_t)c->K;
         uint8_t *a = c->au + m * (size_t)c->K;
         float *d = c->da + (int64_t)m * nb, *sa = c->sa + (int64_t)m * nb;
-        if (c->level >= KERN_LEVEL_AVX512)
+        if (c->impl == I8_AVX512)
             kern_int8_quantize_act_avx512(x, a, d, sa, c->K);
+        else if (c->impl == I8_AVX2)
+            kern_int8_quantize_act_avx2(x, a, d, sa, c->K);
         else
             kern_int8_quantize_act_ref(x, a, d, sa, c->K, tmp);
     }
@@ -246,10 +255,14 @@ static void gemm_worker(void *p, int ith, int nth) {
         int64_t r0 = (int64_t)pi * KERN_PANEL_ROWS;
         int nr = (int)(c->N - r0 < KERN_PANEL_ROWS ? c->N - r0 : KERN_PANEL_ROWS);
         const char *w = (const char *)c->W + (size_t)r0 * rb;
-        if (c->level >= KERN_LEVEL_AVX512) {
+        if (c->impl == I8_AVX512) {
             kern_int8_pack_panel_avx512(c->wtype, w, rb, nr, c->K, panel);
             kern_int8_panel_gemm_avx512(kind, panel, c->K, c->au, c->da, c->sa, c->M, c->Y + r0,
                                         c->N, nr, c->accumulate, accbuf);
+        } else if (c->impl == I8_AVX2) {
+            kern_int8_pack_panel_avx2(c->wtype, w, rb, nr, c->K, panel);
+            kern_int8_panel_gemm_avx2(c->wtype, c->dot, panel, c->K, c->au, c->da, c->sa, c->M,
+                                      c->Y + r0, c->N, nr, c->accumulate, accbuf);
         } else {
             kern_int8_pack_panel_ref(c->wtype, w, rb, nr, c->K, panel);
             kern_int8_panel_gemm_ref(kind, panel, c->K, c->au, c->da, c->sa, c->M, c->Y + r0,
@@ -265,9 +278,14 @@ void kern_matmul_int8(rw_pool *pool, kern_level level, rw_dtype wtype, const voi
     RW_ASSERT(K % kern_type_get(wtype)->block_size == 0, "K %lld is not a multiple of the block",
               (long long)K);
     if (level > kern_level_cached()) level = kern_level_cached();
+    const kern_cpu_features *f = kern_cpu_get();
+    i8_impl impl = level == KERN_LEVEL_SCALAR                     ? I8_REF
+                   : level >= KERN_LEVEL_AVX512 && f->avx512vnni ? I8_AVX512
+                                                                  : I8_AVX2;
+    kern_i8_dot dot = f->avx_vnni ? KERN_I8_DOT_AVXVNNI : KERN_I8_DOT_MADDUBS;
     const size_t nb = (size_t)(K / 32);
     char *s = scratch;
-    i8_ctx c = {level, wtype, W, N, K, M, X, Y, accumulate, NULL, NULL, NULL, NULL, 0};
+    i8_ctx c = {impl, dot, wtype, W, N, K, M, X, Y, accumulate, NULL, NULL, NULL, NULL, 0};
     c.au = (uint8_t *)s;
     s += round64((size_t)M * (size_t)K);
     c.da = (float *)s;

@@ -1,4 +1,5 @@
-/* kernels/-private pieces of the integer matmul path (matmul_int8.c, matmul_int8_avx512.c).
+/* kernels/-private pieces of the integer matmul path (matmul_int8.c, matmul_int8_avx512.c,
+ * matmul_int8_avx2.c).
  *
  * Weights (Q8_0, Q4_0, Q4_K, Q6_K) are repacked per thread into panels of KERN_PANEL_ROWS
  * rows, one record per 32-element block b (layout below; w[g][r][j] = int8 level of row r,
@@ -51,6 +52,8 @@ void kern_int8_pack_panel_ref(rw_dtype t, const void *W, size_t row_bytes, int n
                               void *panel);
 void kern_int8_pack_panel_avx512(rw_dtype t, const void *W, size_t row_bytes, int nr, int64_t K,
                                  void *panel);
+void kern_int8_pack_panel_avx2(rw_dtype t, const void *W, size_t row_bytes, int nr, int64_t K,
+                               void *panel);
 
 /* One activation row of K floats -> u8 levels (Q8_0 q + 128), K/32 decoded scales da and
  * block sums sa = da * (float)sum q, exactly as kern_quantize_row_q8_0_ref. tmp: K/32 Q8_0
@@ -58,9 +61,10 @@ void kern_int8_pack_panel_avx512(rw_dtype t, const void *W, size_t row_bytes, in
 void kern_int8_quantize_act_ref(const float *x, uint8_t *au, float *da, float *sa, int64_t K,
                                 void *tmp);
 void kern_int8_quantize_act_avx512(const float *x, uint8_t *au, float *da, float *sa, int64_t K);
+void kern_int8_quantize_act_avx2(const float *x, uint8_t *au, float *da, float *sa, int64_t K);
 
 /* Y[m * ldy + r] (=|+=) panel row r . activation row m, for r < nr, m < M. au: M x K bytes,
- * da, sa: M x K/32 floats. accbuf (AVX-512 only): M x 16 floats, 64-byte aligned, for the
+ * da, sa: M x K/32 floats. accbuf (SIMD only): M x 16 floats, 64-byte aligned, for the
  * accumulators between K chunks. */
 void kern_int8_panel_gemm_ref(kern_i8_kind kind, const void *panel, int64_t K, const uint8_t *au,
                               const float *da, const float *sa, int64_t M, float *Y, int64_t ldy,
@@ -68,5 +72,19 @@ void kern_int8_panel_gemm_ref(kern_i8_kind kind, const void *panel, int64_t K, c
 void kern_int8_panel_gemm_avx512(kern_i8_kind kind, const void *panel, int64_t K,
                                  const uint8_t *au, const float *da, const float *sa, int64_t M,
                                  float *Y, int64_t ldy, int nr, bool accumulate, float *accbuf);
+
+/* Integer-dot form of the 256-bit kernel (matmul_int8_avx2.c): AVX2 vpmaddubsw/vpmaddwd,
+ * AVX-VNNI vpdpbusd (VEX), or the same vpdpbusd ymm encoded for AVX-512 VNNI + VL (tests
+ * only: it runs the VNNI code on machines without AVX-VNNI). The caller checks the CPU. */
+typedef enum kern_i8_dot {
+    KERN_I8_DOT_MADDUBS = 0,
+    KERN_I8_DOT_AVXVNNI = 1,
+    KERN_I8_DOT_VNNI_EVEX = 2
+} kern_i8_dot;
+/* As kern_int8_panel_gemm_avx512, taking the weight type t (Q8_0 and Q4_0 share a kind but
+ * not the bound that keeps vpmaddubsw exact). */
+void kern_int8_panel_gemm_avx2(rw_dtype t, kern_i8_dot dot, const void *panel, int64_t K,
+                               const uint8_t *au, const float *da, const float *sa, int64_t M,
+                               float *Y, int64_t ldy, int nr, bool accumulate, float *accbuf);
 
 #endif

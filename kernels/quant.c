@@ -18,11 +18,12 @@ static pthread_once_t g_once = PTHREAD_ONCE_INIT;
 #define SET(tab, T, nm, bs, sz, vdt, t, a)                                                         \
     tab[T] = (kern_type_traits) {                                                                  \
         T, nm, bs, sz, vdt, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref,               \
-            kern_vec_dot_##t##_##a##_ref, NULL                                                     \
+            kern_vec_dot_##t##_##a##_ref, NULL, kern_quantize_row_##t##_ref                        \
     }
 #define SET_ACT(tab, T, nm, bs, sz, t)                                                             \
     tab[T] = (kern_type_traits) {                                                                  \
-        T, nm, bs, sz, T, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref, NULL, NULL      \
+        T, nm, bs, sz, T, kern_dequant_row_##t##_ref, kern_quantize_row_##t##_ref, NULL, NULL,     \
+            kern_quantize_row_##t##_ref                                                            \
     }
 
 static void fill_ref(kern_type_traits *t) {
@@ -52,6 +53,9 @@ static void fill_avx2(kern_type_traits *t) {
     t[RW_DTYPE_Q5_0].to_float = kern_dequant_row_q5_0_avx2;
     t[RW_DTYPE_Q5_1].to_float = kern_dequant_row_q5_1_avx2;
     t[RW_DTYPE_Q5_K].to_float = kern_dequant_row_q5_k_avx2;
+    t[RW_DTYPE_Q8_0].from_float = kern_quantize_row_q8_0_avx2;
+    t[RW_DTYPE_Q8_1].from_float = kern_quantize_row_q8_1_avx2;
+    t[RW_DTYPE_Q8_K].from_float = kern_quantize_row_q8_k_avx2;
 #define D(T, w, a) t[T].vec_dot = kern_vec_dot_##w##_##a##_avx2
     D(RW_DTYPE_F32, f32, f32);
     D(RW_DTYPE_F16, f16, f32);
@@ -65,6 +69,8 @@ static void fill_avx2(kern_type_traits *t) {
     D(RW_DTYPE_Q5_K, q5_k, q8_k);
     D(RW_DTYPE_Q6_K, q6_k, q8_k);
 #undef D
+    t[RW_DTYPE_Q8_0].vec_dot_rows = kern_vec_dot_rows_q8_0_q8_0_avx2;
+    t[RW_DTYPE_Q4_0].vec_dot_rows = kern_vec_dot_rows_q4_0_q8_0_avx2;
     t[RW_DTYPE_Q4_K].vec_dot_rows = kern_vec_dot_rows_q4_k_q8_k_avx2;
     t[RW_DTYPE_Q6_K].vec_dot_rows = kern_vec_dot_rows_q6_k_q8_k_avx2;
 }
@@ -79,6 +85,8 @@ static void fill_avx512(kern_type_traits *t) {
     D(RW_DTYPE_Q4_K, q4_k, q8_k);
     D(RW_DTYPE_Q6_K, q6_k, q8_k);
 #undef D
+    t[RW_DTYPE_Q8_0].vec_dot_rows = kern_vec_dot_rows_q8_0_q8_0_avx512;
+    t[RW_DTYPE_Q4_0].vec_dot_rows = kern_vec_dot_rows_q4_0_q8_0_avx512;
     t[RW_DTYPE_Q4_K].vec_dot_rows = kern_vec_dot_rows_q4_k_q8_k_avx512;
     t[RW_DTYPE_Q6_K].vec_dot_rows = kern_vec_dot_rows_q6_k_q8_k_avx512;
 }

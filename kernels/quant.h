@@ -133,6 +133,9 @@ typedef struct kern_type_traits {
     kern_from_float_fn from_float_ref;
     kern_vec_dot_fn vec_dot;
     kern_vec_dot_rows_fn vec_dot_rows; /* NULL: callers loop over vec_dot (kern_vec_dot_rows) */
+    /* from_float_ref at SIMD speed, bit-identical to it; set for the activation formats
+     * (what kern_quantize_activations calls), else from_float_ref itself */
+    kern_from_float_fn from_float;
 } kern_type_traits;
 
 /* Traits at the level kern_cpu_level() selects; NULL for a type kernels/ does not support

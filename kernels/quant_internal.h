@@ -5,6 +5,7 @@
 #ifndef RW_KERNELS_QUANT_INTERNAL_H
 #define RW_KERNELS_QUANT_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "kernels/cpu.h"
@@ -73,11 +74,15 @@ KERN_DECLARE_DOT(q8_0, q8_0, avx512)
 KERN_DECLARE_DOT(q4_k, q8_k, avx512)
 KERN_DECLARE_DOT(q6_k, q8_k, avx512)
 
-/* vec_dot_rows (kern_vec_dot_rows_fn) for the K-quants: groups of rows per pass over the
- * activations (kernels/quant_rows_kquant_avx2.c, kernels/quant_rows_kquant_avx512.c). */
+/* vec_dot_rows SIMD variants (kernels/quant_rows_avx2.c, quant_rows_avx512.c; the K-quants
+ * in kernels/quant_rows_kquant_avx2.c, quant_rows_kquant_avx512.c). */
 #define KERN_DECLARE_DOT_ROWS(w, a, v)                                                             \
-    void kern_vec_dot_rows_##w##_##a##_##v(int64_t n, float *s, const void *wp, size_t w_stride,   \
+    void kern_vec_dot_rows_##w##_##a##_##v(int64_t n, float *s, const void *wp, size_t w_stride,  \
                                            int64_t nrows, const void *ap);
+KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx2)
+KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx2)
+KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx512)
+KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx512)
 KERN_DECLARE_DOT_ROWS(q4_k, q8_k, avx2)
 KERN_DECLARE_DOT_ROWS(q6_k, q8_k, avx2)
 KERN_DECLARE_DOT_ROWS(q4_k, q8_k, avx512)
@@ -95,5 +100,10 @@ void kern_dequant_row_q4_1_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q5_0_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q5_1_avx2(const void *src, float *dst, int64_t n);
 void kern_dequant_row_q5_k_avx2(const void *src, float *dst, int64_t n);
+
+/* Activation quantizers (quant_act_avx2.c): bit-identical to the _ref ones. */
+void kern_quantize_row_q8_0_avx2(const float *src, void *dst, int64_t n);
+void kern_quantize_row_q8_1_avx2(const float *src, void *dst, int64_t n);
+void kern_quantize_row_q8_k_avx2(const float *src, void *dst, int64_t n);
 
 #endif

@@ -13,7 +13,9 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/file.h"
 #include "infer/gguf.h"
+#include "infer/lora.h"
 #include "kernels/convert.h"
 #include "train/io_util.h"
 #include "train/safetensors.h"
@@ -245,14 +247,8 @@ rw_status train_adapter_read_gguf(const char *path, train_adapter *out, rw_err *
     memset(&a, 0, sizeof a);
     infer_gguf_str s;
     char key[96];
-    if ((st = infer_gguf_get_str(g, "general.type", &s, err)) || !infer_gguf_str_eq(s, "adapter")) {
-        st = rw_err_set(err, RW_E_FORMAT, "%s: general.type must be \"adapter\"", path);
-        goto fail;
-    }
-    if ((st = infer_gguf_get_str(g, "adapter.type", &s, err)) || !infer_gguf_str_eq(s, "lora")) {
-        st = rw_err_set(err, RW_E_FORMAT, "%s: adapter.type must be \"lora\"", path);
-        goto fail;
-    }
+    /* type keys, alpha, names, pairs and shapes; what is left is the format's own */
+    if ((st = infer_lora_check_gguf(g, path, err))) goto fail;
     if ((st = infer_gguf_get_str(g, "general.architecture", &s, err)) || s.len == 0 ||
         s.len >= sizeof a.arch) {
         st = rw_err_set(err, RW_E_FORMAT, "%s: general.architecture missing or too long", path);
@@ -268,54 +264,23 @@ rw_status train_adapter_read_gguf(const char *path, train_adapter *out, rw_err *
     if (infer_gguf_get_u32(g, key, &u, NULL) == RW_OK) a.n_head = u;
     snprintf(key, sizeof key, "%s.attention.head_count_kv", a.arch);
     if (infer_gguf_get_u32(g, key, &u, NULL) == RW_OK) a.n_head_kv = u;
-    uint64_t nt = infer_gguf_n_tensors(g);
-    if (nt % 2 != 0) {
-        st = rw_err_set(err, RW_E_FORMAT, "%s: %llu tensors, LoRA pairs need an even count", path,
-                        (unsigned long long)nt);
-        goto fail;
-    }
-    a.pairs = rw_calloc(nt / 2 ? nt / 2 : 1, sizeof *a.pairs);
+    uint64_t nt = infer_gguf_n_tensors(g); /* even: every tensor is half of a pair */
+    a.pairs = rw_calloc(nt / 2, sizeof *a.pairs);
     if (!a.pairs) {
         st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory", path);
         goto fail;
     }
     for (uint64_t i = 0; i < nt; i++) {
+        char base[INFER_LORA_BASE_MAX];
+        const int64_t ib = infer_lora_gguf_pair(g, i, base);
+        if (ib < 0) continue; /* a lora_b: read with its lora_a */
         const infer_gguf_tensor_info *ti = infer_gguf_tensor_info_at(g, i);
-        size_t ln = strlen(ti->name);
-        if (ln < 8 || strcmp(ti->name + ln - 7, ".lora_a") != 0) {
-            if (ln >= 8 && strcmp(ti->name + ln - 7, ".lora_b") == 0) continue;
-            st = rw_err_set(err, RW_E_FORMAT, "%s: tensor '%s' is not <base>.lora_a/.lora_b", path,
-                            ti->name);
-            goto fail;
-        }
-        char base[96], bname[110];
-        if (ln - 7 >= sizeof base) {
-            st = rw_err_set(err, RW_E_FORMAT, "%s: tensor name '%s' too long", path, ti->name);
-            goto fail;
-        }
-        memcpy(base, ti->name, ln - 7);
-        base[ln - 7] = 0;
+        const infer_gguf_tensor_info *tb = infer_gguf_tensor_info_at(g, (uint64_t)ib);
         train_adapter_pair *p = &a.pairs[a.n];
         if (!parse_base(base, &p->layer, &p->target)) {
             st = rw_err_set(err, RW_E_UNSUPPORTED,
                             "%s: tensor '%s': base '%s' is not blk.N.<attn_q|...|ffn_down>.weight",
                             path, ti->name, base);
-            goto fail;
-        }
-        snprintf(bname, sizeof bname, "%s.lora_b", base);
-        int64_t ib = infer_gguf_find_tensor(g, bname);
-        if (ib < 0) {
-            st = rw_err_set(err, RW_E_FORMAT, "%s: '%s' has no matching '%s'", path, ti->name, bname);
-            goto fail;
-        }
-        const infer_gguf_tensor_info *tb = infer_gguf_tensor_info_at(g, (uint64_t)ib);
-        if (ti->n_dims != 2 || tb->n_dims != 2 || ti->ne[1] != tb->ne[0] || ti->ne[1] <= 0 ||
-            ti->ne[0] <= 0 || tb->ne[1] <= 0) {
-            st = rw_err_set(err, RW_E_FORMAT,
-                            "%s: '%s' ne [%lld, %lld] and '%s' ne [%lld, %lld] are not [n_in, r] "
-                            "and [r, n_out]",
-                            path, ti->name, (long long)ti->ne[0], (long long)ti->ne[1], bname,
-                            (long long)tb->ne[0], (long long)tb->ne[1]);
             goto fail;
         }
         p->n_in = ti->ne[0];
@@ -325,14 +290,13 @@ rw_status train_adapter_read_gguf(const char *path, train_adapter *out, rw_err *
         if ((st = tensor_f32(g, ti, &p->a, path, err)) || (st = tensor_f32(g, tb, &p->b, path, err)))
             goto fail;
     }
-    if (a.n * 2 != nt) {
-        st = rw_err_set(err, RW_E_FORMAT, "%s: some .lora_b tensors have no .lora_a", path);
-        goto fail;
-    }
+    /* distinct names can still parse to one pair ("blk.01." and "blk.1.") */
     for (size_t i = 0; i < a.n; i++)
         for (size_t j = i + 1; j < a.n; j++)
             if (pair_cmp(&a.pairs[i], &a.pairs[j]) == 0) {
-                st = rw_err_set(err, RW_E_FORMAT, "%s: duplicate pair", path);
+                char bn[64];
+                st = rw_err_set(err, RW_E_FORMAT, "%s: two pairs adapt %s", path,
+                                train_adapter_base_name(&a.pairs[i], bn, sizeof bn));
                 goto fail;
             }
     qsort(a.pairs, a.n, sizeof *a.pairs, pair_cmp);
@@ -438,7 +402,7 @@ rw_status train_adapter_write_peft(const train_adapter *a, const char *dir, cons
     if (!cfg_txt || !p_cfg || !p_st) goto nomem;
     const char *meta[] = {"format", "pt"};
     if ((st = train_st_write(p_st, t, 2 * a->n, meta, 1, err))) goto out;
-    st = train_io_write_file(p_cfg, cfg_txt, strlen(cfg_txt), err);
+    st = data_file_write_atomic(p_cfg, cfg_txt, strlen(cfg_txt), err);
     goto out;
 nomem:
     st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory writing PEFT files", dir);
@@ -496,7 +460,7 @@ rw_status train_adapter_read_peft(const char *dir, const char *arch, int64_t n_h
     train_adapter a;
     memset(&a, 0, sizeof a);
     if (!p_cfg || !p_st) goto nomem;
-    if ((st = train_io_read_file(p_cfg, 1 << 20, &cfg_txt, &cfg_len, err))) goto fail;
+    if ((st = data_file_read(p_cfg, 1 << 20, &cfg_txt, &cfg_len, err))) goto fail;
     json_error_t je;
     cfg = json_loadb(cfg_txt, cfg_len, 0, &je);
     if (!cfg || !json_is_object(cfg)) {
@@ -538,7 +502,7 @@ rw_status train_adapter_read_peft(const char *dir, const char *arch, int64_t n_h
         }
     }
     bool rslora = json_is_true(json_object_get(cfg, "use_rslora"));
-    if ((st = train_io_read_file(p_st, (size_t)1 << 34, &st_buf, &st_len, err))) goto fail;
+    if ((st = data_file_read(p_st, (size_t)1 << 34, &st_buf, &st_len, err))) goto fail;
     if ((st = train_st_parse(st_buf, st_len, p_st, &sf, err))) goto fail;
     a.pairs = rw_calloc(sf.n / 2 + 1, sizeof *a.pairs);
     if (!a.pairs) goto nomem;

@@ -9,7 +9,6 @@
 #include <fcntl.h>
 #include <hdf5.h>
 #include <inttypes.h>
-#include <openssl/evp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,7 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/assert.h"
-#include "train/io_util.h"
+#include "data/file.h"
 
 #define CKPT_FORMAT_PREFIX "rag-workbench.checkpoint/"
 #define CKPT_VERSION "2"
@@ -28,39 +27,6 @@ static const char k_magic[] = "RWCKPT1\n";
 
 /* Silences HDF5's error printing (process-wide setting; idempotent). */
 static void h5_quiet(void) { H5Eset_auto2(H5E_DEFAULT, NULL, NULL); }
-
-/* sha256 of bytes [off, off+n) of fd into hex. */
-static rw_status digest_range(int fd, uint64_t off, uint64_t n, char hex[DATA_SHA256_HEX],
-                              const char *path, rw_err *err) {
-    unsigned char buf[1 << 16], md[EVP_MAX_MD_SIZE];
-    unsigned mdlen = 0;
-    rw_status st = RW_OK;
-    EVP_MD_CTX *ctx = EVP_MD_CTX_new();
-    if (!ctx || EVP_DigestInit_ex(ctx, EVP_sha256(), NULL) != 1) {
-        st = rw_err_set(err, RW_E_NOMEM, "%s: sha256 init failed", path);
-        goto out;
-    }
-    while (n > 0) {
-        size_t want = n < sizeof buf ? (size_t)n : sizeof buf;
-        ssize_t got = pread(fd, buf, want, (off_t)off);
-        if (got <= 0) {
-            st = rw_err_set(err, RW_E_IO, "%s: read failed at byte %" PRIu64 ": %s", path, off,
-                            got < 0 ? strerror(errno) : "unexpected end of file");
-            goto out;
-        }
-        EVP_DigestUpdate(ctx, buf, (size_t)got);
-        off += (uint64_t)got;
-        n -= (uint64_t)got;
-    }
-    if (EVP_DigestFinal_ex(ctx, md, &mdlen) != 1 || mdlen != 32) {
-        st = rw_err_set(err, RW_E_IO, "%s: sha256 failed", path);
-        goto out;
-    }
-    for (unsigned i = 0; i < 32; i++) snprintf(hex + 2 * i, 3, "%02x", md[i]);
-out:
-    EVP_MD_CTX_free(ctx);
-    return st;
-}
 
 /* ---- writing ------------------------------------------------------------------------- */
 
@@ -142,11 +108,15 @@ out:
 rw_status train_ckpt_write(const char *path, const train_ckpt *c, rw_err *err) {
     RW_ASSERT(c->n_params == 0 || (c->params && c->adam_m && c->adam_v), "checkpoint arrays");
     h5_quiet();
-    char tmp[4200];
-    train_io_tmp_path(path, tmp, sizeof tmp);
-    rw_status st = write_h5(tmp, c, err);
+    /* data/'s atomic file names and creates the temp file; HDF5 then rewrites it by name
+     * and the user block goes in through a second descriptor. The commit's fsync covers
+     * both (fsync is per file, not per descriptor). */
+    data_atomic_file af;
+    rw_status st = data_atomic_open(&af, path, err);
+    if (st) return st;
+    const char *tmp = af.tmp;
     int fd = -1;
-    if (st) goto fail;
+    if ((st = write_h5(tmp, c, err))) goto fail;
     fd = open(tmp, O_RDWR);
     struct stat sb;
     if (fd < 0 || fstat(fd, &sb) != 0) {
@@ -159,7 +129,7 @@ rw_status train_ckpt_write(const char *path, const train_ckpt *c, rw_err *err) {
         goto fail;
     }
     char hex[DATA_SHA256_HEX];
-    st = digest_range(fd, UB_SIZE, size - UB_SIZE, hex, tmp, err);
+    st = data_sha256_fd_range(fd, UB_SIZE, size - UB_SIZE, tmp, hex, err);
     if (st) goto fail;
     char ub[UB_SIZE];
     memset(ub, 0, sizeof ub);
@@ -170,11 +140,10 @@ rw_status train_ckpt_write(const char *path, const train_ckpt *c, rw_err *err) {
         goto fail;
     }
     close(fd);
-    fd = -1;
-    return train_io_commit(tmp, path, err);
+    return data_atomic_commit(&af, err);
 fail:
     if (fd >= 0) close(fd);
-    unlink(tmp);
+    data_atomic_abort(&af);
     return st;
 }
 
@@ -258,7 +227,7 @@ static rw_status verify(const char *path, rw_err *err) {
         goto out;
     }
     char hex[DATA_SHA256_HEX];
-    st = digest_range(fd, UB_SIZE, size - UB_SIZE, hex, path, err);
+    st = data_sha256_fd_range(fd, UB_SIZE, size - UB_SIZE, path, hex, err);
     if (st) goto out;
     if (strcmp(hex, hex_want) != 0)
         st = rw_err_set(err, RW_E_FORMAT,

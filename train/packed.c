@@ -1,8 +1,10 @@
 /* Packed decoder batches (train/packed.h explains the contract).
  *
- * Invariant: train_packed_decoder_layer is infer_decoder_layer (infer/forward.c) without the
- * KV cache and with infer_attn_cfg.seq_lens/n_seq set; any change to the decoder block there
- * must be mirrored here (tests/train_io/test_packed.c compares the two on every run). */
+ * The block itself is infer's packed entry point (infer_decoder_layer_packed: the decoder
+ * block of infer/forward.c with attention confined to each sequence), so there is one
+ * definition of the decoder math; this file adds the packed positions, the embedding, the
+ * checkpointing choice and the head. tests/train_io/test_packed.c compares packed batches
+ * with separate per-sequence forwards and backwards on every run. */
 #include "train/packed.h"
 
 #include <string.h>
@@ -11,54 +13,13 @@
 #include "train/autograd.h"
 
 bool train_packed_supported(const infer_model *m) {
-    return !infer_arch_is_encoder(m->arch) && m->hp.n_swa <= 0;
+    return infer_decoder_packed_supported(m);
 }
 
 rw_tensor *train_packed_decoder_layer(infer_ctx *ctx, const infer_model *m, int64_t il,
                                       rw_tensor *x, const int32_t *pos, const int32_t *lens,
                                       int64_t n_seq) {
-    if (!x || !infer_ctx_ok(ctx)) return NULL;
-    RW_ASSERT(train_packed_supported(m), "packed decoder layer on an unsupported model");
-    const infer_hparams *hp = &m->hp;
-    const infer_layer *L = &m->layers[il];
-    const int64_t T = rw_tensor_nrows(x), H = hp->n_head, Hkv = hp->n_head_kv, D = hp->head_dim;
-
-    rw_tensor *n = infer_op_rmsnorm(ctx, x, L->attn_norm, hp->norm_eps);
-    rw_tensor *q = infer_linear_forward(ctx, &L->q, n);
-    rw_tensor *k = infer_linear_forward(ctx, &L->k, n);
-    rw_tensor *v = infer_linear_forward(ctx, &L->v, n);
-    if (L->q_norm) {
-        q = infer_op_reshape_2d(
-            ctx,
-            infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, q, D, H * T), L->q_norm, hp->norm_eps),
-            H * D, T);
-        k = infer_op_reshape_2d(
-            ctx,
-            infer_op_rmsnorm(ctx, infer_op_reshape_2d(ctx, k, D, Hkv * T), L->k_norm, hp->norm_eps),
-            Hkv * D, T);
-    }
-    q = infer_op_rope(ctx, q, H, D, pos, &hp->rope, m->rope_freqs);
-    k = infer_op_rope(ctx, k, Hkv, D, pos, &hp->rope, m->rope_freqs);
-    if (!q || !k || !v) return NULL;
-    infer_attn_cfg ac = {.n_head = H,
-                         .n_head_kv = Hkv,
-                         .head_dim = D,
-                         .scale = hp->attn_scale,
-                         .causal = true,
-                         .seq_lens = lens,
-                         .n_seq = n_seq};
-    rw_tensor *a = infer_linear_forward(ctx, &L->o, infer_op_attention(ctx, q, k, v, &ac));
-    if (L->post_attn_norm) a = infer_op_rmsnorm(ctx, a, L->post_attn_norm, hp->norm_eps);
-    rw_tensor *h = infer_op_add(ctx, x, a);
-
-    rw_tensor *mm = infer_op_rmsnorm(ctx, h, L->ffn_norm, hp->norm_eps);
-    rw_tensor *gate = infer_linear_forward(ctx, &L->gate, mm);
-    rw_tensor *up = infer_linear_forward(ctx, &L->up, mm);
-    rw_tensor *g = m->arch == INFER_ARCH_GEMMA3 ? infer_op_geglu(ctx, gate, up)
-                                                : infer_op_swiglu(ctx, gate, up);
-    rw_tensor *f = infer_linear_forward(ctx, &L->down, g);
-    if (L->post_ffn_norm) f = infer_op_rmsnorm(ctx, f, L->post_ffn_norm, hp->norm_eps);
-    return infer_op_add(ctx, h, f);
+    return infer_decoder_layer_packed(ctx, m, il, x, pos, lens, n_seq);
 }
 
 rw_tensor *train_decoder_forward_packed(infer_ctx *ctx, const infer_model *m, const int32_t *ids,

@@ -5,14 +5,13 @@
  * (frozen weights and LoRA pairs) then run as one GEMM over the whole batch instead of B
  * thin ones.
  *
- * Why here and not in infer/: infer_decoder_layer (infer/forward.c) has per-token positions
- * but no seq_lens parameter, so it cannot confine attention to packed sequences; this file
- * mirrors that layer (keep the two in step) with the packed attention config. When infer
- * gains a packed decoder entry point, this file reduces to a call to it.
+ * The block is infer's (infer_decoder_layer_packed: infer_decoder_layer with the packed
+ * attention config), so the decoder math has one definition; this module adds what is
+ * training's own: the packed positions, the embedding, the checkpointing choice and the head.
  *
  * Sliding-window layers (gemma3 local layers) are not combined with packed attention in
- * infer/ops.h: train_packed_supported() is false for such models and the caller runs one
- * sequence per forward. */
+ * infer/ops.h: train_packed_supported() (infer_decoder_packed_supported) is false for such
+ * models and the caller runs one sequence per forward. */
 #ifndef TRAIN_PACKED_H
 #define TRAIN_PACKED_H
 

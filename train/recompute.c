@@ -213,8 +213,8 @@ rw_tensor *train_decoder_forward_ckpt(infer_ctx *ctx, const infer_model *m, cons
     return infer_linear_forward(ctx, &m->output, x);
 }
 
-/* infer_encoder_hidden + infer_encoder_embed (infer/forward.c) with checkpointed layers: the
- * input layer is infer's own (infer_encoder_input); keep the pooling in step with infer's. */
+/* infer_encoder_embed (infer/forward.c) with checkpointed layers: the input layer and the
+ * pooling are infer's own (infer_encoder_input, infer_encoder_pool). */
 rw_tensor *train_encoder_embed_ckpt(infer_ctx *ctx, const infer_model *m, const int32_t *ids,
                                     const int32_t *lens, int64_t n_seq, int pooling,
                                     bool normalize) {
@@ -223,20 +223,5 @@ rw_tensor *train_encoder_embed_ckpt(infer_ctx *ctx, const infer_model *m, const 
     rw_tensor *x = infer_encoder_input(ctx, m, ids, lens, n_seq);
     for (int64_t il = 0; il < m->hp.n_layer; il++)
         x = train_recompute_encoder_layer(ctx, m, il, x, lens, n_seq);
-    if (!x) return NULL;
-    infer_pooling p = pooling < 0 ? m->hp.pooling : (infer_pooling)pooling;
-    rw_tensor *y;
-    if (p == INFER_POOL_MEAN || p == INFER_POOL_NONE) {
-        y = infer_op_mean_pool(ctx, x, lens, n_seq);
-    } else {
-        int32_t *rows = infer_scratch(ctx, (size_t)n_seq * sizeof(int32_t));
-        if (!rows) return NULL;
-        int32_t off = 0;
-        for (int64_t b = 0; b < n_seq; b++) {
-            rows[b] = p == INFER_POOL_CLS ? off : off + lens[b] - 1;
-            off += lens[b];
-        }
-        y = infer_op_gather_rows(ctx, x, rows, n_seq);
-    }
-    return normalize ? infer_op_l2_normalize(ctx, y) : y;
+    return infer_encoder_pool(ctx, m, x, lens, n_seq, pooling, normalize);
 }

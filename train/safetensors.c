@@ -13,8 +13,8 @@
 #include <string.h>
 
 #include "core/alloc.h"
+#include "data/file.h"
 #include "kernels/convert.h"
-#include "train/io_util.h"
 
 enum { ST_MAX_HEADER = 100 * 1000 * 1000 };
 
@@ -306,7 +306,7 @@ rw_status train_st_write(const char *path, const train_st_out *t, size_t n,
         memcpy(buf + p, o->data, ne * 4); /* little-endian host (x86-64, arm64) */
         p += ne * 4;
     }
-    st = train_io_write_file(path, buf, total, err);
+    st = data_file_write_atomic(path, buf, total, err);
     goto out;
 nomem:
     st = rw_err_set(err, RW_E_NOMEM, "%s: out of memory writing safetensors", path);

@@ -16,6 +16,7 @@
 #include "data/feedback.h"
 #include "data/file.h"
 #include "data/governance.h"
+#include "data/json_alloc.h"
 #include "data/mining.h"
 #include "data/registry.h"
 #include "data/sources.h"
@@ -509,6 +510,7 @@ static int run(data_db *db, const args *a) {
 }
 
 int main(int argc, char **argv) {
+    data_json_alloc_init(); /* Jansson through rw_malloc (data/json_alloc.h) */
     args a;
     memset(&a, 0, sizeof a);
     if (parse_args(argc, argv, &a) != 0) return 2;

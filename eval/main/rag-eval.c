@@ -17,6 +17,7 @@
 
 #include "core/alloc.h"
 #include "core/timer.h"
+#include "data/json_alloc.h"
 #include "eval/compare.h"
 #include "eval/gate.h"
 #include "eval/json.h"
@@ -139,6 +140,18 @@ static int fail(const rw_err *err) {
     return EXIT_FAILURE;
 }
 
+/* Writes j (consumed) to stdout as indented JSON and a newline; false, with a message, when
+ * j is NULL or writing fails. */
+static bool print_json(json_t *j) {
+    bool ok = j && json_dumpf(j, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) == 0;
+    if (ok)
+        putchar('\n');
+    else
+        fprintf(stderr, "rag-eval: error: writing JSON failed\n");
+    json_decref(j);
+    return ok;
+}
+
 static int cmd_metrics(const args *a) {
     if (!a->qrels || !a->run) {
         fprintf(stderr, "rag-eval metrics: --qrels and --run are required\n");
@@ -165,14 +178,7 @@ static int cmd_metrics(const args *a) {
         goto done;
     }
     if (a->json) {
-        json_t *j = eval_results_to_json(&res, true);
-        if (!j || json_dumpf(j, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0) {
-            json_decref(j);
-            fprintf(stderr, "rag-eval: error: writing JSON failed\n");
-            goto done;
-        }
-        putchar('\n');
-        json_decref(j);
+        if (!print_json(eval_results_to_json(&res, true))) goto done;
     } else {
         printf("%-12s %s\n", "metric", "mean");
         for (size_t m = 0; m < nm; m++) {
@@ -293,14 +299,7 @@ static int cmd_compare(const args *a) {
         }
     }
     if (a->json) {
-        json_t *j = eval_comparison_to_json(&cmp, have_dec ? &dec : NULL, q, &info);
-        if (!j || json_dumpf(j, stdout, JSON_INDENT(1) | JSON_REAL_PRECISION(10)) != 0) {
-            json_decref(j);
-            fprintf(stderr, "rag-eval: error: writing JSON failed\n");
-            goto done;
-        }
-        putchar('\n');
-        json_decref(j);
+        if (!print_json(eval_comparison_to_json(&cmp, have_dec ? &dec : NULL, q, &info))) goto done;
     } else {
         print_comparison(&cmp);
         if (have_dec) {
@@ -341,6 +340,7 @@ static int cmd_report(const args *a) {
 }
 
 int main(int argc, char **argv) {
+    data_json_alloc_init(); /* Jansson through rw_malloc (data/json_alloc.h) */
     if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? EXIT_USAGE : EXIT_SUCCESS;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <time.h>
 #include <sys/wait.h>
@@ -138,6 +139,18 @@ static void test_migrate_v1_to_v2(void **state) {
     assert_int_equal(fs.retrieved, 1);
     assert_int_equal(fs.events[DATA_FB_CLICK], 1);
     data_adapter a;
+    /* Unknown ids: RW_E_NOTFOUND naming the id, the out-parameter untouched. */
+    memset(&a, 0x5a, sizeof a);
+    data_adapter a_mark = a;
+    assert_int_equal(data_registry_get(db, "nope", &a, &err), RW_E_NOTFOUND);
+    assert_string_equal(err.msg, "adapter 'nope' not found");
+    assert_memory_equal(&a, &a_mark, sizeof a);
+    data_source src;
+    memset(&src, 0x5a, sizeof src);
+    data_source src_mark = src;
+    assert_int_equal(data_source_get(db, "nope", &src, &err), RW_E_NOTFOUND);
+    assert_string_equal(err.msg, "source 'nope' not found");
+    assert_memory_equal(&src, &src_mark, sizeof src);
     assert_int_equal(data_registry_get(db, "e1", &a, &err), RW_OK);
     assert_int_equal(a.status, DATA_AD_PRODUCTION);
     assert_true(a.in_production);
@@ -235,6 +248,42 @@ static void test_sha256(void **state) {
     assert_true(data_sha256_valid("cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
     assert_false(data_sha256_valid("CDC76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0"));
     assert_false(data_sha256_valid("abc"));
+}
+
+/* A byte range of an open descriptor: the same NIST vectors, cut out of larger files. */
+static void test_sha256_range(void **state) {
+    (void)state;
+    char hex[DATA_SHA256_HEX];
+    rw_err err;
+    char path[512];
+    snprintf(path, sizeof path, "%s/range.bin", rw_test_tmpdir());
+    assert_int_equal(rw_test_write_file(path, "xxabcyy", 7), 0);
+    int fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(data_sha256_fd_range(fd, 2, 3, path, hex, &err), RW_OK);
+    assert_string_equal(hex, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_int_equal(data_sha256_fd_range(fd, 7, 0, path, hex, &err), RW_OK); /* empty */
+    assert_string_equal(hex, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855");
+    assert_int_equal(lseek(fd, 0, SEEK_CUR), 0); /* pread: offset untouched */
+    memcpy(hex, "untouched", 10);
+    assert_int_equal(data_sha256_fd_range(fd, 5, 5, path, hex, &err), RW_E_IO); /* past the end */
+    assert_non_null(strstr(err.msg, "byte 7"));
+    assert_non_null(strstr(err.msg, "range.bin"));
+    assert_string_equal(hex, "untouched");
+    close(fd);
+    /* One million 'a' after a 7-byte prefix, before a tail: many 64 KiB blocks, odd offset. */
+    size_t n = 1000000;
+    char *a = malloc(n + 11);
+    memset(a, 'z', n + 11);
+    memset(a + 7, 'a', n);
+    snprintf(path, sizeof path, "%s/range_million.bin", rw_test_tmpdir());
+    assert_int_equal(rw_test_write_file(path, a, n + 11), 0);
+    free(a);
+    fd = open(path, O_RDONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(data_sha256_fd_range(fd, 7, n, path, hex, &err), RW_OK);
+    assert_string_equal(hex, "cdc76e5c9914fb9281a1c7e284d73e67f1809a48a497200e046d39ccc7112cd0");
+    close(fd);
 }
 
 static void test_feedback_roundtrip(void **state) {
@@ -574,7 +623,7 @@ int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_migrate_empty),     cmocka_unit_test(test_migrate_v1_to_v2),
         cmocka_unit_test(test_future_and_bad_files), cmocka_unit_test(test_time_and_paths),
-        cmocka_unit_test(test_sha256),            cmocka_unit_test(test_feedback_roundtrip),
+        cmocka_unit_test(test_sha256), cmocka_unit_test(test_sha256_range),            cmocka_unit_test(test_feedback_roundtrip),
         cmocka_unit_test(test_concurrent_writers), cmocka_unit_test(test_registry_lifecycle),
         cmocka_unit_test(test_rollback_verifies_file),
         cmocka_unit_test(test_promote_crash),

@@ -197,6 +197,60 @@ static void test_decisions(void **state) {
     free_fixture(&f);
 }
 
+/* ci_low / ci_high of M - baseline(M), M and baseline(M) are the comparison's intervals.
+ * Hand-worked: baseline mrr@10 = 0 on all 40 queries, candidate 1 on query 0 only, so a
+ * resample's mean difference is k/40 with k ~ Binomial(40, 1/40): P(k = 0) = 0.363 and
+ * P(k <= 2) = 0.920 < 0.975 < P(k <= 3) = 0.981, so with 2000 resamples the 2.5% and 97.5%
+ * percentiles fall (by a wide margin) inside the k = 0 and k = 3 runs: ci = [0, 3/40]. */
+static void test_ci_from_comparison(void **state) {
+    (void)state;
+    fixture f;
+    double a[NQ][2], b[NQ][2];
+    for (int q = 0; q < NQ; q++) {
+        a[q][0] = 0;
+        b[q][0] = q == 0 ? 1 : 0;
+        a[q][1] = b[q][1] = 0.2;
+    }
+    make_results(&f.base, a);
+    make_results(&f.cand, b);
+    eval_stats_opts o = eval_stats_defaults();
+    o.resamples = 2000;
+    rw_err err;
+    assert_int_equal(eval_compare(&f.base, &f.cand, &o, &f.cmp, &err), RW_OK);
+    eval_decision d;
+    const eval_gate_check *c = decide_one(&f, "ci_low(mrr@10 - baseline) == 0", &d);
+    assert_true(c->pass);
+    eval_decision_deinit(&d);
+    c = decide_one(&f, "ci_high(mrr@10 - baseline(mrr@10)) == 0.075", &d);
+    assert_true(c->pass);
+    eval_decision_deinit(&d);
+    c = decide_one(&f, "ci_low(mrr@10 - baseline) > 0", &d); /* not a significant gain */
+    assert_false(c->pass);
+    eval_decision_deinit(&d);
+    /* The values come from the comparison, not a new bootstrap: marked intervals show up. */
+    f.cmp.m[0].diff_lo = 0.123;
+    f.cmp.m[0].diff_hi = 0.456;
+    f.cmp.m[0].cand_lo = 0.25;
+    f.cmp.m[0].base_hi = 0.75;
+    struct {
+        const char *rule;
+        double lhs;
+    } marked[] = {
+        {"ci_low(mrr@10 - baseline) > 0", 0.123},
+        {"ci_high(mrr@10 - baseline(mrr@10)) > 0", 0.456},
+        {"ci_low(mrr@10) > 0", 0.25},
+        {"ci_high(baseline(mrr@10)) > 0", 0.75},
+        {"ci_low((mrr@10 - baseline) * 1) > 0", 0}, /* another body: bootstrapped */
+        {"ci_high(mrr@10 - baseline + 0) > 0", 0.075},
+    };
+    for (size_t i = 0; i < sizeof marked / sizeof marked[0]; i++) {
+        c = decide_one(&f, marked[i].rule, &d);
+        if (c->lhs != marked[i].lhs) fail_msg("'%s': lhs = %.17g, expected %g", marked[i].rule, c->lhs, marked[i].lhs);
+        eval_decision_deinit(&d);
+    }
+    free_fixture(&f);
+}
+
 /* Each operator at equality and on both sides of it: x OP x has the same value on both
  * sides, so strict and non-strict comparisons must differ. */
 static void test_operators_at_equality(void **state) {
@@ -313,6 +367,7 @@ int main(void) {
         cmocka_unit_test(test_parse_errors),
         cmocka_unit_test(test_parse_valid_and_metrics),
         cmocka_unit_test(test_decisions),
+        cmocka_unit_test(test_ci_from_comparison),
         cmocka_unit_test(test_operators_at_equality),
         cmocka_unit_test(test_regressed_queries_and_determinism),
         cmocka_unit_test(test_gate_from_recipe),

@@ -186,6 +186,12 @@ static rw_status rec_cb(void *user, const data_beir_record *rec, rw_err *err) {
     return RW_OK;
 }
 
+static rw_status text_len_cb(void *user, const data_beir_record *rec, rw_err *err) {
+    (void)err;
+    *(size_t *)user = strlen(rec->text);
+    return RW_OK;
+}
+
 static void test_beir_jsonl(void **state) {
     (void)state;
     char path[4200];
@@ -216,6 +222,26 @@ static void test_beir_jsonl(void **state) {
         assert_int_equal(data_beir_read_jsonl(path, rec_cb, &q, &err), RW_E_FORMAT);
         if (!strstr(err.msg, bad[i].want)) fail_msg("case %zu: '%s' lacks '%s'", i, err.msg, bad[i].want);
     }
+    /* Line numbers count blank and CRLF lines; the last line needs no newline. */
+    const char *last = "{\"_id\": \"a\", \"text\": \"x\"}\r\n\r\n{\"text\": \"x\"}";
+    assert_int_equal(rw_test_write_file(path, last, strlen(last)), 0);
+    assert_int_equal(data_beir_read_jsonl(path, rec_cb, &q, &err), RW_E_FORMAT);
+    if (!strstr(err.msg, "c.jsonl:3: field '_id': missing")) fail_msg("%s", err.msg);
+    /* A line far longer than any first buffer arrives whole. */
+    size_t big = 200000;
+    char *long_line = malloc(big + 64);
+    assert_non_null(long_line);
+    int k = snprintf(long_line, 64, "{\"_id\": \"L\", \"text\": \"");
+    memset(long_line + k, 'w', big);
+    memcpy(long_line + k + big, "\"}", 3);
+    assert_int_equal(rw_test_write_file(path, long_line, strlen(long_line)), 0);
+    free(long_line);
+    size_t text_len = 0;
+    assert_int_equal(data_beir_read_jsonl(path, text_len_cb, &text_len, &err), RW_OK);
+    assert_int_equal(text_len, big);
+    /* A folder opens but cannot be read: an I/O error naming file:line. */
+    assert_int_equal(data_beir_read_jsonl(rw_test_tmpdir(), rec_cb, &q, &err), RW_E_IO);
+    if (!strstr(err.msg, ":1: ") || !strstr(err.msg, "while reading the line")) fail_msg("%s", err.msg);
 }
 
 /* A BEIR folder as qrels source: qrels/test.tsv plus query texts. */

@@ -315,6 +315,104 @@ static void test_gemma3(void **s) {
     run_variant(&v);
 }
 
+/* gemma3 local layers read only the window's keys from the KV cache (the view starts at
+ * position p0 - window + 1). Reference: one cache-free forward of the whole sequence, whose
+ * attention masks the full [T][T] score matrix (causal + window). Chunks of several sizes
+ * (multi-row chunks starting past the window, single-token decodes) must give the same
+ * logits at every position. */
+static void test_gemma3_window_cache(void **s) {
+    (void)s;
+    variant v = {"gemma3", 32, 4, 2, 16, 48, 40, 7, 16, true, false, true, false, true, 1e6f, 4};
+    char path[512];
+    snprintf(path, sizeof(path), "%s/gemma3-window.gguf", rw_test_tmpdir());
+    tiny t;
+    build(&v, path, &t);
+    infer_model *m = NULL;
+    assert_int_equal(infer_model_load(path, &m, NULL), RW_OK);
+    assert_int_equal(m->hp.n_swa, 4);
+    enum { N = 26 };
+    int32_t ids[N];
+    for (int i = 0; i < N; i++)
+        ids[i] = (i * 7 + 3) % v.V;
+    rw_arena ar;
+    assert_int_equal(rw_arena_init(&ar, 32u << 20, NULL), RW_OK);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &ar, NULL, NULL);
+    rw_tensor *full = infer_decoder_forward(&ctx, m, NULL, ids, N, true);
+    assert_non_null(full);
+    float *ref = malloc(sizeof(float) * (size_t)(N * v.V));
+    memcpy(ref, full->data, sizeof(float) * (size_t)(N * v.V));
+    infer_kv_cache kv;
+    assert_int_equal(infer_kv_init(&kv, m, N, NULL), RW_OK);
+    const int chunks[] = {2, 1, 1, 6, 1, 9, 1, 1, 4};
+    int o = 0;
+    for (size_t c = 0; c < sizeof(chunks) / sizeof(chunks[0]); c++) {
+        rw_arena_reset(&ar);
+        infer_ctx_init(&ctx, &ar, NULL, NULL);
+        rw_tensor *lg = infer_decoder_forward(&ctx, m, &kv, ids + o, chunks[c], true);
+        assert_non_null(lg);
+        rw_assert_allclose(lg->data, ref + o * v.V, (size_t)(chunks[c] * v.V), 1e-5, 1e-5);
+        o += chunks[c];
+    }
+    assert_int_equal(o, N);
+    infer_kv_deinit(&kv);
+    rw_arena_deinit(&ar);
+    infer_model_destroy(m);
+    for (int i = 0; i < t.n; i++)
+        free(t.w[i].d);
+    free(ref);
+}
+
+/* infer_decoder_layer_packed: three sequences back to back (positions restarting at 0)
+ * give, row for row, the logits of each sequence's own forward (infer_decoder_forward, no
+ * cache). Inference context (no tape), so long sequences take the batched-GEMM attention
+ * and short ones the kernel; qwen3 (q/k norms, NEOX rope) and llama with rope factors. */
+static void check_packed(const variant *v) {
+    char path[512];
+    snprintf(path, sizeof(path), "%s/%s-packed.gguf", rw_test_tmpdir(), v->arch);
+    tiny t;
+    build(v, path, &t);
+    infer_model *m = NULL;
+    assert_int_equal(infer_model_load(path, &m, NULL), RW_OK);
+    assert_true(infer_decoder_packed_supported(m));
+    enum { NS = 3, TT = 9 + 3 + 17 };
+    const int32_t lens[NS] = {9, 3, 17};
+    int32_t ids[TT], pos[TT];
+    for (int i = 0, o = 0; i < NS; o += lens[i], i++)
+        for (int j = 0; j < lens[i]; j++) {
+            ids[o + j] = (o * 5 + j * 3 + 1) % v->V;
+            pos[o + j] = j;
+        }
+    rw_arena ar;
+    assert_int_equal(rw_arena_init(&ar, 32u << 20, NULL), RW_OK);
+    infer_ctx ctx;
+    infer_ctx_init(&ctx, &ar, NULL, NULL);
+    rw_tensor *x = infer_op_embed(&ctx, m->tok_embd, ids, TT);
+    for (int64_t il = 0; il < m->hp.n_layer; il++)
+        x = infer_decoder_layer_packed(&ctx, m, il, x, pos, lens, NS);
+    rw_tensor *lg = infer_linear_forward(&ctx, &m->output,
+                                         infer_op_rmsnorm(&ctx, x, m->out_norm, m->hp.norm_eps));
+    assert_non_null(lg);
+    for (int i = 0, o = 0; i < NS; o += lens[i], i++) {
+        rw_tensor *one = infer_decoder_forward(&ctx, m, NULL, ids + o, lens[i], true);
+        assert_non_null(one);
+        rw_assert_allclose((float *)lg->data + o * v->V, one->data, (size_t)(lens[i] * v->V), 1e-5,
+                           1e-5);
+    }
+    rw_arena_deinit(&ar);
+    infer_model_destroy(m);
+    for (int i = 0; i < t.n; i++)
+        free(t.w[i].d);
+}
+
+static void test_decoder_packed(void **s) {
+    (void)s;
+    variant q = {"qwen3", 32, 4, 1, 16, 48, 40, 2, 16, true, false, true, false, true, 1e6f, 0};
+    check_packed(&q);
+    variant l = {"llama", 32, 4, 4, 8, 48, 40, 2, 6, false, false, false, true, false, 5e5f, 0};
+    check_packed(&l);
+}
+
 /* ---- nomic-bert: fused QKV (with bias), rope NEOX, SwiGLU, post-LayerNorm, mean pooling ---- */
 
 static void ln(double *y, const double *x, const float *w, const float *b, int C, double eps) {
@@ -467,6 +565,8 @@ int main(void) {
         cmocka_unit_test(test_qwen3),
         cmocka_unit_test(test_llama3_rope_freqs_partial),
         cmocka_unit_test(test_gemma3),
+        cmocka_unit_test(test_gemma3_window_cache),
+        cmocka_unit_test(test_decoder_packed),
         cmocka_unit_test(test_nomic_bert),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -14,9 +14,11 @@
 #include "core/arena.h"
 #include "infer/generate.h"
 #include "infer/gguf.h"
+#include "infer/gguf_model.h"
 #include "infer/lora.h"
 #include "infer/model.h"
 #include "infer/tokenizer.h"
+#include "kernels/ops.h"
 #include "rw_test.h"
 #include "tiny_model.h"
 
@@ -100,6 +102,86 @@ static void test_session_matches_full_forward(void **state) {
     infer_model_destroy(m);
 }
 
+/* infer_continuation_logprob (output projection only at the positions that predict a
+ * continuation token, in row blocks) against the sum over per-step decoding: prefill the
+ * prompt, then log-softmax of the session's logits at each step (computed here in double)
+ * and decode the token. Covers chunked prefill (n_batch 7), several logits blocks in one
+ * chunk (150 positions > 128 rows), a one-token prompt and a one-token continuation. */
+static void test_continuation_matches_stepwise(void **state) {
+    (void)state;
+    char path[600];
+    snprintf(path, sizeof(path), "%s/cont.gguf", rw_test_tmpdir());
+    infer_gguf_model_spec spec;
+    assert_int_equal(infer_gguf_model_preset(INFER_GGUF_ARCH_LLAMA, "tiny", &spec, NULL), RW_OK);
+    spec.n_layer = 2;
+    spec.n_embd = 64;
+    spec.n_head = 4;
+    spec.n_head_kv = 2;
+    spec.n_ff = 128;
+    spec.n_ctx = 512;
+    spec.seed = 5;
+    for (int ty = 0; ty < 2; ty++) {
+        spec.type = ty ? RW_DTYPE_F16 : RW_DTYPE_F32;
+        assert_int_equal(infer_gguf_model_new(&spec, NULL, path, NULL, NULL), RW_OK);
+        infer_model *m = NULL;
+        assert_int_equal(infer_model_load(path, &m, NULL), RW_OK);
+        const int V = (int)m->hp.n_vocab;
+        rw_rng r;
+        rw_rng_seed(&r, 11 + (uint64_t)ty);
+        int32_t ids[300];
+        for (int i = 0; i < 300; i++)
+            ids[i] = (int32_t)rw_rng_below(&r, (uint64_t)V);
+        const struct {
+            int n_batch, n_prompt, n_cont;
+        } cases[] = {{512, 9, 150}, {7, 12, 20}, {7, 1, 9}, {4, 6, 1}, {64, 100, 140}, {3, 1, 1}};
+        for (size_t c = 0; c < sizeof(cases) / sizeof(cases[0]); c++) {
+            infer_session_cfg cfg;
+            infer_session_cfg_default(&cfg);
+            cfg.n_batch = cases[c].n_batch;
+            cfg.n_ctx = 300;
+            cfg.n_threads = 2;
+            infer_session *s = NULL;
+            assert_int_equal(infer_session_create(m, &cfg, &s, NULL), RW_OK);
+            const int np = cases[c].n_prompt, nc = cases[c].n_cont;
+            const int32_t *cont = ids + np;
+            double want = 0;
+            float *last = malloc(sizeof(float) * (size_t)V);
+            infer_session_reset(s);
+            assert_int_equal(infer_session_prefill(s, ids, np, NULL), RW_OK);
+            for (int i = 0; i < nc; i++) {
+                if (i > 0) assert_int_equal(infer_session_decode(s, cont[i - 1], NULL), RW_OK);
+                want += naive_logsoftmax(s->logits, V, cont[i]);
+            }
+            memcpy(last, s->logits, sizeof(float) * (size_t)V);
+            double got = 0;
+            assert_int_equal(infer_continuation_logprob(s, ids, np, cont, nc, &got, NULL), RW_OK);
+            const double tol = (ty ? 2e-5 : 5e-6) * nc * (1 + fabs(want) / nc);
+            if (fabs(got - want) > tol)
+                fprintf(stderr, "case %zu type %d: got %.9f want %.9f\n", c, ty, got, want);
+            assert_true(fabs(got - want) <= tol);
+            /* the session then holds prompt + cont[..nc-2]; logits of the last position */
+            assert_int_equal(s->kv.n_past, np + nc - 1);
+            rw_assert_allclose(s->logits, last, (size_t)V, 1e-4, 1e-4);
+            free(last);
+            infer_session_destroy(s);
+        }
+        /* a continuation token outside the vocabulary (the last one, never fed) is refused */
+        infer_session_cfg cfg;
+        infer_session_cfg_default(&cfg);
+        cfg.n_ctx = 64;
+        infer_session *s = NULL;
+        assert_int_equal(infer_session_create(m, &cfg, &s, NULL), RW_OK);
+        int32_t bad[3] = {1, 2, V};
+        double x;
+        rw_err e;
+        assert_int_equal(infer_continuation_logprob(s, ids, 2, bad, 3, &x, &e), RW_E_RANGE);
+        assert_non_null(strstr(e.msg, "vocabulary"));
+        assert_int_equal(infer_continuation_logprob(s, ids, 40, ids, 30, &x, &e), RW_E_RANGE);
+        infer_session_destroy(s);
+        infer_model_destroy(m);
+    }
+}
+
 /* Draws many samples and compares frequencies with the naive filtered distribution. */
 static void check_sampler(const float *lg, int V, infer_sampler_cfg c, const double *want) {
     infer_sampler s;
@@ -177,6 +259,119 @@ static void test_sampler(void **state) {
         assert_int_equal(infer_sample(&a, lg), infer_sample(&b, lg));
     infer_sampler_deinit(&a);
     infer_sampler_deinit(&b);
+}
+
+/* The sampler before the lazy candidate prefix: kern_topk_f32 over the whole vocabulary
+ * (a full sort when top-k is off), then the same filters and draw. Kept here as the
+ * reference the lazy version must reproduce token for token. */
+static int32_t sample_full_sort(const infer_sampler_cfg *c, rw_rng *rng, int32_t *idx, float *p,
+                                int64_t V, const float *logits) {
+    if (c->temp <= 0.0f) return (int32_t)kern_argmax_f32(logits, (size_t)V);
+    const size_t k = c->top_k > 0 && c->top_k < V ? (size_t)c->top_k : (size_t)V;
+    const size_t n = kern_topk_f32(NULL, idx, logits, (size_t)V, k);
+    if (n == 0) return 0;
+    const double mx = (double)logits[idx[0]];
+    double z = 0;
+    for (size_t i = 0; i < n; i++) {
+        double e = exp(((double)logits[idx[i]] - mx) / (double)c->temp);
+        p[i] = (float)e;
+        z += e;
+    }
+    size_t keep = n;
+    if (c->top_p < 1.0f) {
+        double cum = 0;
+        for (size_t i = 0; i < n; i++) {
+            cum += (double)p[i] / z;
+            if (cum >= (double)c->top_p) {
+                keep = i + 1;
+                break;
+            }
+        }
+    }
+    if (c->min_p > 0.0f) {
+        const double thr = (double)c->min_p * (double)p[0];
+        size_t kk = 1;
+        while (kk < keep && (double)p[kk] >= thr)
+            kk++;
+        keep = kk;
+    }
+    double zk = 0;
+    for (size_t i = 0; i < keep; i++)
+        zk += (double)p[i];
+    double u = rw_rng_uniform(rng) * zk, cum = 0;
+    for (size_t i = 0; i < keep; i++) {
+        cum += (double)p[i];
+        if (u < cum) return idx[i];
+    }
+    return idx[keep - 1];
+}
+
+/* The sampler (lazy sorted prefix) draws exactly the reference's tokens over many seeds,
+ * vocabulary sizes, logit spreads (including ties and NaNs) and filter settings. */
+static void test_sampler_matches_full_sort(void **state) {
+    (void)state;
+    const int64_t vs[] = {1, 3, 100, 5000, 32000};
+    const float temps[] = {0.3f, 0.8f, 1.7f};
+    const int topks[] = {0, 40, 1 << 30};
+    const float topps[] = {1.0f, 0.999f, 0.9f, 0.5f};
+    const float minps[] = {0.0f, 0.05f};
+    int32_t *idx = malloc(sizeof(int32_t) * 32000);
+    float *p = malloc(sizeof(float) * 32000), *lg = malloc(sizeof(float) * 32000);
+    long n_draws = 0, n_deep = 0;
+    for (size_t vi = 0; vi < sizeof(vs) / sizeof(vs[0]); vi++) {
+        const int64_t V = vs[vi];
+        for (int spread = 0; spread < 4; spread++) {
+            rw_rng r;
+            rw_rng_seed(&r, 1000 + (uint64_t)(vi * 10 + (size_t)spread));
+            const double sd = spread == 0 ? 0.3 : spread == 1 ? 2.0 : 6.0;
+            for (int64_t j = 0; j < V; j++) {
+                lg[j] = (float)(sd * rw_rng_normal(&r));
+                if (spread == 3) lg[j] = roundf(lg[j] * 2.0f) / 2.0f; /* many ties */
+            }
+            if (V > 10 && spread == 2) lg[7] = lg[V - 3] = NAN;
+            for (size_t ti = 0; ti < 3; ti++)
+                for (size_t ki = 0; ki < 3; ki++)
+                    for (size_t pi = 0; pi < 4; pi++)
+                        for (size_t mi = 0; mi < 2; mi++) {
+                            if (V == 32000 && (ti != 1 || pi == 1)) continue; /* time */
+                            infer_sampler_cfg c;
+                            infer_sampler_cfg_default(&c);
+                            c.temp = temps[ti];
+                            c.top_k = topks[ki];
+                            c.top_p = topps[pi];
+                            c.min_p = minps[mi];
+                            c.seed = 77 + vi * 131 + ti * 17 + ki * 5 + pi * 3 + mi;
+                            infer_sampler s;
+                            assert_int_equal(infer_sampler_init(&s, &c, V, NULL), RW_OK);
+                            rw_rng ref;
+                            rw_rng_seed(&ref, c.seed);
+                            for (int d = 0; d < 6; d++) {
+                                int32_t want = sample_full_sort(&c, &ref, idx, p, V, lg);
+                                int32_t got = infer_sample(&s, lg);
+                                if (got != want)
+                                    fprintf(stderr,
+                                            "V %lld spread %d temp %g k %d p %g min_p %g draw "
+                                            "%d: got %d want %d\n",
+                                            (long long)V, spread, c.temp, c.top_k, c.top_p, c.min_p,
+                                            d, got, want);
+                                assert_int_equal(got, want);
+                                n_draws++;
+                                /* draws that needed more than the first 64 candidates */
+                                int64_t rank = 0;
+                                while (rank < V && idx[rank] != want)
+                                    rank++;
+                                if (rank >= 64) n_deep++;
+                            }
+                            infer_sampler_deinit(&s);
+                        }
+        }
+    }
+    /* the comparison must have exercised the growth of the sorted prefix */
+    assert_true(n_deep > 20);
+    fprintf(stderr, "sampler: %ld draws identical (%ld past rank 64)\n", n_draws, n_deep);
+    free(idx);
+    free(p);
+    free(lg);
 }
 
 /* rag-generate --json on the shared llama model: prompt ids, top10 and greedy ids. */
@@ -423,7 +618,9 @@ static void test_cli_lora(void **state) {
 int main(void) {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_session_matches_full_forward),
+        cmocka_unit_test(test_continuation_matches_stepwise),
         cmocka_unit_test(test_sampler),
+        cmocka_unit_test(test_sampler_matches_full_sort),
         cmocka_unit_test(test_cli_json),
         cmocka_unit_test(test_cli_score),
         cmocka_unit_test(test_cli_score_spm_default_answers),

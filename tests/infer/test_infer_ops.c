@@ -297,6 +297,64 @@ static void test_tape_records(void **state) {
     f->ctx.tape = NULL;
 }
 
+/* Rope with frequency factors (infer_rope_ff_f32: per-call inverse-frequency table, f32
+ * rotation) against the scalar formula in double: long heads (several cos/sin chunks),
+ * partial rotation (n_rot < D: the rest passes through), large positions with linear
+ * scaling, row stride > H*D, in place, and the inverse rotation (rope's backward). */
+static void test_rope_freq_factors(void **state) {
+    fx *f = *state;
+    const struct {
+        int64_t H, D, n_rot;
+        bool neox;
+        float scale;
+    } cs[] = {{3, 128, 128, false, 1.0f},
+              {2, 320, 288, true, 0.5f},
+              {4, 64, 32, false, 0.25f},
+              {1, 400, 400, true, 1.0f}};
+    const int32_t pos[5] = {0, 1, 777, 31000, 131071};
+    const int64_t T = 5;
+    for (size_t c = 0; c < sizeof(cs) / sizeof(cs[0]); c++) {
+        const int64_t H = cs[c].H, D = cs[c].D, nr = cs[c].n_rot, stride = H * D + 3;
+        kern_rope_cfg cfg = {cs[c].neox ? KERN_ROPE_NEOX : KERN_ROPE_NORMAL, (size_t)nr, 500000.f,
+                             cs[c].scale};
+        float *ff = malloc(sizeof(float) * (size_t)(nr / 2));
+        for (int64_t i = 0; i < nr / 2; i++) /* llama3-like: 1 for high frequencies, then up to 8 */
+            ff[i] = i < nr / 8 ? 1.0f : 1.0f + 7.0f * (float)rw_rng_uniform(&f->rng);
+        float *x = malloc(sizeof(float) * (size_t)(stride * T)),
+              *y = malloc(sizeof(float) * (size_t)(stride * T)),
+              *z = malloc(sizeof(float) * (size_t)(stride * T));
+        for (int64_t i = 0; i < stride * T; i++)
+            x[i] = y[i] = z[i] = (float)rw_rng_normal(&f->rng);
+        for (int inv = 0; inv < 2; inv++) {
+            infer_rope_ff_f32(y, x, (size_t)stride, pos, T, H, D, &cfg, ff, inv == 1);
+            memcpy(z, x, sizeof(float) * (size_t)(stride * T));
+            infer_rope_ff_f32(z, z, (size_t)stride, pos, T, H, D, &cfg, ff, inv == 1);
+            for (int64_t t = 0; t < T; t++)
+                for (int64_t h = 0; h < H; h++) {
+                    const float *xh = x + t * stride + h * D;
+                    for (int64_t i = 0; i < nr / 2; i++) {
+                        double th = pos[t] * (double)cs[c].scale *
+                                    pow(500000.0, -2.0 * (double)i / (double)nr) / ff[i];
+                        if (inv) th = -th;
+                        int64_t a = cs[c].neox ? i : 2 * i, b = cs[c].neox ? i + nr / 2 : 2 * i + 1;
+                        double ya = xh[a] * cos(th) - xh[b] * sin(th),
+                               yb = xh[a] * sin(th) + xh[b] * cos(th);
+                        const size_t o = (size_t)(t * stride + h * D);
+                        assert_true(fabs(y[o + a] - ya) < 2e-6 && fabs(y[o + b] - yb) < 2e-6);
+                        assert_true(z[o + a] == y[o + a] && z[o + b] == y[o + b]);
+                    }
+                    for (int64_t d = nr; d < D; d++) /* pass-through, exactly */
+                        assert_true(y[t * stride + h * D + d] == xh[d] &&
+                                    z[t * stride + h * D + d] == xh[d]);
+                }
+        }
+        free(ff);
+        free(x);
+        free(y);
+        free(z);
+    }
+}
+
 static void test_arena_full(void **state) {
     (void)state;
     rw_arena small;
@@ -320,6 +378,7 @@ int main(void) {
         cmocka_unit_test_setup_teardown(test_rope_attention, setup, teardown),
         cmocka_unit_test_setup_teardown(test_pool_norm_cossim_ce, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tape_records, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_rope_freq_factors, setup, teardown),
         cmocka_unit_test(test_arena_full),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

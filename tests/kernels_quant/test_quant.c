@@ -524,6 +524,84 @@ static void test_vec_dot_rows_levels(void **state) {
     }
 }
 
+/* The SIMD activation quantizers (from_float) against from_float_ref, byte for byte: random
+ * rows, exact rounding ties (x * id = k + 0.5), equal magnitudes of both signs (Q8_K keeps
+ * the first), zeros, subnormals, Inf and NaN. */
+static void test_activation_quantizers_levels(void **state) {
+    (void)state;
+    rw_rng r;
+    rw_rng_seed(&r, 17);
+    const rw_dtype acts[] = {RW_DTYPE_Q8_0, RW_DTYPE_Q8_1, RW_DTYPE_Q8_K};
+    enum { N = 512 };
+    float *x = malloc(N * sizeof(float));
+    for (size_t ai = 0; ai < sizeof acts / sizeof acts[0]; ai++) {
+        const kern_type_traits *ref = kern_type_get_level(acts[ai], KERN_LEVEL_SCALAR);
+        const size_t rb = kern_row_bytes(acts[ai], N);
+        uint8_t *q0 = malloc(rb), *q1 = malloc(rb);
+        for (int kind = 0; kind < 9; kind++) {
+            for (int rep = 0; rep < 20; rep++) {
+                gen(&r, x, N, rep % 3);
+                switch (kind) {
+                case 1: /* halves: amax 127 gives d = 1, so every x*id is exactly k + 0.5 */
+                    for (int i = 0; i < N; i++)
+                        x[i] = (float)((int)rw_rng_below(&r, 254) - 127) + 0.5f;
+                    for (int b = 0; b < N; b += 32)
+                        x[b + (int)rw_rng_below(&r, 32)] = rep % 2 ? 127.f : -127.f;
+                    break;
+                case 2: /* +-amax at two places */
+                    for (int b = 0; b < N; b += 32) {
+                        x[b + 3] = -2.5f;
+                        x[b + 17] = 2.5f;
+                    }
+                    if (rep % 2)
+                        for (int b = 0; b < N; b += 32)
+                            x[b + 3] = 2.5f, x[b + 17] = -2.5f;
+                    break;
+                case 3:
+                    memset(x, 0, N * sizeof(float));
+                    break;
+                case 4: /* subnormals */
+                    for (int i = 0; i < N; i++)
+                        x[i] *= 1e-40f;
+                    break;
+                case 5:
+                    x[rw_rng_below(&r, N)] = INFINITY;
+                    break;
+                case 6:
+                    x[rw_rng_below(&r, N)] = NAN;
+                    x[rw_rng_below(&r, N)] = -NAN;
+                    break;
+                case 7: /* a NaN first in a block, then values */
+                    for (int b = 0; b < N; b += 32)
+                        x[b] = NAN;
+                    break;
+                case 8: /* huge but finite */
+                    for (int i = 0; i < N; i++)
+                        x[i] *= 1e37f;
+                    break;
+                default:
+                    break;
+                }
+                ref->from_float_ref(x, q0, N);
+                for (int lvl = 1; lvl <= KERN_LEVEL_AVX512; lvl++) {
+                    memset(q1, 0xAB, rb);
+                    kern_type_get_level(acts[ai], (kern_level)lvl)->from_float(x, q1, N);
+                    if (memcmp(q0, q1, rb) != 0) {
+                        size_t at = 0;
+                        while (q0[at] == q1[at])
+                            at++;
+                        fail_msg("%s level %d input kind %d rep %d: byte %zu differs (%u vs %u)",
+                                 ref->name, lvl, kind, rep, at, q1[at], q0[at]);
+                    }
+                }
+            }
+        }
+        free(q0);
+        free(q1);
+    }
+    free(x);
+}
+
 static void test_float_dots_and_dequant_levels(void **state) {
     (void)state;
     rw_rng r;
@@ -601,6 +679,7 @@ int main(void) {
         cmocka_unit_test(test_vec_dot_vs_dequant),
         cmocka_unit_test(test_vec_dot_levels_exact),
         cmocka_unit_test(test_vec_dot_rows_levels),
+        cmocka_unit_test(test_activation_quantizers_levels),
         cmocka_unit_test(test_float_dots_and_dequant_levels),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,8 +1,9 @@
 /* train/safetensors + train/adapter_io: safetensors parsing (hand-built file, malformed
  * headers), GGUF LoRA <-> PEFT round trip byte for byte, the llama q/k row permutation
  * against a separate implementation written here from convert_hf_to_gguf's reshape
- * (n_head, 2, D/2) -> swapaxes(1, 2), rsLoRA alpha, and llama.cpp-rule loading of the GGUF
- * LoRA by infer_lora_load against a base model. */
+ * (n_head, 2, D/2) -> swapaxes(1, 2), rsLoRA alpha, llama.cpp-rule loading of the GGUF
+ * LoRA by infer_lora_load against a base model, and train_adapter_read_gguf on malformed
+ * adapters built with infer's GGUF writer (and byte by byte for what the writer refuses). */
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -10,6 +11,7 @@
 
 #include "core/rng.h"
 #include "core/status.h"
+#include "infer/gguf.h"
 #include "infer/lora.h"
 #include "infer/model.h"
 #include "rw_test.h"
@@ -304,11 +306,183 @@ static void test_gguf_loads_in_infer(void **state) {
     free_test_adapter(&a);
 }
 
+/* A hand-built adapter GGUF (infer's writer, not train_adapter_write_gguf): the keys minus
+ * `drop`, adapter.type = atype, then n tensors of 0.25 * (k + 1) each. */
+typedef struct gg_tensor {
+    const char *name;
+    int n_dims;
+    int64_t ne[3];
+} gg_tensor;
+
+static void write_gg(const char *path, const char *drop, const char *atype, float alpha,
+                     const gg_tensor *t, int n) {
+    static float data[1024];
+    for (int k = 0; k < 1024; k++)
+        data[k] = 0.25f * (float)(k + 1);
+    infer_gguf_writer *w = NULL;
+    assert_int_equal(infer_gguf_writer_create(&w, NULL), RW_OK);
+    const char *keys[3][2] = {
+        {"general.architecture", "llama"}, {"general.type", "adapter"}, {"adapter.type", atype}};
+    for (int k = 0; k < 3; k++)
+        if (!drop || strcmp(drop, keys[k][0]))
+            assert_int_equal(infer_gguf_writer_set_str(w, keys[k][0], keys[k][1], NULL), RW_OK);
+    assert_int_equal(infer_gguf_writer_set_f32(w, "adapter.lora.alpha", alpha, NULL), RW_OK);
+    for (int i = 0; i < n; i++) {
+        rw_err e;
+        if (infer_gguf_writer_add_tensor(w, t[i].name, RW_DTYPE_F32, t[i].n_dims, t[i].ne, data,
+                                         &e))
+            fail_msg("%s", e.msg);
+    }
+    assert_int_equal(infer_gguf_writer_write(w, path, NULL), RW_OK);
+    infer_gguf_writer_destroy(w);
+}
+
+/* GGUF v3 built byte by byte (the writer refuses tensor names over 63 bytes, which the
+ * format and the reader allow): general.architecture / general.type / adapter.type strings,
+ * then tensors `a` ne [8, 4] and `b` ne [4, 8], f32, at data offsets 0 and 128. */
+static size_t put(unsigned char *buf, size_t o, uint64_t v, int bytes) {
+    for (int i = 0; i < bytes; i++)
+        buf[o + (size_t)i] = (unsigned char)(v >> (8 * i));
+    return o + (size_t)bytes;
+}
+static size_t put_str(unsigned char *buf, size_t o, const char *s) {
+    o = put(buf, o, strlen(s), 8);
+    memcpy(buf + o, s, strlen(s));
+    return o + strlen(s);
+}
+static void write_raw_gg(const char *path, const char *a, const char *b) {
+    static unsigned char buf[4096];
+    memset(buf, 0, sizeof buf);
+    memcpy(buf, "GGUF", 4);
+    size_t o = put(buf, 4, 3, 4); /* version */
+    o = put(buf, o, 2, 8); /* tensors */
+    o = put(buf, o, 3, 8); /* keys */
+    const char *kv[3][2] = {
+        {"general.architecture", "llama"}, {"general.type", "adapter"}, {"adapter.type", "lora"}};
+    for (int k = 0; k < 3; k++) {
+        o = put_str(buf, o, kv[k][0]);
+        o = put(buf, o, 8, 4); /* GGUF_TYPE_STRING */
+        o = put_str(buf, o, kv[k][1]);
+    }
+    const char *names[2] = {a, b};
+    const uint64_t ne[2][2] = {{8, 4}, {4, 8}};
+    for (int t = 0; t < 2; t++) {
+        o = put_str(buf, o, names[t]);
+        o = put(buf, o, 2, 4); /* n_dims */
+        o = put(buf, o, ne[t][0], 8);
+        o = put(buf, o, ne[t][1], 8);
+        o = put(buf, o, 0, 4);                 /* GGML_TYPE_F32 */
+        o = put(buf, o, (uint64_t)t * 128, 8); /* offset in the data section */
+    }
+    o = (o + 31) / 32 * 32 + 256; /* alignment 32, then two 128-byte tensors of zeros */
+    FILE *f = fopen(path, "wb");
+    assert_non_null(f);
+    assert_int_equal(fwrite(buf, 1, o, f), o);
+    fclose(f);
+}
+
+static void test_gguf_malformed(void **state) {
+    (void)state;
+    const char *p = tmp("bad.gguf");
+    const gg_tensor ok[] = {{"blk.1.attn_v.weight.lora_b", 2, {4, 6, 1}},
+                            {"blk.1.attn_v.weight.lora_a", 2, {8, 4, 1}}};
+    /* the well-formed file reads back exactly what was written */
+    write_gg(p, NULL, "lora", 8.0f, ok, 2);
+    train_adapter a;
+    rw_err err;
+    if (train_adapter_read_gguf(p, &a, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(a.n, 1);
+    assert_string_equal(a.arch, "llama");
+    assert_true(a.alpha == 8.0f);
+    assert_int_equal(a.pairs[0].layer, 1);
+    assert_int_equal(a.pairs[0].target, TRAIN_T_ATTN_V);
+    assert_int_equal(a.pairs[0].n_in, 8);
+    assert_int_equal(a.pairs[0].rank, 4);
+    assert_int_equal(a.pairs[0].n_out, 6);
+    for (int k = 0; k < 32; k++)
+        assert_true(a.pairs[0].a[k] == 0.25f * (float)(k + 1));
+    for (int k = 0; k < 24; k++)
+        assert_true(a.pairs[0].b[k] == 0.25f * (float)(k + 1));
+    train_adapter_deinit(&a);
+
+    const gg_tensor lone_a[] = {{"blk.0.attn_q.weight.lora_a", 2, {8, 4, 1}}};
+    const gg_tensor lone_b[] = {{"blk.0.attn_q.weight.lora_b", 2, {4, 8, 1}}};
+    const gg_tensor ranks[] = {{"blk.0.attn_q.weight.lora_a", 2, {8, 4, 1}},
+                               {"blk.0.attn_q.weight.lora_b", 2, {3, 8, 1}}};
+    const gg_tensor rank0[] = {{"blk.0.attn_q.weight.lora_a", 2, {8, 0, 1}},
+                               {"blk.0.attn_q.weight.lora_b", 2, {0, 8, 1}}};
+    const gg_tensor nin0[] = {{"blk.0.attn_q.weight.lora_a", 2, {0, 4, 1}},
+                              {"blk.0.attn_q.weight.lora_b", 2, {4, 8, 1}}};
+    const gg_tensor three_d[] = {{"blk.0.attn_q.weight.lora_a", 3, {8, 2, 2}},
+                                 {"blk.0.attn_q.weight.lora_b", 2, {2, 8, 1}}};
+    const gg_tensor suffix[] = {{"blk.0.attn_q.weight.lora_a", 2, {8, 4, 1}},
+                                {"blk.0.attn_q.weight.lora_b", 2, {4, 8, 1}},
+                                {"blk.0.attn_q.weight.lora_c", 2, {4, 8, 1}}};
+    const gg_tensor target[] = {{"blk.0.attn_qkv.weight.lora_a", 2, {8, 4, 1}},
+                                {"blk.0.attn_qkv.weight.lora_b", 2, {4, 8, 1}}};
+    const gg_tensor twice[] = {{"blk.1.ffn_up.weight.lora_a", 2, {8, 4, 1}},
+                               {"blk.1.ffn_up.weight.lora_b", 2, {4, 8, 1}},
+                               {"blk.01.ffn_up.weight.lora_a", 2, {8, 4, 1}},
+                               {"blk.01.ffn_up.weight.lora_b", 2, {4, 8, 1}}};
+    static const struct {
+        const char *drop, *atype;
+        float alpha;
+        int which, n;
+        const char *needle;
+    } cases[] = {
+        {"general.type", "lora", 8.0f, 0, 2, "general.type"},
+        {"adapter.type", "lora", 8.0f, 0, 2, "adapter.type"},
+        {"general.architecture", "lora", 8.0f, 0, 2, "general.architecture"},
+        {NULL, "ia3", 8.0f, 0, 2, "adapter.type = 'ia3'"},
+        {NULL, "lora", NAN, 0, 2, "adapter.lora.alpha = nan is not finite"},
+        {NULL, "lora", 8.0f, 1, 1, "'blk.0.attn_q.weight': lora_b is missing"},
+        {NULL, "lora", 8.0f, 2, 1, "'blk.0.attn_q.weight': lora_a is missing"},
+        {NULL, "lora", 8.0f, 3, 2, "lora_a ne=[8, 4] and lora_b ne=[3, 8] do not fit"},
+        {NULL, "lora", 8.0f, 4, 2, "'blk.0.attn_q.weight': LoRA rank is 0"},
+        {NULL, "lora", 8.0f, 5, 2, "lora_a ne=[0, 4] and lora_b ne=[4, 8] do not fit"},
+        {NULL, "lora", 8.0f, 6, 2, "'blk.0.attn_q.weight.lora_a': ne=[8, 2, 2, 1] is not 2-D"},
+        {NULL, "lora", 8.0f, 7, 3, "'blk.0.attn_q.weight.lora_c': unexpected suffix"},
+        {NULL, "lora", 8.0f, 8, 2, "base 'blk.0.attn_qkv.weight' is not blk.N"},
+        {NULL, "lora", 8.0f, 9, 4, "two pairs adapt blk.1.ffn_up.weight"},
+        {NULL, "lora", 8.0f, 0, 0, "adapter has no lora tensors"},
+    };
+    const gg_tensor *sets[] = {ok,   lone_a,  lone_b, ranks,  rank0,
+                               nin0, three_d, suffix, target, twice};
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        write_gg(p, cases[i].drop, cases[i].atype, cases[i].alpha, sets[cases[i].which],
+                 cases[i].n);
+        train_adapter out;
+        memset(&out, 0xab, sizeof out);
+        rw_err_clear(&err);
+        rw_status st = train_adapter_read_gguf(p, &out, &err);
+        if (st == RW_OK || !strstr(err.msg, cases[i].needle) || !strstr(err.msg, "bad.gguf: "))
+            fail_msg("case %zu: want '%s', got %d: %s", i, cases[i].needle, (int)st, err.msg);
+        assert_int_equal(out.n, (size_t)0xabababababababab); /* untouched on failure */
+    }
+    /* the raw builder itself is right: short names read back */
+    write_raw_gg(p, "blk.2.ffn_down.weight.lora_a", "blk.2.ffn_down.weight.lora_b");
+    if (train_adapter_read_gguf(p, &a, &err)) fail_msg("%s", err.msg);
+    assert_int_equal(a.n, 1);
+    assert_int_equal(a.pairs[0].target, TRAIN_T_FFN_DOWN);
+    train_adapter_deinit(&a);
+    /* a base name of 96 bytes (one over the limit) */
+    char mid[84], la[160], lb[160];
+    memset(mid, 'x', 83);
+    mid[83] = 0;
+    snprintf(la, sizeof la, "blk.0.%s.weight.lora_a", mid);
+    snprintf(lb, sizeof lb, "blk.0.%s.weight.lora_b", mid);
+    assert_int_equal(strlen(la) - strlen(".lora_a"), 96);
+    write_raw_gg(p, la, lb);
+    rw_err_clear(&err);
+    assert_int_equal(train_adapter_read_gguf(p, &a, &err), RW_E_FORMAT);
+    if (!strstr(err.msg, "name too long")) fail_msg("%s", err.msg);
+}
+
 int main(void) {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_st_hand_built),    cmocka_unit_test(test_st_malformed),
-        cmocka_unit_test(test_round_trip),       cmocka_unit_test(test_peft_import_rules),
-        cmocka_unit_test(test_gguf_loads_in_infer),
+        cmocka_unit_test(test_st_hand_built),       cmocka_unit_test(test_st_malformed),
+        cmocka_unit_test(test_round_trip),          cmocka_unit_test(test_peft_import_rules),
+        cmocka_unit_test(test_gguf_loads_in_infer), cmocka_unit_test(test_gguf_malformed),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "core/status.h"
+#include "data/json_alloc.h"
 #include "infer/lora.h"
 #include "infer/model.h"
 #include "train/adapter_io.h"
@@ -30,6 +31,7 @@ static int fail(const rw_err *e) {
 }
 
 int main(int argc, char **argv) {
+    data_json_alloc_init(); /* Jansson through rw_malloc (data/json_alloc.h) */
     if (argc < 3) {
         usage(stderr);
         return 2;

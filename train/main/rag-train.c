@@ -15,6 +15,7 @@
 #include "core/alloc.h"
 #include "core/log.h"
 #include "core/status.h"
+#include "data/json_alloc.h"
 #include "train/recipe.h"
 #include "train/trainer.h"
 
@@ -64,6 +65,7 @@ static void usage(FILE *f) {
 }
 
 int main(int argc, char **argv) {
+    data_json_alloc_init(); /* Jansson through rw_malloc (data/json_alloc.h) */
     const char *recipe = NULL;
     const char *sets[MAX_SETS + 1];
     char threads_set[64] = "";
