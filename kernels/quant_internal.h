@@ -73,6 +73,20 @@ KERN_DECLARE_DOT(q8_0, q8_0, avx512)
 KERN_DECLARE_DOT(q4_k, q8_k, avx512)
 KERN_DECLARE_DOT(q6_k, q8_k, avx512)
 
+/* quant_rows_q5_avx512.c: Q5_K, Q5_0, Q4_1, Q5_1 at AVX-512 VNNI (vec_dot and vec_dot_rows). */
+KERN_DECLARE_DOT(q5_k, q8_k, avx512)
+KERN_DECLARE_DOT(q5_0, q8_0, avx512)
+KERN_DECLARE_DOT(q4_1, q8_1, avx512)
+KERN_DECLARE_DOT(q5_1, q8_1, avx512)
+void kern_vec_dot_rows_q5_k_q8_k_avx512(int64_t n, float *s, const void *w, size_t w_stride,
+                                        int64_t nrows, const void *a);
+void kern_vec_dot_rows_q5_0_q8_0_avx512(int64_t n, float *s, const void *w, size_t w_stride,
+                                        int64_t nrows, const void *a);
+void kern_vec_dot_rows_q4_1_q8_1_avx512(int64_t n, float *s, const void *w, size_t w_stride,
+                                        int64_t nrows, const void *a);
+void kern_vec_dot_rows_q5_1_q8_1_avx512(int64_t n, float *s, const void *w, size_t w_stride,
+                                        int64_t nrows, const void *a);
+
 /* Dequantize (to_float) SIMD variants: same results as _ref bit for bit (each element is
  * one product of the same f32 operands). */
 void kern_dequant_row_f16_avx2(const void *src, float *dst, int64_t n);
