@@ -113,13 +113,11 @@ Q5_INLINE void q5k_consts_init(q5k_consts *c) {
 }
 
 Q5_INLINE void q5k_act_load(const kern_block_q8_k *b, q5k_act *x) {
-    Q5_UNROLL for (int k = 0; k < 2; k++)
-        Q5_UNROLL for (int hi = 0; hi < 2; hi++) {
-            const int8_t *p = b->qs + 128 * k + 32 * hi;
-            x->a[2 * k + hi] =
-                _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
-                                   _mm256_loadu_si256((const __m256i *)(p + 64)), 1);
-        }
+    Q5_UNROLL for (int v = 0; v < 4; v++) {
+        const int8_t *p = b->qs + 128 * (v >> 1) + 32 * (v & 1);
+        x->a[v] = _mm512_inserti64x4(_mm512_castsi256_si512(_mm256_loadu_si256((const __m256i *)p)),
+                                     _mm256_loadu_si256((const __m256i *)(p + 64)), 1);
+    }
     x->bsp = _mm_hadd_epi16(_mm_loadu_si128((const __m128i *)b->bsums),
                             _mm_loadu_si128((const __m128i *)(b->bsums + 8)));
     x->d = b->d;
@@ -136,8 +134,9 @@ Q5_INLINE void q5k_block(const kern_block_q5_k *b, const q5k_act *x, const q5k_c
                   q1 = _mm512_loadu_si512((const void *)(b->qs + 64));
     __m512i u[4] = {_mm512_and_si512(q0, m4), _mm512_and_si512(_mm512_srli_epi16(q0, 4), m4),
                     _mm512_and_si512(q1, m4), _mm512_and_si512(_mm512_srli_epi16(q1, 4), m4)};
-    Q5_UNROLL for (int v = 0; v < 4; v++)
+    Q5_UNROLL for (int v = 0; v < 4; v++) {
         u[v] = _mm512_mask_add_epi8(u[v], _mm512_test_epi8_mask(hq, c->hbit[v]), u[v], b4);
+    }
     __m512i s0 = _mm512_madd_epi16(_mm512_maddubs_epi16(u[0], x->a[0]),
                                    _mm512_shuffle_epi8(smb, c->sidx[0]));
     __m512i s1 = _mm512_madd_epi16(_mm512_maddubs_epi16(u[1], x->a[1]),
