@@ -82,6 +82,15 @@ KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx2)
 KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx2)
 KERN_DECLARE_DOT_ROWS(q8_0, q8_0, avx512)
 KERN_DECLARE_DOT_ROWS(q4_0, q8_0, avx512)
+/* quant_rows_q5_avx512.c: Q5_K, Q5_0, Q4_1, Q5_1 at AVX-512 VNNI (vec_dot and vec_dot_rows). */
+KERN_DECLARE_DOT(q5_k, q8_k, avx512)
+KERN_DECLARE_DOT(q5_0, q8_0, avx512)
+KERN_DECLARE_DOT(q4_1, q8_1, avx512)
+KERN_DECLARE_DOT(q5_1, q8_1, avx512)
+KERN_DECLARE_DOT_ROWS(q5_k, q8_k, avx512)
+KERN_DECLARE_DOT_ROWS(q5_0, q8_0, avx512)
+KERN_DECLARE_DOT_ROWS(q4_1, q8_1, avx512)
+KERN_DECLARE_DOT_ROWS(q5_1, q8_1, avx512)
 
 /* Dequantize (to_float) SIMD variants: same results as _ref bit for bit (each element is
  * one product of the same f32 operands). */
