@@ -87,6 +87,15 @@ static void fill_avx512(kern_type_traits *t) {
 #undef D
     t[RW_DTYPE_Q8_0].vec_dot_rows = kern_vec_dot_rows_q8_0_q8_0_avx512;
     t[RW_DTYPE_Q4_0].vec_dot_rows = kern_vec_dot_rows_q4_0_q8_0_avx512;
+    /* quant_rows_q5_avx512.c */
+    t[RW_DTYPE_Q5_K].vec_dot = kern_vec_dot_q5_k_q8_k_avx512;
+    t[RW_DTYPE_Q5_K].vec_dot_rows = kern_vec_dot_rows_q5_k_q8_k_avx512;
+    t[RW_DTYPE_Q5_0].vec_dot = kern_vec_dot_q5_0_q8_0_avx512;
+    t[RW_DTYPE_Q5_0].vec_dot_rows = kern_vec_dot_rows_q5_0_q8_0_avx512;
+    t[RW_DTYPE_Q4_1].vec_dot = kern_vec_dot_q4_1_q8_1_avx512;
+    t[RW_DTYPE_Q4_1].vec_dot_rows = kern_vec_dot_rows_q4_1_q8_1_avx512;
+    t[RW_DTYPE_Q5_1].vec_dot = kern_vec_dot_q5_1_q8_1_avx512;
+    t[RW_DTYPE_Q5_1].vec_dot_rows = kern_vec_dot_rows_q5_1_q8_1_avx512;
     t[RW_DTYPE_Q4_K].vec_dot_rows = kern_vec_dot_rows_q4_k_q8_k_avx512;
     t[RW_DTYPE_Q6_K].vec_dot_rows = kern_vec_dot_rows_q6_k_q8_k_avx512;
 }
