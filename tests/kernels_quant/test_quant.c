@@ -501,6 +501,8 @@ static void test_vec_dot_rows_levels(void **state) {
                 const int nr = nrows[q];
                 for (int lvl = 0; lvl <= KERN_LEVEL_AVX512; lvl++) {
                     float s[17];
+                    for (int i = 0; i < 17; i++) /* a skipped row cannot pass */
+                        s[i] = NAN;
                     kern_vec_dot_rows(kern_type_get_level(wt, (kern_level)lvl), n, s, w + 4,
                                       stride, nr, a + 4);
                     for (int row = 0; row < nr; row++) {
