@@ -25,6 +25,11 @@ set(CMAKE_SHARED_LINKER_FLAGS_SANITIZE "-fsanitize=address,undefined")
 
 # Per-ISA kernel files carry their own target flags; everything else stays baseline x86-64,
 # and kernels/ picks a variant at run time from CPU features.
+if(CMAKE_SYSTEM_PROCESSOR MATCHES "^(x86_64|AMD64|amd64|i[3-6]86)$")
+  set(RW_X86 ON)
+else()
+  set(RW_X86 OFF)
+endif()
 set(RW_FLAGS_AVX2 -mavx2 -mfma -mf16c)
 set(RW_FLAGS_AVX512 -mavx512f -mavx512bw -mavx512dq -mavx512vl -mavx512vnni -mavx512bf16 -mavx2 -mfma -mf16c)
 
@@ -39,6 +44,10 @@ set(RW_CONVERSION_WARNINGS -Wconversion -Wno-sign-conversion)
 function(rw_library name)
   cmake_parse_arguments(A "STRICT" "" "DEPS" ${ARGN})
   file(GLOB srcs CONFIGURE_DEPENDS ${CMAKE_CURRENT_SOURCE_DIR}/*.c)
+  if(NOT RW_X86)
+    # the x86 SIMD files; C code names them only under KERN_X86 (kernels/cpu.h)
+    list(FILTER srcs EXCLUDE REGEX "_avx(2|512)\\.c$")
+  endif()
   set(lib rw_${name})
   if(srcs)
     add_library(${lib} STATIC ${srcs})

@@ -93,24 +93,33 @@ void kern_f32_to_bf16_row_ref(const float *src, uint16_t *dst, int64_t n) {
 }
 
 void kern_f16_to_f32_row(const uint16_t *src, float *dst, int64_t n) {
-    if (kern_level_cached() >= KERN_LEVEL_AVX2)
+#if KERN_X86
+    if (kern_level_cached() >= KERN_LEVEL_AVX2) {
         kern_f16_to_f32_row_avx2(src, dst, n);
-    else
-        kern_f16_to_f32_row_ref(src, dst, n);
+        return;
+    }
+#endif
+    kern_f16_to_f32_row_ref(src, dst, n);
 }
 
 void kern_f32_to_f16_row(const float *src, uint16_t *dst, int64_t n) {
-    if (kern_level_cached() >= KERN_LEVEL_AVX2)
+#if KERN_X86
+    if (kern_level_cached() >= KERN_LEVEL_AVX2) {
         kern_f32_to_f16_row_avx2(src, dst, n);
-    else
-        kern_f32_to_f16_row_ref(src, dst, n);
+        return;
+    }
+#endif
+    kern_f32_to_f16_row_ref(src, dst, n);
 }
 
 void kern_bf16_to_f32_row(const uint16_t *src, float *dst, int64_t n) {
-    if (kern_level_cached() >= KERN_LEVEL_AVX2)
+#if KERN_X86
+    if (kern_level_cached() >= KERN_LEVEL_AVX2) {
         kern_bf16_to_f32_row_avx2(src, dst, n);
-    else
-        kern_bf16_to_f32_row_ref(src, dst, n);
+        return;
+    }
+#endif
+    kern_bf16_to_f32_row_ref(src, dst, n);
 }
 
 void kern_f32_to_bf16_row(const float *src, uint16_t *dst, int64_t n) {

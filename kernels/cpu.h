@@ -15,6 +15,14 @@ typedef struct kern_cpu_features {
     bool neon, dotprod; /* aarch64 */
 } kern_cpu_features;
 
+/* 1 when the build compiles the *_avx2.c / *_avx512.c files (x86 targets, cmake/rw.cmake);
+ * elsewhere every level above scalar is absent and code must not name those kernels. */
+#if defined(__x86_64__) || defined(__i386__)
+#define KERN_X86 1
+#else
+#define KERN_X86 0
+#endif
+
 typedef enum kern_level {
     KERN_LEVEL_SCALAR = 0,
     KERN_LEVEL_AVX2 = 1,   /* AVX2 + FMA + F16C */

@@ -231,12 +231,17 @@ static void quant_worker(void *p, int ith, int nth) {
         const float *x = c->X + m * (size_t)c->K;
         uint8_t *a = c->au + m * (size_t)c->K;
         float *d = c->da + (int64_t)m * nb, *sa = c->sa + (int64_t)m * nb;
-        if (c->impl == I8_AVX512)
+#if KERN_X86
+        if (c->impl == I8_AVX512) {
             kern_int8_quantize_act_avx512(x, a, d, sa, c->K);
-        else if (c->impl == I8_AVX2)
+            continue;
+        }
+        if (c->impl == I8_AVX2) {
             kern_int8_quantize_act_avx2(x, a, d, sa, c->K);
-        else
-            kern_int8_quantize_act_ref(x, a, d, sa, c->K, tmp);
+            continue;
+        }
+#endif
+        kern_int8_quantize_act_ref(x, a, d, sa, c->K, tmp);
     }
 }
 
@@ -255,19 +260,24 @@ static void gemm_worker(void *p, int ith, int nth) {
         int64_t r0 = (int64_t)pi * KERN_PANEL_ROWS;
         int nr = (int)(c->N - r0 < KERN_PANEL_ROWS ? c->N - r0 : KERN_PANEL_ROWS);
         const char *w = (const char *)c->W + (size_t)r0 * rb;
+#if KERN_X86
         if (c->impl == I8_AVX512) {
             kern_int8_pack_panel_avx512(c->wtype, w, rb, nr, c->K, panel);
             kern_int8_panel_gemm_avx512(kind, panel, c->K, c->au, c->da, c->sa, c->M, c->Y + r0,
                                         c->N, nr, c->accumulate, accbuf);
-        } else if (c->impl == I8_AVX2) {
+            continue;
+        }
+        if (c->impl == I8_AVX2) {
             kern_int8_pack_panel_avx2(c->wtype, w, rb, nr, c->K, panel);
             kern_int8_panel_gemm_avx2(c->wtype, c->dot, panel, c->K, c->au, c->da, c->sa, c->M,
                                       c->Y + r0, c->N, nr, c->accumulate, accbuf);
-        } else {
-            kern_int8_pack_panel_ref(c->wtype, w, rb, nr, c->K, panel);
-            kern_int8_panel_gemm_ref(kind, panel, c->K, c->au, c->da, c->sa, c->M, c->Y + r0,
-                                     c->N, nr, c->accumulate);
+            continue;
         }
+#endif
+        (void)accbuf;
+        kern_int8_pack_panel_ref(c->wtype, w, rb, nr, c->K, panel);
+        kern_int8_panel_gemm_ref(kind, panel, c->K, c->au, c->da, c->sa, c->M, c->Y + r0, c->N,
+                                 nr, c->accumulate);
     }
 }
 

@@ -42,6 +42,7 @@ static void fill_ref(kern_type_traits *t) {
     SET_ACT(t, RW_DTYPE_Q8_K, "q8_K", KERN_QK_K, sizeof(kern_block_q8_k), q8_k);
 }
 
+#if KERN_X86
 static void fill_avx2(kern_type_traits *t) {
     t[RW_DTYPE_F16].to_float = kern_dequant_row_f16_avx2;
     t[RW_DTYPE_BF16].to_float = kern_dequant_row_bf16_avx2;
@@ -99,6 +100,7 @@ static void fill_avx512(kern_type_traits *t) {
     t[RW_DTYPE_Q4_K].vec_dot_rows = kern_vec_dot_rows_q4_k_q8_k_avx512;
     t[RW_DTYPE_Q6_K].vec_dot_rows = kern_vec_dot_rows_q6_k_q8_k_avx512;
 }
+#endif
 
 static void init_tables(void) {
     g_level = kern_cpu_level();
@@ -108,11 +110,13 @@ static void init_tables(void) {
     if (g_level > hw) g_level = hw;
     for (int l = 0; l < 3; l++)
         fill_ref(g_tables[l]);
+#if KERN_X86
     if (hw >= KERN_LEVEL_AVX2) {
         fill_avx2(g_tables[KERN_LEVEL_AVX2]);
         fill_avx2(g_tables[KERN_LEVEL_AVX512]);
     }
     if (hw >= KERN_LEVEL_AVX512) fill_avx512(g_tables[KERN_LEVEL_AVX512]);
+#endif
 }
 
 kern_level kern_level_cached(void) {

@@ -15,8 +15,8 @@ packages=(
   libpcre2-dev libutf8proc-dev
   # server
   libmicrohttpd-dev
-  # tests
-  libcmocka-dev
+  # tests (the aarch64 cross compiler checks that core/ and kernels/ build off x86)
+  libcmocka-dev gcc-aarch64-linux-gnu
   # reports: SVG charts, and headless rendering check of report.html
   libcairo2-dev chromium
 )
