@@ -13,30 +13,19 @@
  *
  * Per-block int32 sums are exact; the f32 accumulation runs in 8 lanes per row.
  *
- * Also here: the Q8_0 activation quantizer for these kernels, bit-identical to the
- * reference (its scalar roundf was a large share of a small matvec: ~12 us of ~50 us
- * for 768x2048 Q4_0 on one EPYC core). */
+ * Their Q8_0 activations come from quant_act_avx2.c (the scalar roundf had been ~12 us of
+ * ~50 us for a 768x2048 Q4_0 matvec on one EPYC core). */
 #include "kernels/quant_internal.h"
 
 #include <immintrin.h>
 #include <string.h>
 
 #include "kernels/convert.h"
+#include "kernels/ops_vec_avx2.h"
 
 /* Blocks prepared at once: 36 bytes each (Q4_0), 9 KiB of stack for rows up to 8192
  * elements; longer rows are done in column chunks. */
 enum { KERN_ROWS_CHUNK2 = 256 };
-
-static inline float f16s(uint16_t h) {
-    return _cvtsh_ss(h);
-}
-
-static inline float hsum_ps(__m256 v) {
-    __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    s = _mm_add_ss(s, _mm_movehdup_ps(s));
-    return _mm_cvtss_f32(s);
-}
 
 /* f16 scale at p (any alignment), broadcast to 8 f32 lanes */
 static inline __m256 bcast_f16(const uint8_t *p) {
@@ -76,7 +65,7 @@ void kern_vec_dot_rows_q4_0_q8_0_avx2(int64_t n, float *s, const void *wp, size_
             __m256i av = _mm256_loadu_si256((const __m256i *)ac[i].qs);
             corr[i] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                        _mm256_madd_epi16(_mm256_maddubs_epi16(eight, av), ones));
-            da[i] = f16s(ac[i].d);
+            da[i] = _cvtsh_ss(ac[i].d);
         }
         for (int64_t r = 0; r < nrows; r++) {
             const uint8_t *row = w + (size_t)r * w_stride + (size_t)i0 * bs;
@@ -88,7 +77,7 @@ void kern_vec_dot_rows_q4_0_q8_0_avx2(int64_t n, float *s, const void *wp, size_
                                   acc1);
             }
             if (i < cn) acc0 = q4_0_block(row + (size_t)i * bs, &ac[i], corr[i], &da[i], acc0);
-            s[r] += hsum_ps(_mm256_add_ps(acc0, acc1));
+            s[r] += vhsum(_mm256_add_ps(acc0, acc1));
         }
     }
 }
@@ -119,7 +108,7 @@ void kern_vec_dot_rows_q8_0_q8_0_avx2(int64_t n, float *s, const void *wp, size_
         const int64_t cn = nb - i0 < KERN_ROWS_CHUNK2 ? nb - i0 : KERN_ROWS_CHUNK2;
         const kern_block_q8_0 *ac = a + i0;
         for (int64_t i = 0; i < cn; i++)
-            da[i] = f16s(ac[i].d);
+            da[i] = _cvtsh_ss(ac[i].d);
         for (int64_t r = 0; r < nrows; r++) {
             const uint8_t *row = w + (size_t)r * w_stride + (size_t)i0 * bs;
             __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
@@ -129,7 +118,7 @@ void kern_vec_dot_rows_q8_0_q8_0_avx2(int64_t n, float *s, const void *wp, size_
                 acc1 = q8_0_block(row + (size_t)(i + 1) * bs, &ac[i + 1], &da[i + 1], acc1);
             }
             if (i < cn) acc0 = q8_0_block(row + (size_t)i * bs, &ac[i], &da[i], acc0);
-            s[r] += hsum_ps(_mm256_add_ps(acc0, acc1));
+            s[r] += vhsum(_mm256_add_ps(acc0, acc1));
         }
     }
 }
