@@ -1,22 +1,19 @@
-/* AVX-512 VNNI vec_dot_rows for Q8_0 and Q4_0 weights: several weight rows against one
- * Q8_0 activation row (the decode matvec and the small-batch matmul).
+/* AVX-512 VNNI vec_dot_rows for Q8_0 weights: several weight rows against one Q8_0
+ * activation row (the decode matvec and the small-batch matmul). Q4_0's row kernel lives in
+ * quant_rows_q5_avx512.c with the other 32-element types (it streamed faster there).
  *
  * What depends only on the activations is computed once per call (per chunk of
  * KERN_ROWS_CHUNK block pairs, in stack buffers that stay in L1) instead of once per row:
- *   Q4_0: the activation bytes of a block pair rearranged to the order the nibble unpack
- *         produces, -8 * (sum of each 4-byte group) as the int32 start value of vpdpbusd
- *         (sum (q - 8) a = sum q a - 8 sum a), and the f32 activation scale of each lane;
- *   Q8_0: the activation bytes biased to unsigned (a + 128, so vpdpbusd takes them as the
- *         unsigned operand and the signed weights as they are; the 128 * sum(w) this adds
- *         is taken off with a second vpdpbusd, exact for every byte value), and the f32
- *         activation scale of each lane.
+ * the activation bytes biased to unsigned (a + 128, so vpdpbusd takes them as the unsigned
+ * operand and the signed weights as they are; the 128 * sum(w) this adds is taken off with
+ * a second vpdpbusd, exact for every byte value), and the f32 activation scale of each lane.
  * The rows are then walked one after the other, each with two f32 accumulators. Walking
  * 2 or 4 rows at once (sharing each activation load) is faster when W is in cache but
  * 1.5-2x slower when W streams from memory, as decode does (measured on the EPYC: the
  * interleaved row streams defeat the hardware prefetch; software prefetch did not fix
- * it), so rows go one at a time. Two 32-element blocks fill a zmm; a Q4_0 pair's two
- * f16 weight scales come out of one load with vpermw, a Q8_0 pair's (68 bytes apart) from
- * two word broadcasts. An odd trailing block goes through the single-row AVX2 kernel.
+ * it), so rows go one at a time. Two 32-element blocks fill a zmm; a pair's two f16
+ * weight scales (68 bytes apart) come from two word broadcasts. An odd trailing block goes
+ * through the single-row AVX2 kernel.
  *
  * Per-block int32 sums are exact (equal to _ref); only the f32 accumulation order
  * differs (16 lanes, two accumulators, chunk partial sums added in order). */
@@ -25,8 +22,8 @@
 #include <immintrin.h>
 #include <string.h>
 
-/* Block pairs prepared at once (192 bytes each for Q4_0: 24 KiB of stack for rows up to
- * 8192 elements); longer rows are done in column chunks. */
+/* Block pairs prepared at once (128 bytes each: 16 KiB of stack for rows up to 8192
+ * elements); longer rows are done in column chunks. */
 enum { KERN_ROWS_CHUNK = 128 };
 /* Q8_0 calls with this many rows or more (a decode matvec: W streams from memory) run the
  * single-row kernel per row: memory-bound either way, and it streamed 3-8% faster than
@@ -49,77 +46,6 @@ static inline __m512i load2x32(const void *a, const void *b) {
 static inline __m512 pair_da(const kern_block_q8_0 *a, __m512i sel) {
     __m128 d = _mm_setr_ps(f16s(a[0].d), f16s(a[1].d), 0.f, 0.f);
     return _mm512_permutexvar_ps(sel, _mm512_castps128_ps512(d));
-}
-
-/* ---- Q4_0: a pair is 36 bytes (d, qs[16], d, qs[16]) ---- */
-
-/* Unpacked pair: bytes 0-15 low nibbles of block i (elements 0-15), 16-31 those of block
- * i+1, 32-47 high nibbles of i (elements 16-31), 48-63 those of i+1; so dword lanes 0-3
- * and 8-11 belong to block i, 4-7 and 12-15 to block i+1. */
-static void prep_q4_0(const kern_block_q8_0 *a, int64_t np, __m512i *pa, __m512i *pc,
-                      __m512 *pda) {
-    const __m512i sel = _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1);
-    const __m512i eight = _mm512_set1_epi8(8);
-    for (int64_t p = 0; p < np; p++) {
-        const kern_block_q8_0 *b = a + 2 * p;
-        /* 128-bit lanes [i lo, i hi, i+1 lo, i+1 hi] -> [i lo, i+1 lo, i hi, i+1 hi] */
-        __m512i v = load2x32(b[0].qs, b[1].qs);
-        v = _mm512_shuffle_i64x2(v, v, _MM_SHUFFLE(3, 1, 2, 0));
-        pa[p] = v;
-        pc[p] = _mm512_sub_epi32(_mm512_setzero_si512(),
-                                 _mm512_dpbusd_epi32(_mm512_setzero_si512(), eight, v));
-        pda[p] = pair_da(b, sel);
-    }
-}
-
-static inline __m512 q4_0_pair(const uint8_t *b, __m512i av, __m512i c, __m512 da, __m512 acc) {
-    const __m512i m4 = _mm512_set1_epi8(0x0F);
-    /* f16 words 0 (d of block i) and 9 (d of block i+1), spread like the dword lanes */
-    const __m256i dsel = _mm256_setr_epi16(0, 0, 0, 0, 9, 9, 9, 9, 0, 0, 0, 0, 9, 9, 9, 9);
-    __m256i qs =
-        _mm256_inserti128_si256(_mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(b + 2))),
-                                _mm_loadu_si128((const __m128i *)(b + 20)), 1);
-    __m512i q = _mm512_and_si512(
-        _mm512_inserti64x4(_mm512_castsi256_si512(qs), _mm256_srli_epi16(qs, 4), 1), m4);
-    __m512i dot = _mm512_dpbusd_epi32(c, q, av);
-    __m512 dw =
-        _mm512_cvtph_ps(_mm256_permutexvar_epi16(dsel, _mm256_loadu_si256((const __m256i *)b)));
-    return _mm512_fmadd_ps(_mm512_cvtepi32_ps(dot), _mm512_mul_ps(dw, da), acc);
-}
-
-void kern_vec_dot_rows_q4_0_q8_0_avx512(int64_t n, float *s, const void *wp, size_t w_stride,
-                                        int64_t nrows, const void *ap) {
-    const uint8_t *w = wp;
-    const kern_block_q8_0 *a = ap;
-    const int64_t nb = n / KERN_QK, np = nb / 2;
-    __m512i pa[KERN_ROWS_CHUNK], pc[KERN_ROWS_CHUNK];
-    __m512 pda[KERN_ROWS_CHUNK];
-    for (int64_t r = 0; r < nrows; r++)
-        s[r] = 0.f;
-    for (int64_t p0 = 0; p0 < np; p0 += KERN_ROWS_CHUNK) {
-        const int64_t cn = np - p0 < KERN_ROWS_CHUNK ? np - p0 : KERN_ROWS_CHUNK;
-        prep_q4_0(a + 2 * p0, cn, pa, pc, pda);
-        for (int64_t r = 0; r < nrows; r++) {
-            const uint8_t *row = w + (size_t)r * w_stride + (size_t)p0 * 36;
-            __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-            int64_t p = 0;
-            for (; p + 2 <= cn; p += 2) {
-                acc0 = q4_0_pair(row + (size_t)p * 36, pa[p], pc[p], pda[p], acc0);
-                acc1 = q4_0_pair(row + (size_t)p * 36 + 36, pa[p + 1], pc[p + 1], pda[p + 1], acc1);
-            }
-            if (p < cn) acc0 = q4_0_pair(row + (size_t)p * 36, pa[p], pc[p], pda[p], acc0);
-            s[r] += _mm512_reduce_add_ps(_mm512_add_ps(acc0, acc1));
-        }
-    }
-    if (nb & 1)
-        for (int64_t r = 0; r < nrows; r++) {
-            float t;
-            kern_vec_dot_q4_0_q8_0_avx2(KERN_QK, &t,
-                                        w + (size_t)r * w_stride +
-                                            (size_t)(nb - 1) * sizeof(kern_block_q4_0),
-                                        a + nb - 1);
-            s[r] += t;
-        }
 }
 
 /* ---- Q8_0: a pair is 68 bytes (d, qs[32], d, qs[32]) ---- */
