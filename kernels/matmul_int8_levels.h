@@ -11,6 +11,7 @@
 
 #include "core/dtype.h"
 #include "kernels/quant.h"
+#include "kernels/quant_q6k_simd.h"
 
 /* Levels and per-32 scales of one weight block of one row (as block_levels in
  * matmul_int8.c): the 32 levels of sub-block j go to lv + 512 * j (the byte tile keeps
@@ -55,20 +56,11 @@ static inline int kern_i8_block_levels(rw_dtype t, const char *blk, int8_t *lv, 
         s0[j] = d * (float)b->scales[2 * j];
         x1[j] = d * (float)b->scales[2 * j + 1];
     }
-    const __m256i m2 = _mm256_set1_epi8(0x30), off = _mm256_set1_epi8(32);
+    const __m256i off = _mm256_set1_epi8(32);
     for (int h = 0; h < 2; h++) {
-        const uint8_t *ql = b->ql + 64 * h, *qh = b->qh + 32 * h;
-        __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
-                l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-        __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-        __m256i g0 = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                     _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
-        __m256i g1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                     _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
-        __m256i g2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                     _mm256_and_si256(hb, m2));
-        __m256i g3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                     _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+        __m256i g[4];
+        kern_q6k_unpack_half(b->ql + 64 * h, b->qh + 32 * h, g);
+        __m256i g0 = g[0], g1 = g[1], g2 = g[2], g3 = g[3];
         int8_t *o = lv + 512 * (4 * h);
         _mm256_store_si256((__m256i *)o, _mm256_sub_epi8(g0, off));
         _mm256_store_si256((__m256i *)(o + 512), _mm256_sub_epi8(g1, off));

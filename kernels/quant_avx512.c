@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "kernels/convert.h"
+#include "kernels/quant_q6k_simd.h"
 
 /* Scalar f16 -> f32 with F16C (exact, same as kern_f16_to_f32 for non-NaN scales). */
 static inline float f16s(uint16_t h) {
@@ -232,7 +233,6 @@ void kern_vec_dot_q4_k_q8_k_avx512(int64_t n, float *s, const void *wp, const vo
 void kern_vec_dot_q6_k_q8_k_avx512(int64_t n, float *s, const void *wp, const void *ap) {
     const kern_block_q6_k *w = wp;
     const kern_block_q8_k *a = ap;
-    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(0x30);
     /* lane l of chunk k takes sub-block scale 4k + l/4 */
     const __m512i idx0 = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
     __m512 acc = _mm512_setzero_ps();
@@ -243,18 +243,9 @@ void kern_vec_dot_q6_k_q8_k_avx512(int64_t n, float *s, const void *wp, const vo
             corr += w[i].scales[j] * a[i].bsums[j];
         __m512i sumi = _mm512_setzero_si512();
         for (int h = 0; h < 2; h++) {
-            const uint8_t *ql = w[i].ql + 64 * h, *qh = w[i].qh + 32 * h;
-            __m256i l0 = _mm256_loadu_si256((const __m256i *)ql),
-                    l1 = _mm256_loadu_si256((const __m256i *)(ql + 32));
-            __m256i hb = _mm256_loadu_si256((const __m256i *)qh);
-            __m256i g0 = _mm256_or_si256(_mm256_and_si256(l0, m4),
-                                         _mm256_and_si256(_mm256_slli_epi16(hb, 4), m2));
-            __m256i g1 = _mm256_or_si256(_mm256_and_si256(l1, m4),
-                                         _mm256_and_si256(_mm256_slli_epi16(hb, 2), m2));
-            __m256i g2 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l0, 4), m4),
-                                         _mm256_and_si256(hb, m2));
-            __m256i g3 = _mm256_or_si256(_mm256_and_si256(_mm256_srli_epi16(l1, 4), m4),
-                                         _mm256_and_si256(_mm256_srli_epi16(hb, 2), m2));
+            __m256i g[4];
+            kern_q6k_unpack_half(w[i].ql + 64 * h, w[i].qh + 32 * h, g);
+            const __m256i g0 = g[0], g1 = g[1], g2 = g[2], g3 = g[3];
             __m512i u01 = _mm512_inserti64x4(_mm512_castsi256_si512(g0), g1, 1);
             __m512i u23 = _mm512_inserti64x4(_mm512_castsi256_si512(g2), g3, 1);
             __m512i p01 = _mm512_dpbusd_epi32(
