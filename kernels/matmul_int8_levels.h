@@ -11,7 +11,7 @@
 
 #include "core/dtype.h"
 #include "kernels/quant.h"
-#include "kernels/quant_q6k_simd.h"
+#include "kernels/quant_kquant_simd.h"
 
 /* Levels and per-32 scales of one weight block of one row (as block_levels in
  * matmul_int8.c): the 32 levels of sub-block j go to lv + 512 * j (the byte tile keeps

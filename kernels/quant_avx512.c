@@ -12,7 +12,7 @@
 #include <string.h>
 
 #include "kernels/convert.h"
-#include "kernels/quant_q6k_simd.h"
+#include "kernels/quant_kquant_simd.h"
 
 /* Scalar f16 -> f32 with F16C (exact, same as kern_f16_to_f32 for non-NaN scales). */
 static inline float f16s(uint16_t h) {
@@ -46,40 +46,12 @@ static inline __m256i signed_dot256(__m256i w, __m256i a) {
     return _mm256_dpbusd_epi32(_mm256_setzero_si256(), aw, sa);
 }
 
-void kern_vec_dot_f32_f32_avx512(int64_t n, float *s, const void *wp, const void *ap) {
-    const float *w = wp, *a = ap;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(a + i), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i + 16), _mm512_loadu_ps(a + i + 16), acc1);
-    }
-    for (; i + 16 <= n; i += 16)
-        acc0 = _mm512_fmadd_ps(_mm512_loadu_ps(w + i), _mm512_loadu_ps(a + i), acc0);
-    float sum = hsum512(_mm512_add_ps(acc0, acc1));
-    for (; i < n; i++)
-        sum += w[i] * a[i];
-    *s = sum;
+static inline __m512 load_f32x16(const float *p) {
+    return _mm512_loadu_ps(p);
 }
 
-void kern_vec_dot_f16_f32_avx512(int64_t n, float *s, const void *wp, const void *ap) {
-    const uint16_t *w = wp;
-    const float *a = ap;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))),
-                               _mm512_loadu_ps(a + i), acc0);
-        acc1 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i + 16))),
-                               _mm512_loadu_ps(a + i + 16), acc1);
-    }
-    for (; i + 16 <= n; i += 16)
-        acc0 = _mm512_fmadd_ps(_mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)(w + i))),
-                               _mm512_loadu_ps(a + i), acc0);
-    float sum = hsum512(_mm512_add_ps(acc0, acc1));
-    for (; i < n; i++)
-        sum += kern_f16_to_f32(w[i]) * a[i];
-    *s = sum;
+static inline __m512 load_f16x16(const uint16_t *p) {
+    return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)p));
 }
 
 static inline __m512 load_bf16x16(const uint16_t *p) {
@@ -87,22 +59,32 @@ static inline __m512 load_bf16x16(const uint16_t *p) {
     return _mm512_castsi512_ps(_mm512_slli_epi32(v, 16));
 }
 
-void kern_vec_dot_bf16_f32_avx512(int64_t n, float *s, const void *wp, const void *ap) {
-    const uint16_t *w = wp;
-    const float *a = ap;
-    __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();
-    int64_t i = 0;
-    for (; i + 32 <= n; i += 32) {
-        acc0 = _mm512_fmadd_ps(load_bf16x16(w + i), _mm512_loadu_ps(a + i), acc0);
-        acc1 = _mm512_fmadd_ps(load_bf16x16(w + i + 16), _mm512_loadu_ps(a + i + 16), acc1);
+/* Float-weight dot: 32 elements per step in two accumulators, then 16, then a scalar tail
+ * (TO_F32 converts one weight element). */
+#define FLOAT_DOT(name, WT, LOAD16, TO_F32)                                                        \
+    void name(int64_t n, float *s, const void *wp, const void *ap) {                              \
+        const WT *w = wp;                                                                          \
+        const float *a = ap;                                                                       \
+        __m512 acc0 = _mm512_setzero_ps(), acc1 = _mm512_setzero_ps();                             \
+        int64_t i = 0;                                                                             \
+        for (; i + 32 <= n; i += 32) {                                                             \
+            acc0 = _mm512_fmadd_ps(LOAD16(w + i), _mm512_loadu_ps(a + i), acc0);                  \
+            acc1 = _mm512_fmadd_ps(LOAD16(w + i + 16), _mm512_loadu_ps(a + i + 16), acc1);        \
+        }                                                                                          \
+        for (; i + 16 <= n; i += 16)                                                               \
+            acc0 = _mm512_fmadd_ps(LOAD16(w + i), _mm512_loadu_ps(a + i), acc0);                  \
+        float sum = hsum512(_mm512_add_ps(acc0, acc1));                                            \
+        for (; i < n; i++)                                                                         \
+            sum += TO_F32(w[i]) * a[i];                                                            \
+        *s = sum;                                                                                  \
     }
-    for (; i + 16 <= n; i += 16)
-        acc0 = _mm512_fmadd_ps(load_bf16x16(w + i), _mm512_loadu_ps(a + i), acc0);
-    float sum = hsum512(_mm512_add_ps(acc0, acc1));
-    for (; i < n; i++)
-        sum += kern_bf16_to_f32(w[i]) * a[i];
-    *s = sum;
-}
+
+#define F32_ID(x) (x)
+FLOAT_DOT(kern_vec_dot_f32_f32_avx512, float, load_f32x16, F32_ID)
+FLOAT_DOT(kern_vec_dot_f16_f32_avx512, uint16_t, load_f16x16, kern_f16_to_f32)
+FLOAT_DOT(kern_vec_dot_bf16_f32_avx512, uint16_t, load_bf16x16, kern_bf16_to_f32)
+#undef F32_ID
+#undef FLOAT_DOT
 
 /* Scale vector for blocks i, i+1: (dw*da) of block i in lanes 0-7, of block i+1 in 8-15. */
 static inline __m512 pair_scale(uint16_t w0, uint16_t a0, uint16_t w1, uint16_t a1) {
@@ -180,18 +162,6 @@ void kern_vec_dot_q4_0_q8_0_avx512(int64_t n, float *s, const void *wp, const vo
     *s = sum;
 }
 
-/* The 8 6-bit scales (bytes 0-7) and mins (bytes 8-15) of a q4_K/q5_K scales[12] array,
- * unpacked with 32-bit masks (layout as in kern_get_scale_min_k4). */
-static inline __m128i k4_scales_mins(const uint8_t *q) {
-    uint32_t u[3], o[4];
-    memcpy(u, q, 12);
-    o[0] = u[0] & 0x3f3f3f3fu;                                               /* sc 0-3 */
-    o[1] = (u[2] & 0x0f0f0f0fu) | (((u[0] >> 6) & 0x03030303u) << 4);        /* sc 4-7 */
-    o[2] = u[1] & 0x3f3f3f3fu;                                               /* m 0-3 */
-    o[3] = ((u[2] >> 4) & 0x0f0f0f0fu) | (((u[1] >> 6) & 0x03030303u) << 4); /* m 4-7 */
-    return _mm_loadu_si128((const __m128i *)o);
-}
-
 void kern_vec_dot_q4_k_q8_k_avx512(int64_t n, float *s, const void *wp, const void *ap) {
     const kern_block_q4_k *w = wp;
     const kern_block_q8_k *a = ap;
@@ -201,7 +171,7 @@ void kern_vec_dot_q4_k_q8_k_avx512(int64_t n, float *s, const void *wp, const vo
     __m512 acc = _mm512_setzero_ps();
     __m256 accm = _mm256_setzero_ps();
     for (int64_t i = 0; i < n / KERN_QK_K; i++) {
-        __m128i sm = k4_scales_mins(w[i].scales);
+        __m128i sm = kern_k4_scales_mins(w[i].scales);
         __m512i sc16 =
             _mm512_cvtepu8_epi16(_mm256_castsi128_si256(sm)); /* sc 0-7, m 0-7 as int16 */
         __m512i sumi = _mm512_setzero_si512();

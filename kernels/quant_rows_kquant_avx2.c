@@ -18,6 +18,7 @@
  * the f32 accumulator vector is reduced once at the end of the row.
  * Block layouts: kernels/quant.h. */
 #include "kernels/quant_internal.h"
+#include "kernels/quant_kquant_simd.h"
 
 #include <immintrin.h>
 
@@ -38,21 +39,6 @@ static inline float hsum256(__m256 v) {
 
 /* ---- Q4_K ---- */
 
-/* The 8 6-bit scales (bytes 0-7) and mins (bytes 8-15) of scales[12]; see
- * q4k_scales_mins in the AVX-512 file (same arithmetic). Reads 16 bytes from p. */
-KQ_INLINE __m128i q4k_scales_mins(const uint8_t *p) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)p);
-    const __m128i x =
-        _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-    const __m128i y =
-        _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-    const __m128i lo =
-        _mm_and_si128(_mm_srlv_epi32(x, _mm_setr_epi32(0, 0, 0, 4)),
-                      _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-    const __m128i hi = _mm_and_si128(_mm_srli_epi32(y, 2), _mm_set1_epi8(0x30));
-    return _mm_or_si128(lo, hi);
-}
-
 /* vpshufb indices: int16 lanes all equal to scale byte j (zero-extended). */
 static const int8_t k_q4k_sidx[8][32] = {
 #define S2(j) j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1, j, -1
@@ -64,7 +50,7 @@ static const int8_t k_q4k_sidx[8][32] = {
 KQ_INLINE void q4k_block(const kern_block_q4_k *b, const kern_block_q8_k *ab, __m128i bsp,
                          __m128 da, __m256 *acc, __m128 *accm) {
     const __m256i m4 = _mm256_set1_epi8(0x0F);
-    const __m128i sm = q4k_scales_mins(b->scales);
+    const __m128i sm = kern_k4_scales_mins(b->scales);
     const __m256i smb = _mm256_broadcastsi128_si256(sm);
     __m256i s0 = _mm256_setzero_si256(), s1 = _mm256_setzero_si256();
     for (int c = 0; c < 4; c++) {

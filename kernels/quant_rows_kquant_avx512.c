@@ -22,6 +22,7 @@
  * row; the order of f32 additions differs from _ref (within 1e-5 relative).
  * Block layouts: kernels/quant.h. */
 #include "kernels/quant_internal.h"
+#include "kernels/quant_kquant_simd.h"
 
 #include <immintrin.h>
 
@@ -53,25 +54,6 @@ static inline const uint8_t *next_group(const uint8_t *w, size_t stride, int64_t
 }
 
 /* ---- Q4_K ---- */
-
-/* The 8 6-bit scales (bytes 0-7) and mins (bytes 8-15) of scales[12] (layout as in
- * kern_get_scale_min_k4): with u0, u1, u2 its three little-endian u32,
- *   sc 0-3 = u0 & 0x3f, sc 4-7 = (u2 & 0x0f) | ((u0 >> 6) & 3) << 4,
- *   m 0-3 = u1 & 0x3f,  m 4-7 = ((u2 >> 4) & 0x0f) | ((u1 >> 6) & 3) << 4.
- * Reads 16 bytes from p (the 4 after scales[12] are qs bytes of the same block). */
-KQ_INLINE __m128i q4k_scales_mins(const uint8_t *p) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)p);
-    /* dwords [u0, u2, u1, u2] and [0, u0, 0, u1] */
-    const __m128i x =
-        _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-    const __m128i y =
-        _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-    const __m128i lo =
-        _mm_and_si128(_mm_srlv_epi32(x, _mm_setr_epi32(0, 0, 0, 4)),
-                      _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-    const __m128i hi = _mm_and_si128(_mm_srli_epi32(y, 2), _mm_set1_epi8(0x30));
-    return _mm_or_si128(lo, hi);
-}
 
 /* Byte-shuffle indices that turn the scales/mins bytes (broadcast to every 128-bit lane)
  * into int16 scale vectors for the four nibble vectors of a block: vector v covers
@@ -112,7 +94,7 @@ KQ_INLINE void q4k_act_load(const kern_block_q8_k *b, q4k_act *x) {
 KQ_INLINE void q4k_block(const kern_block_q4_k *b, const q4k_act *x, const __m512i sidx[4],
                          __m512 *acc, __m128 *accm) {
     const __m512i m4 = _mm512_set1_epi8(0x0F);
-    const __m128i sm = q4k_scales_mins(b->scales);
+    const __m128i sm = kern_k4_scales_mins(b->scales);
     const __m512i smb = _mm512_broadcast_i32x4(sm);
     const __m512i q0 = _mm512_loadu_si512((const void *)b->qs),
                   q1 = _mm512_loadu_si512((const void *)(b->qs + 64));
@@ -166,28 +148,33 @@ KQ_INLINE void q4k_rows(const int R, int64_t nb, float *s, const uint8_t *w, siz
     }
 }
 
-void kern_vec_dot_rows_q4_k_q8_k_avx512(int64_t n, float *s, const void *w, size_t w_stride,
-                                        int64_t nrows, const void *a) {
-    const int64_t nb = n / KERN_QK_K;
-    const uint8_t *wp = w;
-    int64_t r = 0;
-    for (; r + KQ_GROUP <= nrows; r += KQ_GROUP)
-        q4k_rows(KQ_GROUP, nb, s + r, wp + (size_t)r * w_stride, w_stride, a,
-                 next_group(wp, w_stride, r, nrows));
-    switch (nrows - r) {
-    case 3:
-        q4k_rows(3, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
-        break;
-    case 2:
-        q4k_rows(2, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
-        break;
-    case 1:
-        q4k_rows(1, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
-        break;
-    default:
-        break;
+/* Groups of KQ_GROUP rows (prefetching the rows KQ_PF_GROUPS groups ahead), then a group
+ * of the 1-3 rows left; ROWS_FN(R, ...) is inlined per constant R. */
+#define KQ_ROWS_ENTRY(name, ROWS_FN)                                                               \
+    void name(int64_t n, float *s, const void *w, size_t w_stride, int64_t nrows, const void *a) {  \
+        const int64_t nb = n / KERN_QK_K;                                                          \
+        const uint8_t *wp = w;                                                                     \
+        int64_t r = 0;                                                                             \
+        for (; r + KQ_GROUP <= nrows; r += KQ_GROUP)                                               \
+            ROWS_FN(KQ_GROUP, nb, s + r, wp + (size_t)r * w_stride, w_stride, a,                   \
+                    next_group(wp, w_stride, r, nrows));                                           \
+        const uint8_t *wr = wp + (size_t)r * w_stride;                                             \
+        switch (nrows - r) {                                                                       \
+        case 3:                                                                                    \
+            ROWS_FN(3, nb, s + r, wr, w_stride, a, wr);                                            \
+            break;                                                                                 \
+        case 2:                                                                                    \
+            ROWS_FN(2, nb, s + r, wr, w_stride, a, wr);                                            \
+            break;                                                                                 \
+        case 1:                                                                                    \
+            ROWS_FN(1, nb, s + r, wr, w_stride, a, wr);                                            \
+            break;                                                                                 \
+        default:                                                                                   \
+            break;                                                                                 \
+        }                                                                                          \
     }
-}
+
+KQ_ROWS_ENTRY(kern_vec_dot_rows_q4_k_q8_k_avx512, q4k_rows)
 
 /* ---- Q6_K ---- */
 
@@ -274,25 +261,4 @@ KQ_INLINE void q6k_rows(const int R, int64_t nb, float *s, const uint8_t *w, siz
     }
 }
 
-void kern_vec_dot_rows_q6_k_q8_k_avx512(int64_t n, float *s, const void *w, size_t w_stride,
-                                        int64_t nrows, const void *a) {
-    const int64_t nb = n / KERN_QK_K;
-    const uint8_t *wp = w;
-    int64_t r = 0;
-    for (; r + KQ_GROUP <= nrows; r += KQ_GROUP)
-        q6k_rows(KQ_GROUP, nb, s + r, wp + (size_t)r * w_stride, w_stride, a,
-                 next_group(wp, w_stride, r, nrows));
-    switch (nrows - r) {
-    case 3:
-        q6k_rows(3, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
-        break;
-    case 2:
-        q6k_rows(2, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
-        break;
-    case 1:
-        q6k_rows(1, nb, s + r, wp + (size_t)r * w_stride, w_stride, a, wp + (size_t)r * w_stride);
-        break;
-    default:
-        break;
-    }
-}
+KQ_ROWS_ENTRY(kern_vec_dot_rows_q6_k_q8_k_avx512, q6k_rows)

@@ -33,6 +33,7 @@
  * 128, so each block's integer total equals the scalar reference's. The order of f32
  * additions differs from _ref (within 1e-5 relative). Block layouts: kernels/quant.h. */
 #include "kernels/quant_internal.h"
+#include "kernels/quant_kquant_simd.h"
 
 #include <immintrin.h>
 #include <stddef.h>
@@ -62,23 +63,6 @@ static inline uint32_t load_u32(const void *p) {
 }
 
 /* ---- Q5_K ---- */
-
-/* The 8 6-bit scales (bytes 0-7) and mins (bytes 8-15) of scales[12] (layout as in
- * kern_get_scale_min_k4). With u0, u1, u2 its three little-endian u32:
- *   sc 0-3 = u0 & 0x3f,  sc 4-7 = (u2 & 0x0f) | ((u0 >> 2) & 0x30),
- *   m 0-3 = u1 & 0x3f,   m 4-7 = ((u2 >> 4) & 0x0f) | ((u1 >> 2) & 0x30)   (per byte).
- * Reads 16 bytes from p (the 4 after scales[12] are qh bytes of the same block). */
-Q5_INLINE __m128i q5k_scales_mins(const uint8_t *p) {
-    const __m128i v = _mm_loadu_si128((const __m128i *)p);
-    const __m128i x = /* dwords u0, u2, u1, u2 */
-        _mm_shuffle_epi8(v, _mm_setr_epi8(0, 1, 2, 3, 8, 9, 10, 11, 4, 5, 6, 7, 8, 9, 10, 11));
-    const __m128i y = /* dwords 0, u0, 0, u1 */
-        _mm_shuffle_epi8(v, _mm_setr_epi8(-1, -1, -1, -1, 0, 1, 2, 3, -1, -1, -1, -1, 4, 5, 6, 7));
-    const __m128i lo =
-        _mm_and_si128(_mm_srlv_epi32(x, _mm_setr_epi32(0, 0, 0, 4)),
-                      _mm_setr_epi32(0x3f3f3f3f, 0x0f0f0f0f, 0x3f3f3f3f, 0x0f0f0f0f));
-    return _mm_or_si128(lo, _mm_and_si128(_mm_srli_epi32(y, 2), _mm_set1_epi8(0x30)));
-}
 
 /* Nibble vector v covers sub-blocks jl(v) (low 256 bits) and jl(v) + 2 (high 256 bits). */
 #define Q5K_JL(v) (((v)&1) + 4 * ((v) >> 1))
@@ -131,7 +115,7 @@ Q5_INLINE void q5k_act_load(const kern_block_q8_k *b, q5k_act *x) {
 Q5_INLINE void q5k_block(const kern_block_q5_k *b, const q5k_act *x, const q5k_consts *c,
                          __m512 *acc, __m128 *accm) {
     const __m512i m4 = _mm512_set1_epi8(0x0F), b4 = _mm512_set1_epi8(0x10);
-    const __m128i sm = q5k_scales_mins(b->scales);
+    const __m128i sm = kern_k4_scales_mins(b->scales);
     const __m512i smb = _mm512_broadcast_i32x4(sm);
     const __m512i hq = _mm512_broadcast_i64x4(_mm256_loadu_si256((const __m256i *)b->qh));
     const __m512i q0 = _mm512_loadu_si512((const void *)b->qs),
