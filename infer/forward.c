@@ -140,13 +140,21 @@ static bool fused_rows(infer_ctx *ctx, const infer_linear *const *ls, int n, rw_
         RW_ASSERT(w->ne[0] == K, "fused matvec: X has %lld columns, W %s expects %lld",
                   (long long)K, w->name ? w->name : "?", (long long)w->ne[0]);
         rw_tensor *y = infer_new_2d(ctx, w->ne[1], 1);
-        void *a = infer_scratch(ctx, kern_matvec_scratch_bytes(w->type, K));
-        if (!y || !a) return true; /* ctx carries the error */
+        if (!y) return true; /* ctx carries the error */
         const kern_type_traits *t = kern_type_get(w->type);
-        if (t->vec_dot_type != RW_DTYPE_F32)
-            kern_quantize_activations(w->type, x->data, a, 1, K);
-        else
-            a = x->data;
+        const void *a = x->data;
+        if (t->vec_dot_type != RW_DTYPE_F32) {
+            /* q/k/v (gate/up) usually share an activation format: quantize x once */
+            const int j = i - 1;
+            if (j >= 0 && kern_type_get(g.p[j].wt)->vec_dot_type == t->vec_dot_type) {
+                a = g.p[j].a;
+            } else {
+                void *q = infer_scratch(ctx, kern_matvec_scratch_bytes(w->type, K));
+                if (!q) return true;
+                kern_quantize_activations(w->type, x->data, q, 1, K);
+                a = q;
+            }
+        }
         g.p[i] = (mv_part){w->type, w->data, w->ne[1], K, a, y->data};
         g.total += w->ne[1];
         ys[i] = y;
